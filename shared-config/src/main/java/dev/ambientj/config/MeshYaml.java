@@ -1,0 +1,197 @@
+package dev.ambientj.config;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.regex.Pattern;
+
+/**
+ * Reads multi-document YAML of Kubernetes objects into Fabric8 model objects.
+ *
+ * <p>The text is split on {@code ---} lines here rather than by the YAML parser, so that one
+ * malformed document is reported (with its line and column in the file) and the others still load.
+ * A {@code ---} inside a block scalar would be taken as a separator; Kubernetes manifests do not do
+ * that in practice.
+ *
+ * <p>A document of a known kind becomes its Fabric8 class (see {@link KnownKinds}); one of an
+ * unknown kind, or one whose fields do not fit the class, becomes a {@link
+ * GenericKubernetesResource} so that the translator can reject it with a reason. A {@code kind:
+ * List} is flattened into its items.
+ */
+public final class MeshYaml {
+  private static final Pattern SEPARATOR = Pattern.compile("^---(\\s.*)?$");
+  private static final Pattern DOCUMENT_END = Pattern.compile("^\\.\\.\\.\\s*$");
+  private static final ObjectMapper YAML = new YAMLMapper();
+  static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
+
+  private MeshYaml() {}
+
+  /**
+   * A document that could not be read as YAML, or that is not a mapping.
+   *
+   * @param document 1-based index among the file's non-empty documents
+   * @param line 1-based line in the file; 0 when unknown
+   * @param column 1-based column; 0 when unknown
+   */
+  public record YamlError(String source, int document, int line, int column, String message) {
+    @Override
+    public String toString() {
+      String where = line > 0 ? source + ":" + line + ":" + column : source;
+      return where + ": document " + document + ": " + message;
+    }
+  }
+
+  /** The objects read, in file order, and the documents that could not be read. */
+  public record Result(List<HasMetadata> objects, List<YamlError> errors) {
+    public Result {
+      objects = List.copyOf(objects);
+      errors = List.copyOf(errors);
+    }
+  }
+
+  /** Reads a file (UTF-8); the file name is the source name in errors. */
+  public static Result load(Path file) throws IOException {
+    return load(Files.readString(file, StandardCharsets.UTF_8), file.toString());
+  }
+
+  /** Reads YAML text; {@code sourceName} (e.g. the file name) prefixes error positions. */
+  public static Result load(String yaml, String sourceName) {
+    Objects.requireNonNull(yaml, "yaml");
+    List<HasMetadata> objects = new ArrayList<>();
+    List<YamlError> errors = new ArrayList<>();
+    String[] lines = yaml.split("\r?\n", -1);
+    StringBuilder doc = new StringBuilder();
+    int docStartLine = 0; // 0-based line of doc's first line
+    int docIndex = 0;
+    for (int i = 0; i <= lines.length; i++) {
+      boolean end = i == lines.length;
+      boolean separator =
+          !end
+              && (SEPARATOR.matcher(lines[i]).matches()
+                  || DOCUMENT_END.matcher(lines[i]).matches());
+      if (end || separator) {
+        if (!isBlank(doc)) {
+          docIndex++;
+          readDocument(doc.toString(), sourceName, docIndex, docStartLine, objects, errors);
+        }
+        doc.setLength(0);
+        docStartLine = i + 1;
+        if (separator && lines[i].length() > 3 && !lines[i].substring(3).isBlank()) {
+          // "--- key: value" starts the document on the separator line; keep the content, same
+          // line.
+          doc.append(lines[i].substring(3).stripLeading()).append('\n');
+          docStartLine = i;
+        }
+        continue;
+      }
+      doc.append(lines[i]).append('\n');
+    }
+    return new Result(objects, errors);
+  }
+
+  private static boolean isBlank(CharSequence doc) {
+    for (String line : doc.toString().split("\n")) {
+      String t = line.strip();
+      if (!t.isEmpty() && !t.startsWith("#")) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static void readDocument(
+      String text,
+      String source,
+      int index,
+      int startLine,
+      List<HasMetadata> objects,
+      List<YamlError> errors) {
+    JsonNode tree;
+    try {
+      tree = YAML.readTree(text);
+    } catch (JsonProcessingException e) {
+      JsonLocation loc = e.getLocation();
+      int line = loc != null && loc.getLineNr() > 0 ? startLine + loc.getLineNr() : 0;
+      int column = loc != null && loc.getColumnNr() > 0 ? loc.getColumnNr() : 0;
+      errors.add(
+          new YamlError(
+              source, index, line, column, "malformed YAML: " + firstLine(e.getOriginalMessage())));
+      return;
+    } catch (IOException e) {
+      errors.add(new YamlError(source, index, startLine + 1, 1, "unreadable: " + e.getMessage()));
+      return;
+    }
+    if (tree == null || tree.isNull() || tree.isMissingNode()) {
+      return;
+    }
+    if (!tree.isObject()) {
+      errors.add(
+          new YamlError(
+              source,
+              index,
+              startLine + 1,
+              1,
+              "not a Kubernetes object (expected a mapping with apiVersion, kind and metadata,"
+                  + " found "
+                  + tree.getNodeType().toString().toLowerCase(java.util.Locale.ROOT)
+                  + ")"));
+      return;
+    }
+    String kind = tree.path("kind").asText("");
+    if (kind.endsWith("List") && tree.path("items").isArray()) {
+      for (JsonNode item : tree.path("items")) {
+        if (item.isObject()) {
+          objects.add(toObject((ObjectNode) item));
+        }
+      }
+      return;
+    }
+    objects.add(toObject((ObjectNode) tree));
+  }
+
+  /**
+   * The Fabric8 object for a tree: typed when its kind is known and its fields fit, else generic.
+   */
+  static HasMetadata toObject(ObjectNode tree) {
+    Class<? extends HasMetadata> type =
+        KnownKinds.typeOf(tree.path("apiVersion").asText(""), tree.path("kind").asText(""));
+    if (type != null && TreeChecks.passes(tree.path("kind").asText(), tree)) {
+      try {
+        return SERIALIZATION.convertValue(tree, type);
+      } catch (IllegalArgumentException e) {
+        // The translator converts again and reports the field; keep the object.
+      }
+    }
+    try {
+      return SERIALIZATION.convertValue(tree, GenericKubernetesResource.class);
+    } catch (IllegalArgumentException e) {
+      // metadata itself does not fit ObjectMeta; keep what identifies the object.
+      GenericKubernetesResource g = new GenericKubernetesResource();
+      g.setApiVersion(tree.path("apiVersion").asText(null));
+      g.setKind(tree.path("kind").asText(null));
+      g.setAdditionalProperty("metadata", YAML.convertValue(tree.path("metadata"), Object.class));
+      return g;
+    }
+  }
+
+  private static String firstLine(String s) {
+    if (s == null) {
+      return "";
+    }
+    int nl = s.indexOf('\n');
+    return nl < 0 ? s : s.substring(0, nl);
+  }
+}
