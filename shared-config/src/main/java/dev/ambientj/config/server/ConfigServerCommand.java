@@ -1,12 +1,274 @@
 package dev.ambientj.config.server;
 
-/** Entry point of `./mesh config-server`. */
+import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.ca.CaStateDirectory;
+import dev.ambientj.config.ca.CertificateAuthority;
+import dev.ambientj.config.ca.IstioCertificateServiceImpl;
+import dev.ambientj.config.ca.NodeTokenAuthenticator;
+import dev.ambientj.config.ca.NodeTokens;
+import dev.ambientj.config.model.GoDuration;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.Node;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Entry point of {@code ./mesh config-server}: loads the mesh from files, keeps the CA's state in a
+ * directory, issues node tokens, and serves the CA over gRPC until SIGTERM or Ctrl-C.
+ *
+ * <p>Exit codes: 0 for {@code --help}; 1 when the state directory, the configuration or the listen
+ * address cannot be used; 2 on a usage error. On SIGTERM/SIGINT a shutdown hook stops the server
+ * gracefully and the process ends with the JVM's signal status (143/130).
+ */
 public final class ConfigServerCommand {
+  static final String USAGE =
+      """
+      Usage: mesh config-server --config FILE [--config FILE...] [--state-dir DIR]
+                                [--listen ADDR:PORT] [--max-cert-ttl DURATION] [--help]
+
+      Serves Istio's certificate service (istio.v1.auth.IstioCertificateService) for the mesh
+      described by the YAML files (reloaded when they change). xDS is not served yet.
+
+        --config FILE          Kubernetes YAML of the mesh (Nodes, Pods, Services, Istio objects)
+        --state-dir DIR        where the CA keeps its root and the node tokens (default .mesh-state):
+                                 root-key.pem (0600), root-cert.pem, roots.pem (trust bundle),
+                                 node-tokens/<node>.token (0600)
+        --listen ADDR:PORT     plaintext gRPC address (default 127.0.0.1:15010); keep it on loopback
+        --max-cert-ttl DUR     longest workload certificate lifetime granted (default 24h)
+
+      A ztunnel on node N authenticates with 'authorization: Bearer <contents of
+      DIR/node-tokens/N.token>' and may obtain certificates only for identities of workloads
+      scheduled on N. The root is created on first start and reused afterwards.
+      """;
+
+  static final String DEFAULT_STATE_DIR = ".mesh-state";
+  static final String DEFAULT_LISTEN = "127.0.0.1:" + ConfigServer.PLAINTEXT_PORT;
+
   private ConfigServerCommand() {}
 
   /** Runs the subcommand; returns the process exit code. */
   public static int run(String[] args) {
-    System.err.println("mesh config-server: not available yet");
-    return 3;
+    return run(args, System.out, System.err);
+  }
+
+  /** Runs the server by hand: {@code java -cp ... dev.ambientj.config.server.ConfigServerCommand}. */
+  public static void main(String[] args) {
+    System.exit(run(args));
+  }
+
+  static int run(String[] args, PrintStream out, PrintStream err) {
+    Options o;
+    try {
+      o = Options.parse(args);
+    } catch (UsageException e) {
+      err.println("mesh config-server: " + e.getMessage());
+      err.print(USAGE);
+      return 2;
+    }
+    if (o == null) {
+      out.print(USAGE);
+      return 0;
+    }
+    Running running;
+    try {
+      running = Running.start(o, out);
+    } catch (IOException | UncheckedIOException | IllegalArgumentException e) {
+      err.println("mesh config-server: " + e.getMessage());
+      return 1;
+    }
+    Thread hook =
+        new Thread(
+            () -> {
+              out.println("mesh config-server: stopping");
+              running.close();
+            },
+            "config-server-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
+    out.println("Serving; Ctrl-C or SIGTERM stops it.");
+    out.flush();
+    try {
+      running.server().awaitTermination();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      running.close();
+    }
+    return 0;
+  }
+
+  /** Parsed flags; {@code null} from {@link #parse} means {@code --help}. */
+  record Options(List<Path> configs, Path stateDir, InetSocketAddress listen, Duration maxCertTtl) {
+    static Options parse(String[] args) throws UsageException {
+      List<Path> configs = new ArrayList<>();
+      Path stateDir = Path.of(DEFAULT_STATE_DIR);
+      String listen = DEFAULT_LISTEN;
+      Duration maxTtl = CertificateAuthority.DEFAULT_VALIDITY;
+      for (int i = 0; i < args.length; i++) {
+        String a = args[i];
+        String flag = a;
+        String value = null;
+        int eq = a.indexOf('=');
+        if (a.startsWith("--") && eq > 0) {
+          flag = a.substring(0, eq);
+          value = a.substring(eq + 1);
+        }
+        switch (flag) {
+          case "--help", "-h" -> {
+            return null;
+          }
+          case "--config", "--state-dir", "--listen", "--max-cert-ttl" -> {
+            if (value == null) {
+              if (i + 1 >= args.length) {
+                throw new UsageException(flag + " needs a value");
+              }
+              value = args[++i];
+            }
+            switch (flag) {
+              case "--config" -> configs.add(Path.of(value));
+              case "--state-dir" -> stateDir = Path.of(value);
+              case "--listen" -> listen = value;
+              default -> maxTtl = duration(value);
+            }
+          }
+          default -> throw new UsageException("unknown flag '" + a + "'");
+        }
+      }
+      if (configs.isEmpty()) {
+        throw new UsageException("--config FILE is required (Kubernetes mode is not available yet)");
+      }
+      return new Options(List.copyOf(configs), stateDir, address(listen), maxTtl);
+    }
+
+    private static Duration duration(String v) throws UsageException {
+      try {
+        Duration d = GoDuration.parse(v);
+        if (d.isNegative() || d.isZero()) {
+          throw new UsageException("--max-cert-ttl " + v + ": expected a positive duration");
+        }
+        return d;
+      } catch (RuntimeException e) {
+        throw new UsageException("--max-cert-ttl " + v + ": expected a duration such as 24h or 90m");
+      }
+    }
+
+    static InetSocketAddress address(String v) throws UsageException {
+      int colon = v.lastIndexOf(':');
+      if (colon < 0) {
+        throw new UsageException("--listen " + v + ": expected ADDR:PORT, e.g. 127.0.0.1:15010");
+      }
+      String host = v.substring(0, colon);
+      if (host.startsWith("[") && host.endsWith("]")) {
+        host = host.substring(1, host.length() - 1);
+      }
+      int port;
+      try {
+        port = Integer.parseInt(v.substring(colon + 1));
+      } catch (NumberFormatException e) {
+        port = -1;
+      }
+      if (port < 0 || port > 65535) {
+        throw new UsageException("--listen " + v + ": the port must be 0..65535");
+      }
+      try {
+        return new InetSocketAddress(
+            host.isEmpty() ? InetAddress.getLoopbackAddress() : InetAddress.getByName(host), port);
+      } catch (UnknownHostException e) {
+        throw new UsageException("--listen " + v + ": unknown host '" + host + "'");
+      }
+    }
+  }
+
+  static final class UsageException extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    UsageException(String message) {
+      super(message);
+    }
+  }
+
+  /** A started server with everything it holds; {@link #close} stops all of it. */
+  record Running(
+      ConfigServer server,
+      FileConfigSource source,
+      AutoCloseable tokenSubscription,
+      CaStateDirectory state,
+      NodeTokens tokens,
+      SnapshotPublisher publisher)
+      implements AutoCloseable {
+
+    static Running start(Options o, PrintStream out) throws IOException {
+      SnapshotPublisher publisher = new SnapshotPublisher();
+      FileConfigSource source = FileConfigSource.start(o.configs(), publisher);
+      try {
+        MeshSnapshot snapshot = publisher.snapshot();
+        CaStateDirectory state = CaStateDirectory.open(o.stateDir(), snapshot.trustDomain());
+        NodeTokens tokens = NodeTokens.open(state.nodeTokensDirectory());
+        AutoCloseable subscription = publisher.subscribe(tokens);
+        CertificateAuthority ca = CertificateAuthority.of(state, o.maxCertTtl());
+        ConfigServer server =
+            ConfigServer.builder(o.listen())
+                .interceptor(new NodeTokenAuthenticator(tokens))
+                .service(new IstioCertificateServiceImpl(ca, publisher))
+                .start();
+        Running r = new Running(server, source, subscription, state, tokens, publisher);
+        r.describe(snapshot, ca, out);
+        return r;
+      } catch (IOException | RuntimeException e) {
+        source.close();
+        throw e;
+      }
+    }
+
+    private void describe(MeshSnapshot snapshot, CertificateAuthority ca, PrintStream out) {
+      out.println("mesh config-server: CA for trust domain " + ca.trustDomain()
+          + " (workload certificates up to " + GoDurationText.of(ca.maxValidity()) + ")");
+      out.println("  root certificate: " + state.rootCertFile()
+          + (state.createdRoot() ? " (created now)" : " (reused)"));
+      out.println("  root key:         " + state.rootKeyFile() + " (0600)");
+      out.println("  trust bundle:     " + state.trustBundleFile() + " ("
+          + state.roots().trustBundle().size() + " root(s))");
+      if (snapshot.nodes().isEmpty()) {
+        out.println("  node tokens:      none: the configuration declares no Node objects");
+      }
+      for (Node n : snapshot.nodes()) {
+        out.println("  node token:       " + tokens.tokenFile(n.name()) + " (node " + n.name() + ")");
+      }
+      out.println("  listening on:     " + ConfigServer.format(server.address())
+          + " (plaintext gRPC; CA: istio.v1.auth.IstioCertificateService/CreateCertificate)");
+    }
+
+    @Override
+    public void close() {
+      server.close();
+      try {
+        tokenSubscription.close();
+      } catch (Exception e) {
+        // nothing to release beyond the listener entry
+      }
+      source.close();
+    }
+  }
+
+  /** Prints a duration the way the flag takes it (24h, 90m, 30s). */
+  static final class GoDurationText {
+    private GoDurationText() {}
+
+    static String of(Duration d) {
+      if (d.toSeconds() % 3600 == 0) {
+        return d.toHours() + "h";
+      }
+      if (d.toSeconds() % 60 == 0) {
+        return d.toMinutes() + "m";
+      }
+      return d.toSeconds() + "s";
+    }
   }
 }

@@ -1,0 +1,103 @@
+package dev.ambientj.config.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ambientj.config.ca.CaClient;
+import dev.ambientj.config.ca.CsrFactory;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigServerCommandTest {
+  @TempDir Path tmp;
+
+  private final ByteArrayOutputStream outBytes = new ByteArrayOutputStream();
+  private final ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
+  private final PrintStream out = new PrintStream(outBytes, true, StandardCharsets.UTF_8);
+  private final PrintStream err = new PrintStream(errBytes, true, StandardCharsets.UTF_8);
+
+  @Test
+  void usageErrorsExitWith2AndPrintTheUsage() {
+    assertThat(ConfigServerCommand.run(new String[] {"--config", mesh().toString(), "--bogus"}, out, err))
+        .isEqualTo(2);
+    assertThat(errBytes.toString()).contains("unknown flag '--bogus'").contains("Usage: mesh config-server");
+    errBytes.reset();
+    assertThat(ConfigServerCommand.run(new String[] {}, out, err)).isEqualTo(2);
+    assertThat(errBytes.toString()).contains("--config FILE is required");
+    errBytes.reset();
+    assertThat(ConfigServerCommand.run(new String[] {"--config", mesh().toString(), "--listen", "nowhere"}, out, err))
+        .isEqualTo(2);
+    assertThat(errBytes.toString()).contains("expected ADDR:PORT");
+    assertThat(ConfigServerCommand.run(new String[] {"--config"}, out, err)).isEqualTo(2);
+  }
+
+  @Test
+  void helpExitsWith0() {
+    assertThat(ConfigServerCommand.run(new String[] {"--help"}, out, err)).isEqualTo(0);
+    assertThat(outBytes.toString()).contains("--state-dir DIR").contains("--listen ADDR:PORT");
+  }
+
+  @Test
+  void listenAddressesParse() throws Exception {
+    assertThat(ConfigServerCommand.Options.address("127.0.0.1:15010"))
+        .isEqualTo(new InetSocketAddress(InetAddress.ofLiteral("127.0.0.1"), 15010));
+    assertThat(ConfigServerCommand.Options.address("[::1]:0"))
+        .isEqualTo(new InetSocketAddress(InetAddress.ofLiteral("::1"), 0));
+    var o = ConfigServerCommand.Options.parse(new String[] {"--config=" + mesh(), "--max-cert-ttl", "2h"});
+    assertThat(o.maxCertTtl()).isEqualTo(Duration.ofHours(2));
+    assertThat(o.stateDir()).isEqualTo(Path.of(".mesh-state"));
+    assertThat(o.listen().getPort()).isEqualTo(15010);
+  }
+
+  @Test
+  void startsPrintsWhereTheCredentialsAreAndServesTheCa() throws Exception {
+    Path state = tmp.resolve("state");
+    var o =
+        ConfigServerCommand.Options.parse(
+            new String[] {"--config", mesh().toString(), "--state-dir", state.toString(), "--listen", "127.0.0.1:0"});
+    String rootCert;
+    try (var running = ConfigServerCommand.Running.start(o, out)) {
+      String printed = outBytes.toString();
+      assertThat(printed)
+          .contains("CA for trust domain cluster.local")
+          .contains(state.resolve("root-cert.pem") + " (created now)")
+          .contains(state.resolve("node-tokens/node-a.token").toString())
+          .contains(state.resolve("node-tokens/node-b.token").toString())
+          .contains("listening on:     127.0.0.1:" + running.server().address().getPort());
+      rootCert = Files.readString(state.resolve("root-cert.pem"));
+      try (CaClient c =
+          CaClient.builder("127.0.0.1:" + running.server().address().getPort())
+              .tokenFile(state.resolve("node-tokens/node-a.token"))
+              .build()) {
+        String id = "spiffe://cluster.local/ns/production/sa/api-gateway";
+        List<String> chain = c.fetchCertificate(CsrFactory.create(id).csrPem(), null, id).get(20, TimeUnit.SECONDS);
+        assertThat(chain).hasSize(2);
+        assertThat(chain.get(1)).isEqualTo(rootCert);
+      }
+    }
+    outBytes.reset();
+    try (var again = ConfigServerCommand.Running.start(o, out)) {
+      assertThat(outBytes.toString())
+          .contains(state.resolve("root-cert.pem") + " (reused)")
+          .contains("listening on:     127.0.0.1:" + again.server().address().getPort());
+      assertThat(Files.readString(state.resolve("root-cert.pem"))).isEqualTo(rootCert);
+    }
+  }
+
+  private static Path mesh() {
+    Path dir = Path.of("").toAbsolutePath();
+    while (!Files.isDirectory(dir.resolve("examples"))) {
+      dir = dir.getParent();
+    }
+    return dir.resolve("examples/mesh.yaml");
+  }
+}
