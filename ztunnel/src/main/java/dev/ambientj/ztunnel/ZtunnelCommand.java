@@ -1,12 +1,134 @@
 package dev.ambientj.ztunnel;
 
+import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.hbone.identity.LocalCertificateAuthority;
+import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.ztunnel.identity.LocalCaStore;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
 /** Entry point of `./mesh ztunnel`. */
 public final class ZtunnelCommand {
+  /** Lifetime of workload certificates from the local CA (ztunnel's default SECRET_TTL). */
+  static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
+
   private ZtunnelCommand() {}
 
   /** Runs the subcommand; returns the process exit code. */
+  @SuppressWarnings("try")
   public static int run(String[] args) {
-    System.err.println("mesh ztunnel: not available yet");
-    return 3;
+    List<Path> configs = new ArrayList<>();
+    String node = System.getenv("NODE_NAME");
+    Path stateDir = Path.of(".mesh-state");
+    Transport.Kind transport = Transport.Kind.AUTO;
+    InetAddress adminAddress = null;
+    int threads = 2;
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      try {
+        switch (a) {
+          case "--help", "-h" -> {
+            usage(System.out);
+            return 0;
+          }
+          case "--config" -> configs.add(Path.of(args[++i]));
+          case "--node" -> node = args[++i];
+          case "--state-dir" -> stateDir = Path.of(args[++i]);
+          case "--transport" -> transport = Transport.Kind.parse(args[++i]);
+          case "--admin-address" -> adminAddress = InetAddress.ofLiteral(args[++i]);
+          case "--worker-threads" -> {
+            threads = Integer.parseInt(args[++i]);
+            if (threads < 1) {
+              throw new IllegalArgumentException("must be at least 1");
+            }
+          }
+          default -> {
+            System.err.println("mesh ztunnel: unknown flag '" + a + "'");
+            usage(System.err);
+            return 2;
+          }
+        }
+      } catch (ArrayIndexOutOfBoundsException e) {
+        System.err.println("mesh ztunnel: " + a + " needs a value");
+        usage(System.err);
+        return 2;
+      } catch (IllegalArgumentException e) {
+        System.err.println("mesh ztunnel: " + a + ": " + e.getMessage());
+        return 2;
+      }
+    }
+    if (configs.isEmpty() || node == null || node.isEmpty()) {
+      System.err.println("mesh ztunnel: --config FILE and --node NODE are required");
+      usage(System.err);
+      return 2;
+    }
+    for (Path p : configs) {
+      if (!Files.isReadable(p)) {
+        System.err.println("mesh ztunnel: cannot read " + p);
+        return 2;
+      }
+    }
+    SnapshotPublisher publisher = new SnapshotPublisher();
+    try (FileConfigSource ignored = FileConfigSource.start(configs, publisher)) {
+      MeshSnapshot snapshot = publisher.snapshot();
+      snapshot.rejections().forEach(r -> System.err.println("mesh ztunnel: rejected " + r));
+      if (snapshot.findNode(node).isEmpty()) {
+        System.err.println("mesh ztunnel: warning: node '" + node + "' is not in the configuration");
+      }
+      LocalCertificateAuthority ca = LocalCaStore.loadOrCreate(stateDir, snapshot.trustDomain());
+      Ztunnel.Builder builder = Ztunnel.builder()
+          .node(node)
+          .config(publisher)
+          .identityProvider(ca.asIdentityProvider(CERTIFICATE_TTL))
+          .transport(Transport.select(transport))
+          .workerThreads(threads);
+      if (adminAddress != null) {
+        builder.adminAddress(adminAddress);
+      }
+      CountDownLatch stop = new CountDownLatch(1);
+      try (Ztunnel ztunnel = builder.build().start()) {
+        Thread hook = new Thread(stop::countDown, "ztunnel-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        System.err.println("mesh ztunnel: node " + node + " running; admin http://"
+            + hostPort(ztunnel.adminAddress()) + "/config_dump, metrics http://"
+            + hostPort(ztunnel.metricsAddress()) + "/metrics; Ctrl-C to stop");
+        stop.await();
+      }
+      return 0;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return 1;
+    } catch (Exception e) {
+      System.err.println("mesh ztunnel: " + e.getMessage());
+      return 1;
+    }
+  }
+
+  private static String hostPort(java.net.InetSocketAddress a) {
+    return io.netty.util.NetUtil.toSocketAddressString(a);
+  }
+
+  static void usage(PrintStream out) {
+    out.println("usage: mesh ztunnel --config FILE [--config FILE...] --node NODE [flags]");
+    out.println();
+    out.println("Serves every enrolled workload scheduled on NODE: HBONE 15008, inbound 15006,");
+    out.println("outbound 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and");
+    out.println("readiness 15021 on the node's InternalIP.");
+    out.println();
+    out.println("  --config FILE        Kubernetes YAML (reloaded on change); repeatable");
+    out.println("  --node NODE          the node to serve (default: $NODE_NAME)");
+    out.println("  --state-dir DIR      where the local CA root is kept (default .mesh-state)");
+    out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
+    out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the node IP");
+    out.println("  --worker-threads N   event-loop threads (default 2, as ztunnel's workers)");
+    out.println("  --help               this message");
   }
 }

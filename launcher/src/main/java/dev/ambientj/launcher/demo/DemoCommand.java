@@ -1,12 +1,448 @@
 package dev.ambientj.launcher.demo;
 
-/** Entry point of `./mesh demo`. */
+import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.model.Endpoint;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.Node;
+import dev.ambientj.config.model.Service;
+import dev.ambientj.config.model.ServicePort;
+import dev.ambientj.config.model.Workload;
+import dev.ambientj.hbone.identity.IdentityProvider;
+import dev.ambientj.hbone.identity.LocalCertificateAuthority;
+import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.ztunnel.Ztunnel;
+import dev.ambientj.ztunnel.outbound.OutboundResolver;
+import dev.ambientj.ztunnel.outbound.OutboundRoute;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.NetUtil;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Entry point of `./mesh demo`: the whole ambient L4 path on one machine.
+ *
+ * <p>Starts, from {@code examples/}, a ztunnel per node (node-a, node-b) sharing one local CA, an
+ * HTTP echo app for every service endpoint, then drives traffic from api-gateway-0 (node-a) through
+ * its SOCKS5 port and checks every hop in the access logs, metrics and config dump. Prints a table
+ * and how to poke the mesh by hand; {@code --keep-running} keeps it up until Ctrl-C. Exit code 0
+ * when every check passed, 1 naming the failed step otherwise, 2 on usage errors.
+ */
 public final class DemoCommand {
+  private static final Duration TIMEOUT = Duration.ofSeconds(5);
+  private static final String CLIENT = "api-gateway-0";
+
   private DemoCommand() {}
 
   /** Runs the subcommand; returns the process exit code. */
   public static int run(String[] args) {
-    System.err.println("mesh demo: not available yet");
-    return 3;
+    Path examples = Path.of("examples");
+    boolean keepRunning = false;
+    boolean verbose = false;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--help", "-h" -> {
+          usage(System.out);
+          return 0;
+        }
+        case "--keep-running" -> keepRunning = true;
+        case "--verbose" -> verbose = true;
+        case "--examples" -> {
+          if (i + 1 >= args.length) {
+            System.err.println("mesh demo: --examples needs a directory");
+            usage(System.err);
+            return 2;
+          }
+          examples = Path.of(args[++i]);
+        }
+        default -> {
+          System.err.println("mesh demo: unknown flag '" + args[i] + "'");
+          usage(System.err);
+          return 2;
+        }
+      }
+    }
+    if (!verbose && System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+    }
+    Path meshYaml = examples.resolve("mesh.yaml");
+    if (!Files.isRegularFile(meshYaml)) {
+      System.err.println("mesh demo: " + meshYaml.toAbsolutePath()
+          + " not found — run from the repository root or pass --examples DIR");
+      return 2;
+    }
+    try {
+      return new Demo(meshYaml, System.out).run(keepRunning);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return 1;
+    } catch (Exception e) {
+      System.err.println("mesh demo: failed to start the mesh: " + e);
+      if (verbose) {
+        e.printStackTrace();
+      }
+      return 1;
+    }
+  }
+
+  static void usage(PrintStream out) {
+    out.println("usage: mesh demo [--keep-running] [--examples DIR] [--verbose]");
+    out.println();
+    out.println("Starts the example mesh (two ztunnel nodes on loopback, echo apps), sends traffic from");
+    out.println("api-gateway-0 through SOCKS5 and prints what each hop saw: identities, bytes, mTLS.");
+    out.println();
+    out.println("  --keep-running   keep the mesh up until Ctrl-C (and print access-log lines live)");
+    out.println("  --examples DIR   where mesh.yaml is (default: ./examples)");
+    out.println("  --verbose        show the proxies' logs");
+    out.println("  --help           this message");
+  }
+
+  /** One row of the result table. */
+  record Row(boolean ok, String step, String answeredBy, String clientIdentity,
+      String serverIdentity, String bytes, String mtls, String failure) {}
+
+  private static final class Demo {
+    private final Path meshYaml;
+    private final PrintStream out;
+    private final Map<String, DemoAccessLog> logs = new LinkedHashMap<>();
+    private final Map<String, Ztunnel> ztunnels = new LinkedHashMap<>();
+    private final List<AutoCloseable> apps = new ArrayList<>();
+    private final List<Row> rows = new ArrayList<>();
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private MeshSnapshot mesh;
+
+    Demo(Path meshYaml, PrintStream out) {
+      this.meshYaml = meshYaml;
+      this.out = out;
+    }
+
+    int run(boolean keepRunning) throws Exception {
+      long start = System.nanoTime();
+      List<Path> files = new ArrayList<>(List.of(meshYaml));
+      SnapshotPublisher publisher = new SnapshotPublisher();
+      Transport transport = Transport.select(Transport.Kind.AUTO);
+      EventLoopGroup group = transport.newEventLoopGroup(2, "demo");
+      try (FileConfigSource source = FileConfigSource.start(files, publisher)) {
+        mesh = publisher.snapshot();
+        source.yamlErrors().forEach(e -> out.println("  note: " + e));
+        for (var r : mesh.rejections()) {
+          out.println("  note: " + meshYaml + ": rejected " + r);
+        }
+        LocalCertificateAuthority ca = LocalCertificateAuthority.create(mesh.trustDomain());
+        IdentityProvider identities = ca.asIdentityProvider(Duration.ofHours(24));
+        for (Node n : mesh.nodes()) {
+          DemoAccessLog log = new DemoAccessLog(n.name());
+          logs.put(n.name(), log);
+          ztunnels.put(n.name(), Ztunnel.builder().node(n.name()).config(publisher)
+              .identityProvider(identities).transport(transport).eventLoopGroup(group)
+              .accessLog(log).build().start());
+        }
+        startApps(group, transport);
+        for (Ztunnel z : ztunnels.values()) {
+          if (!z.awaitReady(Duration.ofSeconds(10))) {
+            out.println("✗ ztunnel on " + z.node() + " did not become ready: "
+                + "see http://" + hostPort(z.readinessAddress()) + "/healthz/ready");
+            return 1;
+          }
+        }
+        out.printf("Mesh up in %d ms: %d nodes, %d workloads (%d enrolled), %d services; "
+                + "one local CA for trust domain %s.%n%n",
+            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), mesh.nodes().size(),
+            mesh.workloads().size(), mesh.workloads().stream().filter(Workload::enrolled).count(),
+            mesh.services().size(), mesh.trustDomain());
+
+        drive();
+        printTable();
+        printWaypointNote();
+        boolean allOk = rows.stream().allMatch(Row::ok);
+        printHints(keepRunning);
+        if (!allOk) {
+          rows.stream().filter(r -> !r.ok()).forEach(r ->
+              out.println("✗ FAILED: " + r.step() + " — " + r.failure()));
+        } else {
+          out.println("✓ all " + rows.size() + " checks passed");
+        }
+        if (keepRunning) {
+          logs.values().forEach(l -> l.echoTo(out));
+          out.println();
+          out.println("Mesh running; access-log lines follow. Ctrl-C to stop.");
+          CountDownLatch stop = new CountDownLatch(1);
+          Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stop.countDown();
+            try {
+              // Let the main thread close the listeners before the JVM halts.
+              stopped.await(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+          }, "demo-stop"));
+          stop.await();
+          out.println("stopping the mesh ...");
+        }
+        return allOk ? 0 : 1;
+      } finally {
+        for (AutoCloseable a : apps) {
+          a.close();
+        }
+        for (Ztunnel z : ztunnels.values()) {
+          z.close();
+        }
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        stopped.countDown();
+      }
+    }
+
+    /** An echo app on every service endpoint's pod IP and target port (the waypoint excluded). */
+    private void startApps(EventLoopGroup group, Transport transport) throws InterruptedException {
+      Set<InetSocketAddress> started = new HashSet<>();
+      for (Service s : mesh.services()) {
+        for (ServicePort p : s.ports()) {
+          for (Endpoint e : s.endpoints()) {
+            Optional<Workload> w = mesh.findWorkloadByUid(e.workloadUid());
+            int port = e.targetPortFor(p);
+            if (w.isEmpty() || w.get().addresses().isEmpty() || isProxyPort(port)
+                || mesh.findWaypointByAddress(w.get().addresses().get(0)).isPresent()) {
+              continue;
+            }
+            InetSocketAddress address = new InetSocketAddress(w.get().addresses().get(0), port);
+            if (started.add(address)) {
+              Ztunnel z = ztunnels.get(w.get().node());
+              apps.add(EchoBackend.start(group, transport.serverChannelClass(), address,
+                  w.get().name(), w.get().canonicalRevision(),
+                  peer -> z == null ? Optional.empty() : z.findInboundPeerIdentity(peer)));
+            }
+          }
+        }
+      }
+    }
+
+    private static boolean isProxyPort(int port) {
+      return port == 15001 || port == 15006 || port == 15008 || port == 15080;
+    }
+
+    private void drive() throws InterruptedException {
+      Workload client = workload(CLIENT);
+      Workload orders = workload("orders-0");
+      InetAddress ordersVip = mesh.findServiceByHostname("orders", "production")
+          .map(s -> s.vips().get(0)).orElse(null);
+      http(client, "orders.production.svc.cluster.local", 80, orders, true);
+      if (ordersVip != null) {
+        http(client, ordersVip.getHostAddress(), 80, orders, true);
+      }
+      http(client, "orders", 80, orders, true);
+      http(client, "legacy-web.legacy.svc.cluster.local", 80, workload("legacy-web-0"), false);
+      checkMetrics(orders.node(), client, orders);
+      checkConfigDump(client);
+    }
+
+    private void http(Workload client, String host, int port, Workload expected, boolean mtls)
+        throws InterruptedException {
+      String step = client.name() + " (" + client.node() + ") → " + host + ":" + port;
+      DemoAccessLog srcLog = logs.get(client.node());
+      DemoAccessLog dstLog = logs.get(expected.node());
+      int srcFrom = srcLog.size();
+      int dstFrom = dstLog == null ? 0 : dstLog.size();
+      InetSocketAddress socks = new InetSocketAddress(client.addresses().get(0), 15080);
+      String body;
+      try {
+        body = Socks5Client.httpGet(socks, host, port, "/", TIMEOUT);
+      } catch (Exception e) {
+        rows.add(new Row(false, step, "-", "-", "-", "-", "-", "request failed: " + e.getMessage()));
+        return;
+      }
+      String answeredBy = DemoAccessLog.field(body, "workload");
+      String peerSeen = DemoAccessLog.field(body, "peer");
+      Optional<String> outbound = srcLog.await(srcFrom,
+          l -> "outbound".equals(DemoAccessLog.field(l, "direction")), 3000);
+      Optional<String> inbound = mtls && dstLog != null
+          ? dstLog.await(dstFrom, l -> "inbound".equals(DemoAccessLog.field(l, "direction"))
+              && expected.spiffeId().equals(DemoAccessLog.field(l, "dst.identity")), 3000)
+          : Optional.empty();
+      String clientId = inbound.map(l -> DemoAccessLog.field(l, "src.identity")).orElse("-");
+      String serverId = outbound.map(l -> DemoAccessLog.field(l, "dst.identity")).orElse(null);
+      boolean tunneled = outbound.map(l -> DemoAccessLog.field(l, "dst.hbone_addr") != null)
+          .orElse(false);
+      String bytes = outbound.map(l -> DemoAccessLog.field(l, "bytes_sent") + " / "
+          + DemoAccessLog.field(l, "bytes_recv")).orElse("-");
+      List<String> problems = new ArrayList<>();
+      if (!expected.name().equals(answeredBy)) {
+        problems.add("expected an answer from " + expected.name() + ", got " + answeredBy);
+      }
+      if (outbound.isEmpty()) {
+        problems.add("no outbound access-log line on " + client.node());
+      }
+      if (mtls) {
+        if (!tunneled) {
+          problems.add("the connection was not carried over HBONE");
+        }
+        if (inbound.isEmpty()) {
+          problems.add("no inbound access-log line on " + expected.node());
+        }
+        if (!client.spiffeId().equals(clientId)) {
+          problems.add(expected.node() + " saw client identity " + clientId);
+        }
+        if (!expected.spiffeId().equals(serverId)) {
+          problems.add(client.node() + " verified server identity " + serverId);
+        }
+        if (!client.spiffeId().equals(peerSeen)) {
+          problems.add("the app saw peer " + peerSeen);
+        }
+      } else {
+        if (tunneled) {
+          problems.add("expected plain TCP to an unenrolled workload, got HBONE");
+        }
+        if (!"none".equals(peerSeen)) {
+          problems.add("the app saw peer " + peerSeen + " (expected none: plaintext)");
+        }
+      }
+      rows.add(new Row(problems.isEmpty(), step,
+          answeredBy == null ? "-" : answeredBy + " (" + expected.node() + ")",
+          clientId, serverId == null ? "-" : serverId, bytes, tunneled ? "yes" : "no",
+          String.join("; ", problems)));
+    }
+
+    private void checkMetrics(String node, Workload client, Workload server) {
+      Ztunnel z = ztunnels.get(node);
+      String step = node + " /metrics: istio_tcp_* reporter=destination";
+      try {
+        String text = get(z.metricsAddress(), "/metrics");
+        long lines = text.lines().filter(l -> l.startsWith("istio_tcp_connections_opened_total{")
+            && l.contains("reporter=\"destination\"")
+            && l.contains("source_principal=\"" + client.spiffeId() + "\"")
+            && l.contains("destination_principal=\"" + server.spiffeId() + "\"")
+            && l.contains("connection_security_policy=\"mutual_tls\"")).count();
+        rows.add(new Row(lines > 0, step, "-", client.spiffeId(), server.spiffeId(), "-", "yes",
+            lines > 0 ? "" : "no istio_tcp_connections_opened_total sample with both identities"));
+      } catch (Exception e) {
+        rows.add(new Row(false, step, "-", "-", "-", "-", "-", e.toString()));
+      }
+    }
+
+    private void checkConfigDump(Workload client) {
+      Ztunnel z = ztunnels.get(client.node());
+      String step = client.node() + " /config_dump: certificate of " + client.name();
+      try {
+        String dump = get(z.adminAddress(), "/config_dump");
+        boolean ok = dump.contains("\"identity\": \"" + client.spiffeId() + "\"")
+            && dump.contains("\"state\": \"Available\"");
+        rows.add(new Row(ok, step, "-", client.spiffeId(), "-", "-", "-",
+            ok ? "" : "the certificate of " + client.spiffeId() + " is not in the dump"));
+      } catch (Exception e) {
+        rows.add(new Row(false, step, "-", "-", "-", "-", "-", e.toString()));
+      }
+    }
+
+    private void printTable() {
+      String[] head = {"", "step", "answered by", "client identity (proved to server)",
+          "server identity (proved to client)", "bytes sent / recv", "mTLS"};
+      List<String[]> cells = new ArrayList<>();
+      int n = 1;
+      for (Row r : rows) {
+        cells.add(new String[] {(r.ok() ? "✓ " : "✗ ") + n++, r.step(), r.answeredBy(),
+            r.clientIdentity(), r.serverIdentity(), r.bytes(), r.mtls()});
+      }
+      int[] width = new int[head.length];
+      for (int i = 0; i < head.length; i++) {
+        width[i] = head[i].length();
+        for (String[] c : cells) {
+          width[i] = Math.max(width[i], c[i].length());
+        }
+      }
+      out.println(line(head, width));
+      StringBuilder rule = new StringBuilder();
+      for (int w : width) {
+        rule.append("-".repeat(w)).append("  ");
+      }
+      out.println(rule.toString().stripTrailing());
+      for (String[] c : cells) {
+        out.println(line(c, width));
+      }
+      out.println();
+    }
+
+    private static String line(String[] cells, int[] width) {
+      StringBuilder b = new StringBuilder();
+      for (int i = 0; i < cells.length; i++) {
+        b.append(cells[i]).append(" ".repeat(width[i] - cells[i].length() + 2));
+      }
+      return b.toString().stripTrailing();
+    }
+
+    /** The routing decision for the waypoint-bound service, shown but not driven (no waypoint yet). */
+    private void printWaypointNote() {
+      Optional<Service> payment = mesh.findServiceByHostname("payment-service", "production");
+      Optional<Workload> client = mesh.workloads().stream().filter(w -> w.name().equals(CLIENT))
+          .findFirst();
+      if (payment.isEmpty() || client.isEmpty() || payment.get().vips().isEmpty()) {
+        return;
+      }
+      InetSocketAddress vip = new InetSocketAddress(payment.get().vips().get(0), 80);
+      OutboundRoute route = new OutboundResolver(new Random()).resolve(mesh, client.get(), vip);
+      if (route instanceof OutboundRoute.Hbone h && h.waypoint() != null) {
+        out.println("  note: " + CLIENT + " → payment-service.production:80 would go to waypoint "
+            + h.waypoint().namespace() + "/" + h.waypoint().name() + " at "
+            + hostPort(h.nextHop()) + " (:authority " + h.authority() + ", expecting "
+            + h.expectedIdentity() + ");");
+        out.println("        not driven: the waypoint proxy arrives in a later issue.");
+        out.println();
+      }
+    }
+
+    private void printHints(boolean keepRunning) {
+      Workload client = workload(CLIENT);
+      String socks = client.addresses().get(0).getHostAddress() + ":15080";
+      out.println(keepRunning ? "Poke it by hand:" : "Poke it by hand (run `./mesh demo --keep-running` first):");
+      out.println("  curl --socks5-hostname " + socks
+          + " http://orders.production.svc.cluster.local:80/");
+      out.println("  curl --socks5-hostname " + socks + " http://legacy-web.legacy:80/");
+      for (Ztunnel z : ztunnels.values()) {
+        out.println("  curl -s http://" + hostPort(z.metricsAddress()) + "/metrics | grep istio_tcp"
+            + "      # " + z.node());
+      }
+      for (Ztunnel z : ztunnels.values()) {
+        out.println("  curl -s http://" + hostPort(z.adminAddress()) + "/config_dump"
+            + "                  # " + z.node());
+      }
+      out.println();
+    }
+
+    private Workload workload(String name) {
+      return mesh.workloads().stream().filter(w -> w.name().equals(name)).findFirst()
+          .orElseThrow(() -> new IllegalStateException(meshYaml + " has no workload " + name));
+    }
+
+    private static String get(InetSocketAddress address, String path) throws Exception {
+      try (HttpClient http = HttpClient.newBuilder().connectTimeout(TIMEOUT).build()) {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(
+                URI.create("http://" + hostPort(address) + path)).timeout(TIMEOUT).build(),
+            HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() != 200) {
+          throw new IllegalStateException("GET " + path + " answered " + r.statusCode());
+        }
+        return r.body();
+      }
+    }
+  }
+
+  private static String hostPort(InetSocketAddress a) {
+    return NetUtil.toSocketAddressString(a);
   }
 }

@@ -1,0 +1,148 @@
+package dev.ambientj.ztunnel;
+
+import dev.ambientj.config.model.ConfigRejection;
+import dev.ambientj.config.model.Endpoint;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.Node;
+import dev.ambientj.config.model.Service;
+import dev.ambientj.config.model.ServicePort;
+import dev.ambientj.config.model.TunnelProtocol;
+import dev.ambientj.config.model.Waypoint;
+import dev.ambientj.config.model.Workload;
+import dev.ambientj.hbone.identity.Pem;
+import dev.ambientj.hbone.identity.SpiffeId;
+import dev.ambientj.hbone.identity.WorkloadCertificate;
+import dev.ambientj.ztunnel.admin.JsonWriter;
+import dev.ambientj.ztunnel.proxy.Ports;
+import dev.ambientj.ztunnel.proxy.ProxyContext;
+import java.net.InetAddress;
+import java.security.cert.X509Certificate;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * {@code /config_dump}: the snapshot this ztunnel works from and its certificates, shaped like
+ * ztunnel's (workloads, services, policies counts, certificates with identity, state, certChain and
+ * rootCerts, each with pem, serialNumber, validFrom, expirationTime) plus our listeners.
+ */
+final class ConfigDump {
+  private ConfigDump() {}
+
+  static String render(String node, MeshSnapshot s, ListenerManager manager) {
+    JsonWriter j = new JsonWriter().beginObject();
+    j.field("node", node).field("version", s.version()).field("trustDomain", s.trustDomain());
+    j.name("nodes").beginArray();
+    for (Node n : s.nodes()) {
+      j.beginObject().field("name", n.name());
+      addresses(j, "addresses", n.addresses());
+      j.endObject();
+    }
+    j.endArray();
+    j.name("workloads").beginArray();
+    for (Workload w : s.workloads()) {
+      j.beginObject()
+          .field("uid", w.uid()).field("name", w.name()).field("namespace", w.namespace())
+          .field("serviceAccount", w.serviceAccount()).field("identity", w.spiffeId())
+          .field("node", w.node());
+      addresses(j, "workloadIps", w.addresses());
+      j.field("protocol", w.protocol() == TunnelProtocol.HBONE ? "HBONE" : "TCP")
+          .field("enrolled", w.enrolled())
+          .field("status", w.healthy() ? "Healthy" : "Unhealthy")
+          .field("workloadName", w.workloadName())
+          .field("canonicalName", w.canonicalName())
+          .field("canonicalRevision", w.canonicalRevision());
+      if (w.waypoint() != null) {
+        j.field("waypoint", w.waypoint().toString());
+      }
+      j.endObject();
+    }
+    j.endArray();
+    j.name("services").beginArray();
+    for (Service svc : s.services()) {
+      j.beginObject().field("name", svc.name()).field("namespace", svc.namespace())
+          .field("hostname", svc.hostname());
+      addresses(j, "vips", svc.vips());
+      j.name("ports").beginArray();
+      for (ServicePort p : svc.ports()) {
+        j.beginObject().field("name", p.name()).field("port", p.port())
+            .field("targetPort", p.targetPort()).endObject();
+      }
+      j.endArray();
+      j.name("endpoints").beginArray();
+      for (Endpoint e : svc.endpoints()) {
+        j.value(e.workloadUid());
+      }
+      j.endArray();
+      if (svc.waypoint() != null) {
+        j.field("waypoint", svc.waypoint().toString());
+      }
+      j.endObject();
+    }
+    j.endArray();
+    j.name("waypoints").beginArray();
+    for (Waypoint wp : s.waypoints()) {
+      j.beginObject().field("name", wp.name()).field("namespace", wp.namespace())
+          .field("waypointFor", wp.waypointFor()).field("identity", wp.spiffeId());
+      addresses(j, "addresses", wp.addresses());
+      j.endObject();
+    }
+    j.endArray();
+    j.name("rejections").beginArray();
+    for (ConfigRejection r : s.rejections()) {
+      j.value(r.toString());
+    }
+    j.endArray();
+    j.name("listeners").beginArray();
+    for (WorkloadListeners l : manager.listeners()) {
+      j.beginObject().field("workload", l.workload().namespace() + "/" + l.workload().name())
+          .field("address", l.address().getHostAddress())
+          .name("ports").beginArray().value(Ports.HBONE).value(Ports.INBOUND_PLAINTEXT)
+          .value(Ports.OUTBOUND).value(Ports.SOCKS5).endArray()
+          .field("state", l.failed() ? "bind failed" : l.settled() ? "listening" : "binding")
+          .endObject();
+    }
+    j.endArray();
+    j.name("certificates").beginArray();
+    Map<SpiffeId, CompletableFuture<WorkloadCertificate>> certs = manager.certificates();
+    certs.keySet().stream().sorted(Comparator.comparing(SpiffeId::toString)).forEach(id -> {
+      CompletableFuture<WorkloadCertificate> f = certs.get(id);
+      j.beginObject().field("identity", id.toString());
+      if (!f.isDone()) {
+        j.field("state", "Initializing");
+      } else if (f.isCompletedExceptionally()) {
+        j.field("state", "Unavailable: " + ProxyContext.describe(f.exceptionNow()));
+      } else {
+        WorkloadCertificate c = f.resultNow();
+        j.field("state", "Available");
+        certificates(j, "certChain", c.chain());
+        certificates(j, "rootCerts", c.trustBundle().roots());
+      }
+      j.endObject();
+    });
+    j.endArray();
+    return j.endObject().toString() + "\n";
+  }
+
+  private static void addresses(JsonWriter j, String name, List<InetAddress> addresses) {
+    j.name(name).beginArray();
+    for (InetAddress a : addresses) {
+      j.value(a.getHostAddress());
+    }
+    j.endArray();
+  }
+
+  private static void certificates(JsonWriter j, String name, List<X509Certificate> chain) {
+    j.name(name).beginArray();
+    for (X509Certificate c : chain) {
+      j.beginObject()
+          .field("pem", Pem.certificate(c))
+          .field("serialNumber", c.getSerialNumber().toString(16))
+          .field("validFrom", c.getNotBefore().toInstant().toString())
+          .field("expirationTime", c.getNotAfter().toInstant().toString())
+          .endObject();
+    }
+    j.endArray();
+  }
+}

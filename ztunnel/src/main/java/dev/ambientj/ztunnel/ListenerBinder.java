@@ -1,0 +1,37 @@
+package dev.ambientj.ztunnel;
+
+import dev.ambientj.config.model.Workload;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+
+/**
+ * The one seam between ztunnel's proxy logic and where its per-workload sockets live.
+ *
+ * <p>Host mode ({@link #hostMode()}): a pod IP is a loopback address and its listeners bind it
+ * directly. In-pod mode (a later issue) creates the listening socket inside the pod's network
+ * namespace and reads the capture's original destination there. Everything above this interface
+ * — resolution, identity, HBONE — is the same code.
+ */
+public interface ListenerBinder {
+
+  /**
+   * Binds {@code bootstrap} (group, channel class and child handler already set) for
+   * {@code workload} on {@code address:port}. Never throws: a failure completes the future.
+   */
+  ChannelFuture bind(ServerBootstrap bootstrap, Workload workload, InetAddress address, int port);
+
+  /**
+   * The destination a captured connection was originally sent to (ports 15001 and 15006):
+   * {@code SO_ORIGINAL_DST} where the socket was redirected, else the local address (the TPROXY
+   * case, and host mode without capture).
+   */
+  InetSocketAddress originalDestination(Channel accepted);
+
+  /** Binds the workload's own (loopback) address; original destinations via {@code SO_ORIGINAL_DST}. */
+  static ListenerBinder hostMode() {
+    return HostListenerBinder.INSTANCE;
+  }
+}

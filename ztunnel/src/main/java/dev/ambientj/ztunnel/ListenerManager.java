@@ -1,0 +1,164 @@
+package dev.ambientj.ztunnel;
+
+import dev.ambientj.config.SnapshotListener;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.Workload;
+import dev.ambientj.hbone.HboneServerConfig;
+import dev.ambientj.hbone.identity.SpiffeId;
+import dev.ambientj.hbone.identity.WorkloadCertificate;
+import dev.ambientj.ztunnel.outbound.OutboundProxy;
+import dev.ambientj.ztunnel.proxy.ProxyContext;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps one {@link WorkloadListeners} per enrolled workload scheduled on this node, following the
+ * snapshots: a workload that appears gets its listeners (and its certificate is fetched ahead of
+ * the first connection), one that leaves or changes address or identity is drained (and, if still
+ * local, served again), one whose bind failed is retried on the next snapshot. Never throws into
+ * the publisher.
+ *
+ * <p>Threading: snapshot callbacks come from the publisher's thread (serialised); readers of the
+ * state ({@link #ready()}, the admin dump) take the same monitor briefly. Never called on an event
+ * loop (closing waits for the listening sockets to close).
+ */
+final class ListenerManager implements SnapshotListener, AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ListenerManager.class);
+
+  private final ProxyContext ctx;
+  private final HboneServerConfig hboneConfig;
+  private final OutboundProxy outbound;
+  private final Map<String, WorkloadListeners> active = new LinkedHashMap<>();
+  private final Map<SpiffeId, CompletableFuture<WorkloadCertificate>> certificates = new HashMap<>();
+  private long configVersion;
+  private boolean closed;
+
+  ListenerManager(ProxyContext ctx, HboneServerConfig hboneConfig) {
+    this.ctx = ctx;
+    this.hboneConfig = hboneConfig;
+    this.outbound = new OutboundProxy(ctx);
+  }
+
+  @Override
+  public synchronized void onSnapshot(MeshSnapshot snapshot) {
+    if (closed) {
+      return;
+    }
+    configVersion = snapshot.version();
+    Map<String, Workload> desired = new LinkedHashMap<>();
+    for (Workload w : snapshot.findWorkloadsOnNode(ctx.node())) {
+      InetAddress address = primaryAddress(w);
+      if (w.enrolled() && address != null) {
+        desired.putIfAbsent(key(w, address), w);
+      }
+    }
+    List<String> gone = new ArrayList<>();
+    for (Map.Entry<String, WorkloadListeners> e : active.entrySet()) {
+      if (!desired.containsKey(e.getKey()) || e.getValue().failed()) {
+        gone.add(e.getKey());
+      }
+    }
+    for (String key : gone) {
+      WorkloadListeners l = active.remove(key);
+      if (!l.failed()) {
+        log.info("workload {} left node {}: draining its listeners", l, ctx.node());
+      }
+      l.close();
+    }
+    for (Map.Entry<String, Workload> e : desired.entrySet()) {
+      if (active.containsKey(e.getKey())) {
+        continue;
+      }
+      Workload w = e.getValue();
+      try {
+        SpiffeId id = SpiffeId.parse(w.spiffeId());
+        certificates.computeIfAbsent(id, this::fetch);
+        WorkloadListeners l = new WorkloadListeners(ctx, hboneConfig, outbound, w, primaryAddress(w));
+        active.put(e.getKey(), l);
+        l.open();
+        log.info("serving workload {}/{} ({}) on {}", w.namespace(), w.name(), id,
+            primaryAddress(w).getHostAddress());
+      } catch (RuntimeException ex) {
+        log.warn("cannot serve workload {}/{}: {}", w.namespace(), w.name(), ex.toString());
+      }
+    }
+  }
+
+  @Override
+  public void onTransientError(String message) {
+    log.warn("configuration source error, keeping the current configuration: {}", message);
+  }
+
+  private CompletableFuture<WorkloadCertificate> fetch(SpiffeId id) {
+    CompletableFuture<WorkloadCertificate> f = ctx.identities().fetchCertificate(id);
+    f.whenComplete((c, e) -> {
+      if (e != null) {
+        log.warn("cannot get a certificate for {}: {}", id, ProxyContext.describe(e));
+      }
+    });
+    return f;
+  }
+
+  /** Ready once a configuration was loaded, every listener bind settled and certificates are in. */
+  synchronized boolean ready() {
+    if (configVersion <= 0) {
+      return false;
+    }
+    for (WorkloadListeners l : active.values()) {
+      if (!l.settled()) {
+        return false;
+      }
+      CompletableFuture<WorkloadCertificate> c =
+          certificates.get(SpiffeId.parse(l.workload().spiffeId()));
+      if (c == null || !c.isDone() || c.isCompletedExceptionally()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Workloads served now, in order of arrival. */
+  synchronized List<WorkloadListeners> listeners() {
+    return List.copyOf(active.values());
+  }
+
+  /** The certificates fetched so far, by identity. */
+  synchronized Map<SpiffeId, CompletableFuture<WorkloadCertificate>> certificates() {
+    return Map.copyOf(certificates);
+  }
+
+  @Override
+  public void close() {
+    List<WorkloadListeners> all;
+    synchronized (this) {
+      closed = true;
+      all = List.copyOf(active.values());
+      active.clear();
+    }
+    for (WorkloadListeners l : all) {
+      l.close();
+    }
+  }
+
+  /** Listeners are replaced when any of these change: the HBONE server serves the identity. */
+  private static String key(Workload w, InetAddress address) {
+    return w.uid() + "|" + address.getHostAddress() + "|" + w.spiffeId();
+  }
+
+  static InetAddress primaryAddress(Workload w) {
+    for (InetAddress a : w.addresses()) {
+      if (a instanceof Inet4Address) {
+        return a;
+      }
+    }
+    return w.addresses().isEmpty() ? null : w.addresses().get(0);
+  }
+}

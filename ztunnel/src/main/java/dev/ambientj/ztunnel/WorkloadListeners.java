@@ -1,0 +1,149 @@
+package dev.ambientj.ztunnel;
+
+import dev.ambientj.config.model.Workload;
+import dev.ambientj.hbone.HboneServer;
+import dev.ambientj.hbone.HboneServerConfig;
+import dev.ambientj.hbone.identity.SpiffeId;
+import dev.ambientj.ztunnel.inbound.InboundHboneHandler;
+import dev.ambientj.ztunnel.inbound.PlaintextInboundInitializer;
+import dev.ambientj.ztunnel.outbound.OutboundInitializers;
+import dev.ambientj.ztunnel.outbound.OutboundProxy;
+import dev.ambientj.ztunnel.proxy.Ports;
+import dev.ambientj.ztunnel.proxy.InputShutdownReadGuard;
+import dev.ambientj.ztunnel.proxy.ProxyContext;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.group.ChannelGroup;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The four listeners of one local workload, on its address: 15008 HBONE inbound, 15006 inbound
+ * plaintext, 15001 outbound capture, 15080 SOCKS5. Bound through the {@link ListenerBinder} seam.
+ *
+ * <p>Lifecycle: {@link #open()} binds all four (asynchronously; a failure is logged with workload
+ * and port, and {@link #failed()} tells the manager to retry on the next snapshot); {@link #close()}
+ * drains: the listeners stop accepting, HBONE connections get GOAWAY, and established connections
+ * continue until they end.
+ */
+final class WorkloadListeners {
+  private static final Logger log = LoggerFactory.getLogger(WorkloadListeners.class);
+
+  private final ProxyContext ctx;
+  private final Workload workload;
+  private final InetAddress address;
+  private final HboneServer hboneServer;
+  private final OutboundProxy outbound;
+  private final List<Channel> bound = new ArrayList<>();
+  private final List<ChannelFuture> binds = new ArrayList<>();
+  private volatile boolean failed;
+  private volatile boolean closed;
+
+  WorkloadListeners(ProxyContext ctx, HboneServerConfig hboneConfig, OutboundProxy outbound,
+      Workload workload, InetAddress address) {
+    this.ctx = ctx;
+    this.workload = workload;
+    this.address = address;
+    this.outbound = outbound;
+    this.hboneServer = HboneServer.create(hboneConfig, ctx.identities(),
+        SpiffeId.parse(workload.spiffeId()), new InboundHboneHandler(ctx, workload.uid()));
+  }
+
+  Workload workload() {
+    return workload;
+  }
+
+  InetAddress address() {
+    return address;
+  }
+
+  /** Starts binding; the future completes when every bind has finished (successfully or not). */
+  synchronized CompletableFuture<Void> open() {
+    String uid = workload.uid();
+    bind(Ports.HBONE, hboneServer.childInitializer(), ctx.hboneConnections());
+    bind(Ports.INBOUND_PLAINTEXT, new PlaintextInboundInitializer(ctx, uid), ctx.connections());
+    bind(Ports.OUTBOUND, OutboundInitializers.capture(ctx, outbound, uid), ctx.connections());
+    bind(Ports.SOCKS5, OutboundInitializers.socks5(ctx, outbound, uid), ctx.connections());
+    CompletableFuture<?>[] all = binds.stream().map(f -> {
+      CompletableFuture<Void> done = new CompletableFuture<>();
+      f.addListener(x -> done.complete(null));
+      return done;
+    }).toArray(CompletableFuture[]::new);
+    return CompletableFuture.allOf(all);
+  }
+
+  private void bind(int port, ChannelHandler childHandler, ChannelGroup tracked) {
+    ServerBootstrap b = new ServerBootstrap()
+        .group(ctx.group())
+        .channel(ctx.transport().serverChannelClass())
+        .option(ChannelOption.SO_REUSEADDR, true)
+        .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+        .childOption(ChannelOption.TCP_NODELAY, true)
+        .childHandler(new ChannelInitializer<Channel>() {
+          @Override
+          protected void initChannel(Channel ch) {
+            tracked.add(ch);
+            if (tracked == ctx.connections()) {
+              InputShutdownReadGuard.install(ch); // plain TCP front ends (not the TLS one)
+            }
+            ch.pipeline().addLast(childHandler);
+          }
+        });
+    ChannelFuture f = ctx.binder().bind(b, workload, address, port);
+    binds.add(f);
+    f.addListener(x -> {
+      if (x.isSuccess()) {
+        onBound(f.channel());
+      } else {
+        failed = true;
+        log.warn("cannot listen for workload {}/{} on {}:{}: {} (will retry on the next config update)",
+            workload.namespace(), workload.name(), address.getHostAddress(), port,
+            ProxyContext.describe(x.cause()));
+      }
+    });
+  }
+
+  private synchronized void onBound(Channel ch) {
+    if (closed) {
+      ch.close();
+    } else {
+      bound.add(ch);
+    }
+  }
+
+  boolean failed() {
+    return failed;
+  }
+
+  /** Whether every bind has finished. */
+  synchronized boolean settled() {
+    return binds.stream().allMatch(ChannelFuture::isDone);
+  }
+
+  /** Stops accepting and drains; returns when the listening sockets are closed. */
+  void close() {
+    List<Channel> toClose;
+    synchronized (this) {
+      closed = true;
+      toClose = List.copyOf(bound);
+      bound.clear();
+    }
+    for (Channel ch : toClose) {
+      ch.close().awaitUninterruptibly();
+    }
+    hboneServer.drain();
+  }
+
+  @Override
+  public String toString() {
+    return workload.namespace() + "/" + workload.name() + "@" + address.getHostAddress();
+  }
+}

@@ -1,0 +1,360 @@
+package dev.ambientj.ztunnel;
+
+import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.hbone.HboneClient;
+import dev.ambientj.hbone.HboneClientConfig;
+import dev.ambientj.hbone.HboneServerConfig;
+import dev.ambientj.hbone.identity.IdentityProvider;
+import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.ztunnel.admin.AdminEndpoint;
+import dev.ambientj.ztunnel.admin.AdminResponse;
+import dev.ambientj.ztunnel.admin.AdminServer;
+import dev.ambientj.ztunnel.proxy.Ports;
+import dev.ambientj.ztunnel.proxy.ProxyContext;
+import dev.ambientj.ztunnel.proxy.WorkloadInfoCache;
+import dev.ambientj.ztunnel.telemetry.AccessLog;
+import dev.ambientj.ztunnel.telemetry.AccessLogSink;
+import dev.ambientj.ztunnel.telemetry.PeerLabels;
+import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
+import io.netty.channel.EventLoopGroup;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.random.RandomGenerator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One node's ztunnel: serves every enrolled workload scheduled on the node (listeners 15008, 15006,
+ * 15001, 15080 on each workload's address, through the {@link ListenerBinder} seam) and, on the
+ * node's address, admin (15000: {@code /config_dump}, {@code /healthz}), metrics (15020:
+ * {@code /metrics}, {@code /stats/prometheus}) and readiness (15021: {@code /healthz/ready}).
+ *
+ * <p>Lifecycle: {@link #builder()} → {@link Builder#build()} → {@link #start()} → {@link #close()}.
+ * Workloads that appear in or leave a new snapshot get their listeners opened or drained without a
+ * restart. Several ztunnels may share one event-loop group (the demo and tests run two nodes in one
+ * process); a group passed in is not shut down by {@link #close()}.
+ */
+public final class Ztunnel implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Ztunnel.class);
+
+  private final Builder b;
+  private final EventLoopGroup group;
+  private final boolean ownsGroup;
+  private final HboneClient hboneClient;
+  private final ProxyContext ctx;
+  private final ListenerManager manager;
+  private final TrafficMetrics metrics;
+  private AutoCloseable subscription;
+  private AdminServer admin;
+  private AdminServer metricsServer;
+  private AdminServer readiness;
+
+  private Ztunnel(Builder b) {
+    this.b = b;
+    this.ownsGroup = b.group == null;
+    this.group = ownsGroup ? b.transport.newEventLoopGroup(b.workerThreads, "ztunnel-" + b.node)
+        : b.group;
+    this.hboneClient = new HboneClient(b.hboneClientConfig, b.transport, group, b.identities);
+    this.metrics = new TrafficMetrics();
+    this.ctx = new ProxyContext(b.node, b.config, b.identities, b.transport, group, hboneClient,
+        b.binder, metrics, new AccessLog(b.accessLog, Clock.systemUTC()),
+        new WorkloadInfoCache(b.cluster), b.random);
+    this.manager = new ListenerManager(ctx, b.hboneServerConfig);
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * Binds the node ports and starts following the configuration. On failure (e.g. a node port in
+   * use) everything started so far is closed and the exception is rethrown.
+   */
+  public Ztunnel start() throws InterruptedException {
+    try {
+      doStart();
+    } catch (InterruptedException | RuntimeException e) {
+      close();
+      throw e;
+    }
+    return this;
+  }
+
+  private void doStart() throws InterruptedException {
+    InetAddress nodeAddress = nodeAddress(b.config.snapshot());
+    admin = AdminServer.start(group, b.transport.serverChannelClass(),
+        new InetSocketAddress(nodeAddress, b.adminPort), adminEndpoints());
+    metricsServer = AdminServer.start(group, b.transport.serverChannelClass(),
+        new InetSocketAddress(nodeAddress, b.metricsPort), Map.of(
+            "/metrics", q -> metricsResponse(),
+            "/stats/prometheus", q -> metricsResponse()));
+    readiness = AdminServer.start(group, b.transport.serverChannelClass(),
+        new InetSocketAddress(nodeAddress, b.readinessPort), Map.of(
+            "/healthz/ready", q -> ready()
+                ? AdminResponse.text(200, "ready\n")
+                : AdminResponse.text(503, "not ready: configuration, listeners or certificates pending\n")));
+    subscription = b.config.subscribe(manager);
+    log.info("ztunnel for node {} started: admin {}, metrics {}, readiness {}", b.node,
+        admin.address(), metricsServer.address(), readiness.address());
+  }
+
+  private Map<String, AdminEndpoint> adminEndpoints() {
+    Map<String, AdminEndpoint> m = new LinkedHashMap<>();
+    m.put("/config_dump", q -> AdminResponse.json(configDump()));
+    m.put("/healthz", q -> AdminResponse.text(200, "ok\n"));
+    m.put("/healthz/ready", q -> ready()
+        ? AdminResponse.text(200, "ready\n") : AdminResponse.text(503, "not ready\n"));
+    return m;
+  }
+
+  private AdminResponse metricsResponse() {
+    return new AdminResponse(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape());
+  }
+
+  private InetAddress nodeAddress(MeshSnapshot snapshot) {
+    if (b.adminAddress != null) {
+      return b.adminAddress;
+    }
+    return snapshot.findNode(b.node)
+        .flatMap(n -> n.addresses().stream().findFirst())
+        .orElse(InetAddress.getLoopbackAddress());
+  }
+
+  /** Configuration loaded, every local workload's listeners bound and certificates issued. */
+  public boolean ready() {
+    return manager.ready();
+  }
+
+  /** Polls {@link #ready()} until true or {@code timeout}; returns the last answer. */
+  public boolean awaitReady(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!ready()) {
+      if (System.nanoTime() > deadline) {
+        return false;
+      }
+      TimeUnit.MILLISECONDS.sleep(10);
+    }
+    return true;
+  }
+
+  public String node() {
+    return b.node;
+  }
+
+  public InetSocketAddress adminAddress() {
+    return admin.address();
+  }
+
+  public InetSocketAddress metricsAddress() {
+    return metricsServer.address();
+  }
+
+  public InetSocketAddress readinessAddress() {
+    return readiness.address();
+  }
+
+  /** The Prometheus text this node's {@code /metrics} serves. */
+  public String scrapeMetrics() {
+    return metrics.scrape();
+  }
+
+  /** The JSON this node's {@code /config_dump} serves. */
+  public String configDump() {
+    return ConfigDump.render(b.node, b.config.snapshot(), manager);
+  }
+
+  /**
+   * The SPIFFE id proven by the client of the live inbound connection whose upstream socket is
+   * {@code appSideAddress} (the peer address a local app sees).
+   */
+  public Optional<String> findInboundPeerIdentity(InetSocketAddress appSideAddress) {
+    return ctx.inboundConnections().findPeerIdentity(appSideAddress);
+  }
+
+  /**
+   * Stops listening and drains: HBONE connections get GOAWAY, established connections may finish
+   * until the drain deadline, then whatever is left is closed; then the node ports. Idempotent.
+   * Must not be called on an event loop.
+   */
+  @Override
+  public synchronized void close() {
+    if (subscription != null) {
+      try {
+        subscription.close();
+      } catch (Exception e) {
+        log.debug("unsubscribe failed", e);
+      }
+      subscription = null;
+    }
+    manager.close();
+    long deadline = System.nanoTime() + b.drainDeadline.toNanos();
+    while (!ctx.connections().isEmpty() && System.nanoTime() < deadline) {
+      try {
+        TimeUnit.MILLISECONDS.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    if (!ctx.connections().isEmpty()) {
+      log.info("ztunnel for node {}: closing {} connections still open after the drain deadline",
+          b.node, ctx.connections().size());
+    }
+    ctx.connections().close().awaitUninterruptibly();
+    ctx.hboneConnections().close().awaitUninterruptibly();
+    for (AdminServer s : new AdminServer[] {admin, metricsServer, readiness}) {
+      if (s != null) {
+        s.close();
+      }
+    }
+    admin = metricsServer = readiness = null;
+    hboneClient.close();
+    if (ownsGroup) {
+      group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+  }
+
+  /** Configures a {@link Ztunnel}; node, config and identity provider are required. */
+  public static final class Builder {
+    private String node;
+    private SnapshotPublisher config;
+    private IdentityProvider identities;
+    private Transport transport;
+    private EventLoopGroup group;
+    private int workerThreads = 2;
+    private ListenerBinder binder = ListenerBinder.hostMode();
+    private InetAddress adminAddress;
+    private int adminPort = Ports.ADMIN;
+    private int metricsPort = Ports.METRICS;
+    private int readinessPort = Ports.READINESS;
+    private AccessLogSink accessLog = AccessLogSink.stdout();
+    private HboneClientConfig hboneClientConfig = HboneClientConfig.defaults();
+    private HboneServerConfig hboneServerConfig = HboneServerConfig.defaults();
+    private RandomGenerator random;
+    private String cluster = PeerLabels.DEFAULT_CLUSTER;
+    private Duration drainDeadline = Duration.ofSeconds(5);
+
+    private Builder() {}
+
+    /** The node whose workloads ({@code spec.nodeName}) this ztunnel serves. */
+    public Builder node(String node) {
+      this.node = node;
+      return this;
+    }
+
+    public Builder config(SnapshotPublisher config) {
+      this.config = config;
+      return this;
+    }
+
+    public Builder identityProvider(IdentityProvider identities) {
+      this.identities = identities;
+      return this;
+    }
+
+    /** Defaults to {@code Transport.select(AUTO)}. */
+    public Builder transport(Transport transport) {
+      this.transport = transport;
+      return this;
+    }
+
+    /** A shared event-loop group (not shut down on close); default: an own group. */
+    public Builder eventLoopGroup(EventLoopGroup group) {
+      this.group = group;
+      return this;
+    }
+
+    /** Threads of the own event-loop group (default 2, ztunnel's worker count). */
+    public Builder workerThreads(int threads) {
+      this.workerThreads = threads;
+      return this;
+    }
+
+    public Builder binder(ListenerBinder binder) {
+      this.binder = binder;
+      return this;
+    }
+
+    /** Where admin, metrics and readiness listen; default: the node's InternalIP, else 127.0.0.1. */
+    public Builder adminAddress(InetAddress address) {
+      this.adminAddress = address;
+      return this;
+    }
+
+    /** Admin, metrics and readiness ports (0 = any free port, for tests). */
+    public Builder nodePorts(int admin, int metrics, int readiness) {
+      this.adminPort = admin;
+      this.metricsPort = metrics;
+      this.readinessPort = readiness;
+      return this;
+    }
+
+    public Builder accessLog(AccessLogSink sink) {
+      this.accessLog = sink;
+      return this;
+    }
+
+    public Builder hboneClientConfig(HboneClientConfig config) {
+      this.hboneClientConfig = config;
+      return this;
+    }
+
+    public Builder hboneServerConfig(HboneServerConfig config) {
+      this.hboneServerConfig = config;
+      return this;
+    }
+
+    /** The load-balancing randomness (tests pin it); default: thread-local random. */
+    public Builder random(RandomGenerator random) {
+      this.random = random;
+      return this;
+    }
+
+    /** The cluster id in metrics and baggage (default {@code Kubernetes}). */
+    public Builder cluster(String cluster) {
+      this.cluster = cluster;
+      return this;
+    }
+
+    /** How long {@link #close()} lets established connections finish (default 5 s, as ztunnel). */
+    public Builder drainDeadline(Duration deadline) {
+      this.drainDeadline = deadline;
+      return this;
+    }
+
+    public Ztunnel build() {
+      Objects.requireNonNull(node, "node");
+      Objects.requireNonNull(config, "config");
+      Objects.requireNonNull(identities, "identityProvider");
+      if (transport == null) {
+        transport = Transport.select(Transport.Kind.AUTO);
+      }
+      if (random == null) {
+        random = new ThreadLocalRandomGenerator();
+      }
+      return new Ztunnel(this);
+    }
+  }
+
+  /** Delegates to the calling thread's {@link ThreadLocalRandom} (event loops never share one). */
+  private static final class ThreadLocalRandomGenerator implements RandomGenerator {
+    @Override
+    public long nextLong() {
+      return ThreadLocalRandom.current().nextLong();
+    }
+
+    @Override
+    public int nextInt(int bound) {
+      return ThreadLocalRandom.current().nextInt(bound);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+package dev.ambientj.ztunnel.admin;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Dispatches aggregated HTTP/1.1 requests to {@link AdminEndpoint}s by path. GET and HEAD only;
+ * an endpoint that throws answers 500 (an admin bug must not close the port).
+ *
+ * <p>Buffers: the request is released by {@link SimpleChannelInboundHandler}; the response body
+ * buffer is owned by the response written to the channel.
+ */
+final class AdminHttpHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+  private static final Logger log = LoggerFactory.getLogger(AdminHttpHandler.class);
+
+  private final Map<String, AdminEndpoint> endpoints;
+
+  AdminHttpHandler(Map<String, AdminEndpoint> endpoints) {
+    this.endpoints = endpoints;
+  }
+
+  @Override
+  protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+    QueryStringDecoder query = new QueryStringDecoder(request.uri());
+    AdminResponse answer;
+    if (!request.decoderResult().isSuccess()) {
+      answer = AdminResponse.text(400, "bad request\n");
+    } else if (!request.method().equals(HttpMethod.GET) && !request.method().equals(HttpMethod.HEAD)) {
+      answer = AdminResponse.text(405, "method not allowed\n");
+    } else {
+      AdminEndpoint endpoint = endpoints.get(query.path());
+      if (endpoint == null) {
+        answer = AdminResponse.text(404, "not found; try " + String.join(", ", endpoints.keySet()) + "\n");
+      } else {
+        try {
+          answer = endpoint.handle(query);
+        } catch (RuntimeException e) {
+          log.warn("admin endpoint {} failed", query.path(), e);
+          answer = AdminResponse.text(500, "internal error: " + e + "\n");
+        }
+      }
+    }
+    ByteBuf body = request.method().equals(HttpMethod.HEAD)
+        ? ctx.alloc().buffer(0)
+        : ByteBufUtil.writeUtf8(ctx.alloc(), answer.body());
+    FullHttpResponse response = new DefaultFullHttpResponse(
+        HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(answer.status()), body);
+    response.headers().set(HttpHeaderNames.CONTENT_TYPE, answer.contentType());
+    HttpUtil.setContentLength(response, ByteBufUtil.utf8Bytes(answer.body()));
+    boolean keepAlive = HttpUtil.isKeepAlive(request);
+    HttpUtil.setKeepAlive(response, keepAlive);
+    if (keepAlive) {
+      ctx.writeAndFlush(response);
+    } else {
+      ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
+    }
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    log.debug("admin connection failed", cause);
+    ctx.close();
+  }
+}

@@ -1,0 +1,122 @@
+package dev.ambientj.ztunnel.inbound;
+
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.Service;
+import dev.ambientj.config.model.Workload;
+import dev.ambientj.hbone.ConnectRequest;
+import dev.ambientj.hbone.ConnectRequestHandler;
+import dev.ambientj.hbone.ConnectResponder;
+import dev.ambientj.ztunnel.proxy.ConnectionTelemetry;
+import dev.ambientj.ztunnel.proxy.ProxyContext;
+import dev.ambientj.ztunnel.proxy.Relays;
+import dev.ambientj.ztunnel.proxy.WorkloadInfo;
+import dev.ambientj.ztunnel.telemetry.PeerLabels;
+import dev.ambientj.ztunnel.telemetry.Reporter;
+import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.util.NetUtil;
+import java.net.InetSocketAddress;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Inbound HBONE (15008) for one local workload: each CONNECT stream is validated
+ * ({@link InboundResolver}), the local app is connected on the stream's event loop, and only then is
+ * 200 sent and the relay started (ztunnel: "200 only once connected"). Refusals answer 400/503.
+ *
+ * <p>The peer identity comes from the mTLS handshake, never from a header. The source workload for
+ * telemetry is the workload at the peer address when its identity matches, else the labels of the
+ * peer's {@code baggage}.
+ */
+public final class InboundHboneHandler implements ConnectRequestHandler {
+  private static final Logger log = LoggerFactory.getLogger(InboundHboneHandler.class);
+
+  private final ProxyContext ctx;
+  private final String localUid;
+
+  public InboundHboneHandler(ProxyContext ctx, String localUid) {
+    this.ctx = ctx;
+    this.localUid = localUid;
+  }
+
+  @Override
+  public void onConnect(ConnectRequest request, ConnectResponder responder) {
+    MeshSnapshot snapshot = ctx.snapshot();
+    Workload local = snapshot.findWorkloadByUid(localUid).orElse(null);
+    String peer = request.peerIdentity() == null ? null : request.peerIdentity().toString();
+    ConnectionTelemetry telemetry = ctx.telemetry(Reporter.DESTINATION)
+        .source(request.peerAddress(), sourceLabels(snapshot, request, peer), peer)
+        .hbone(request.authority());
+    WorkloadInfo localInfo = local == null ? null : ctx.infos().info(local);
+    telemetry.destination(request.localAddress(), localInfo == null ? null : localInfo.labels(),
+        localInfo == null || localInfo.identity() == null ? null : localInfo.identity().toString());
+    InboundDecision decision = InboundResolver.resolve(snapshot, local,
+        request.localAddress().getAddress(), request.target().host(), request.target().port());
+    switch (decision) {
+      case InboundDecision.Refuse refuse -> {
+        String message = refuse.reason() + ": " + refuse.message();
+        log.debug("refusing CONNECT {} from {}: {}", request.authority(), peer, message);
+        responder.refuse(refuse.status(), message);
+        telemetry.closed(0, 0, message, TrafficMetrics.NO_FLAGS);
+      }
+      case InboundDecision.Accept accept -> {
+        telemetry.service(ctx.infos().labels(accept.service() != null ? accept.service()
+            : forwardedService(snapshot, request.forwarded(), local)));
+        telemetry.opened();
+        connectUpstream(accept.upstream(), responder, telemetry, peer);
+      }
+    }
+  }
+
+  private void connectUpstream(InetSocketAddress upstream, ConnectResponder responder,
+      ConnectionTelemetry telemetry, String peer) {
+    ChannelFuture connect = ctx.connectTcp(responder.eventLoop(), upstream);
+    connect.addListener(f -> {
+      if (!f.isSuccess()) {
+        String message = "connection to the application at "
+            + NetUtil.toSocketAddressString(upstream) + " failed: "
+            + ProxyContext.describe(f.cause());
+        responder.refuse(503, message);
+        telemetry.closed(0, 0, message, TrafficMetrics.FLAG_CONNECT);
+        return;
+      }
+      Channel app = connect.channel();
+      InetSocketAddress appSide = (InetSocketAddress) app.localAddress();
+      ctx.inboundConnections().register(appSide, peer);
+      Channel tunnel = responder.accept();
+      Relays.start(tunnel, app, (request, response, cause) -> {
+        ctx.inboundConnections().unregister(appSide);
+        telemetry.closed(request, response, cause == null ? null : ProxyContext.describe(cause),
+            TrafficMetrics.NO_FLAGS);
+      });
+    });
+  }
+
+  private PeerLabels sourceLabels(MeshSnapshot snapshot, ConnectRequest request, String peer) {
+    Optional<Workload> byAddress = snapshot.findWorkloadByAddress(request.peerAddress().getAddress());
+    if (byAddress.isPresent()) {
+      WorkloadInfo info = ctx.infos().info(byAddress.get());
+      if (info.identity() != null && info.identity().equals(request.peerIdentity())) {
+        return info.labels();
+      }
+    }
+    return ctx.infos().labelsFromBaggage(request.baggage(), peer);
+  }
+
+  /** The service named by {@code forwarded: …;host=<hostname>}, for telemetry only. */
+  private static Service forwardedService(MeshSnapshot snapshot,
+      String forwarded, Workload local) {
+    if (forwarded == null || local == null) {
+      return null;
+    }
+    int i = forwarded.indexOf("host=");
+    if (i < 0) {
+      return null;
+    }
+    int end = forwarded.indexOf(';', i);
+    String host = forwarded.substring(i + 5, end < 0 ? forwarded.length() : end).replace("\"", "");
+    return snapshot.findServiceByHostname(host, local.namespace()).orElse(null);
+  }
+}

@@ -1,0 +1,202 @@
+package dev.ambientj.ztunnel.outbound;
+
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.Workload;
+import dev.ambientj.hbone.ConnectTarget;
+import dev.ambientj.hbone.HboneException;
+import dev.ambientj.hbone.identity.SpiffeId;
+import dev.ambientj.ztunnel.proxy.ConnectionTelemetry;
+import dev.ambientj.ztunnel.proxy.ProxyContext;
+import dev.ambientj.ztunnel.proxy.Relays;
+import dev.ambientj.ztunnel.proxy.WorkloadInfo;
+import dev.ambientj.ztunnel.telemetry.PeerLabels;
+import dev.ambientj.ztunnel.telemetry.Reporter;
+import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.util.NetUtil;
+import java.net.InetSocketAddress;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ThreadLocalRandom;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The outbound data path shared by the SOCKS5 (15080) and capture (15001) front ends: resolve the
+ * destination ({@link OutboundResolver}), connect upstream — HBONE with the source workload's
+ * certificate, or plain TCP — then relay.
+ *
+ * <p>Lifecycle of one connection: front end calls {@link #connect} with auto-read off; the route is
+ * computed from one snapshot; the upstream is connected (TCP on the downstream's event loop; HBONE
+ * through the pooled client); {@link OutboundCallback#onConnected()} lets the front end reply; the
+ * relay starts. Any failure goes to {@link OutboundCallback#onFailed} and the access log.
+ *
+ * <p>Threading: callbacks and relay start always run on the downstream channel's event loop. If the
+ * downstream closes while the upstream connects, the upstream is closed as soon as it arrives.
+ */
+public final class OutboundProxy {
+  private static final Logger log = LoggerFactory.getLogger(OutboundProxy.class);
+
+  private final ProxyContext ctx;
+  private final OutboundResolver resolver;
+
+  public OutboundProxy(ProxyContext ctx) {
+    this.ctx = ctx;
+    this.resolver = new OutboundResolver(ctx.random());
+  }
+
+  /**
+   * Proxies {@code downstream} (auto-read off) from the workload {@code sourceUid} to
+   * {@code destination}. {@code requestedHost} is the host name a SOCKS client asked for, or null.
+   */
+  void connect(Channel downstream, String sourceUid, InetSocketAddress destination,
+      String requestedHost, OutboundCallback callback) {
+    MeshSnapshot snapshot = ctx.snapshot();
+    Workload source = snapshot.findWorkloadByUid(sourceUid).orElse(null);
+    InetSocketAddress client = (InetSocketAddress) downstream.remoteAddress();
+    ConnectionTelemetry telemetry = ctx.telemetry(Reporter.SOURCE);
+    if (source == null) {
+      telemetry.source(client, PeerLabels.UNKNOWN, null).destination(destination, null, null);
+      fail(telemetry, callback, OutboundCallback.Failure.REFUSED,
+          "unknown source workload " + sourceUid + ": it left the mesh configuration");
+      return;
+    }
+    WorkloadInfo src = ctx.infos().info(source);
+    telemetry.source(client, src.labels(), null);
+    OutboundRoute route = resolver.resolve(snapshot, source, destination);
+    switch (route) {
+      case OutboundRoute.Refused r -> {
+        telemetry.destination(destination, null, null);
+        fail(telemetry, callback, OutboundCallback.Failure.REFUSED, r.reason() + ": " + r.message());
+      }
+      case OutboundRoute.Passthrough p -> {
+        telemetry.destination(p.originalDestination(), null, null);
+        connectTcp(downstream, p.originalDestination(), telemetry, callback);
+      }
+      case OutboundRoute.PlainTcp t -> {
+        telemetry.destination(t.target(), ctx.infos().labels(t.destination()), null)
+            .service(ctx.infos().labels(t.service()));
+        connectTcp(downstream, t.target(), telemetry, callback);
+      }
+      case OutboundRoute.Hbone h -> connectHbone(downstream, src, client, h, telemetry, callback);
+    }
+  }
+
+  private void connectTcp(Channel downstream, InetSocketAddress target,
+      ConnectionTelemetry telemetry, OutboundCallback callback) {
+    telemetry.opened();
+    ChannelFuture connect = ctx.connectTcp(downstream.eventLoop(), target);
+    connect.addListener(f -> {
+      if (!f.isSuccess()) {
+        fail(telemetry, callback, OutboundCallback.Failure.CONNECT_FAILED,
+            "connection to " + NetUtil.toSocketAddressString(target) + " failed: "
+                + ProxyContext.describe(f.cause()), TrafficMetrics.FLAG_CONNECT);
+        return;
+      }
+      established(downstream, connect.channel(), telemetry, callback);
+    });
+  }
+
+  private void connectHbone(Channel downstream, WorkloadInfo source, InetSocketAddress client,
+      OutboundRoute.Hbone route, ConnectionTelemetry telemetry, OutboundCallback callback) {
+    telemetry.destination(route.nextHop(), ctx.infos().labels(route.destination()),
+            route.expectedIdentity())
+        .hbone(route.authority())
+        .service(ctx.infos().labels(route.service()));
+    SpiffeId expected;
+    try {
+      expected = SpiffeId.parse(route.expectedIdentity());
+    } catch (IllegalArgumentException e) {
+      fail(telemetry, callback, OutboundCallback.Failure.REFUSED,
+          "destination identity is invalid: " + e.getMessage());
+      return;
+    }
+    if (source.identity() == null) {
+      fail(telemetry, callback, OutboundCallback.Failure.REFUSED,
+          "source workload " + source.workload().name() + " has an invalid identity "
+              + source.workload().spiffeId());
+      return;
+    }
+    telemetry.source(client, source.labels(), source.identity().toString());
+    telemetry.opened();
+    Map<String, String> headers = new LinkedHashMap<>(4);
+    headers.put("baggage", source.baggage());
+    String forwarded = "for=\"" + NetUtil.toSocketAddressString(client) + "\"";
+    if (route.service() != null) {
+      forwarded += ";host=" + route.service().hostname();
+    }
+    headers.put("forwarded", forwarded);
+    headers.put("traceparent", traceparent());
+    ConnectTarget target = new ConnectTarget(source.identity(), Set.of(expected), route.nextHop(),
+        route.authority(), headers);
+    ctx.hboneClient().connect(target).whenComplete((tunnel, error) ->
+        downstream.eventLoop().execute(() -> {
+          if (error != null) {
+            String flags = responseFlags(error);
+            fail(telemetry, callback, flags.equals(TrafficMetrics.FLAG_DENY)
+                    ? OutboundCallback.Failure.REFUSED : OutboundCallback.Failure.CONNECT_FAILED,
+                "HBONE connection to " + NetUtil.toSocketAddressString(route.nextHop())
+                    + " (authority " + route.authority() + ") failed: "
+                    + ProxyContext.describe(error), flags);
+            return;
+          }
+          established(downstream, tunnel, telemetry, callback);
+        }));
+  }
+
+  private static void established(Channel downstream, Channel upstream,
+      ConnectionTelemetry telemetry, OutboundCallback callback) {
+    if (!downstream.isActive()) {
+      upstream.close();
+      telemetry.closed(0, 0, "client closed the connection before the upstream was ready",
+          TrafficMetrics.NO_FLAGS);
+      return;
+    }
+    callback.onConnected();
+    Relays.start(downstream, upstream, (sent, received, cause) -> telemetry.closed(sent, received,
+        cause == null ? null : ProxyContext.describe(cause), TrafficMetrics.NO_FLAGS));
+  }
+
+  private static void fail(ConnectionTelemetry telemetry, OutboundCallback callback,
+      OutboundCallback.Failure failure, String message) {
+    fail(telemetry, callback, failure, message, TrafficMetrics.NO_FLAGS);
+  }
+
+  private static void fail(ConnectionTelemetry telemetry, OutboundCallback callback,
+      OutboundCallback.Failure failure, String message, String flags) {
+    log.debug("outbound connection failed: {}", message);
+    telemetry.closed(0, 0, message, flags);
+    callback.onFailed(failure, message);
+  }
+
+  /** The Istio {@code response_flags} for a failed HBONE connect. */
+  static String responseFlags(Throwable error) {
+    Throwable c = error;
+    while (c instanceof CompletionException && c.getCause() != null) {
+      c = c.getCause();
+    }
+    if (c instanceof HboneException h) {
+      return switch (h.kind()) {
+        case TLS_FAILURE -> TrafficMetrics.FLAG_TLS_FAILURE;
+        case IDENTITY_MISMATCH -> TrafficMetrics.FLAG_IDENTITY_ERROR;
+        case HTTP_STATUS -> h.httpStatus() == 401 ? TrafficMetrics.FLAG_DENY : TrafficMetrics.FLAG_CONNECT;
+        default -> TrafficMetrics.FLAG_CONNECT;
+      };
+    }
+    return TrafficMetrics.FLAG_CONNECT;
+  }
+
+  /** A fresh W3C traceparent: {@code 00-<32 hex trace id>-<16 hex parent id>-00}. */
+  static String traceparent() {
+    ThreadLocalRandom r = ThreadLocalRandom.current();
+    return "00-" + hex(r.nextLong()) + hex(r.nextLong()) + "-" + hex(r.nextLong()) + "-00";
+  }
+
+  private static String hex(long v) {
+    String s = Long.toHexString(v);
+    return "0".repeat(16 - s.length()) + s;
+  }
+}

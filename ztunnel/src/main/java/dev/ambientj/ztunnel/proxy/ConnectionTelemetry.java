@@ -1,0 +1,127 @@
+package dev.ambientj.ztunnel.proxy;
+
+import dev.ambientj.ztunnel.telemetry.AccessLog;
+import dev.ambientj.ztunnel.telemetry.ConnectionMeters;
+import dev.ambientj.ztunnel.telemetry.ConnectionRecord;
+import dev.ambientj.ztunnel.telemetry.PeerLabels;
+import dev.ambientj.ztunnel.telemetry.Reporter;
+import dev.ambientj.ztunnel.telemetry.ServiceLabels;
+import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
+import io.netty.util.NetUtil;
+import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The metrics and access-log line of one proxied connection. {@link #opened()} once the
+ * destination is known, then exactly one {@link #closed}. Used from one event loop at a time.
+ *
+ * <p>Field meanings follow ztunnel: {@code dstAddr} is the next hop (outbound) or the address the
+ * connection arrived on (inbound); identities are {@code spiffe://…} and only set when proven or
+ * expected over mTLS.
+ */
+public final class ConnectionTelemetry {
+  private final TrafficMetrics metrics;
+  private final AccessLog accessLog;
+  private final Reporter reporter;
+  private final long startNanos;
+
+  private InetSocketAddress srcAddr;
+  private PeerLabels source = PeerLabels.UNKNOWN;
+  private String srcIdentity;
+  private InetSocketAddress dstAddr;
+  private String hboneAddr;
+  private ServiceLabels service = ServiceLabels.UNKNOWN;
+  private PeerLabels destination = PeerLabels.UNKNOWN;
+  private String dstIdentity;
+  private boolean mutualTls;
+  private boolean opened;
+  private boolean closed;
+
+  ConnectionTelemetry(TrafficMetrics metrics, AccessLog accessLog, Reporter reporter) {
+    this.metrics = metrics;
+    this.accessLog = accessLog;
+    this.reporter = reporter;
+    this.startNanos = System.nanoTime();
+  }
+
+  public ConnectionTelemetry source(InetSocketAddress address, PeerLabels labels, String identity) {
+    this.srcAddr = address;
+    this.source = labels == null ? PeerLabels.UNKNOWN : labels;
+    this.srcIdentity = identity;
+    return this;
+  }
+
+  public ConnectionTelemetry destination(InetSocketAddress address, PeerLabels labels,
+      String identity) {
+    this.dstAddr = address;
+    this.destination = labels == null ? PeerLabels.UNKNOWN : labels;
+    this.dstIdentity = identity;
+    return this;
+  }
+
+  public ConnectionTelemetry hbone(String authority) {
+    this.hboneAddr = authority;
+    this.mutualTls = true;
+    return this;
+  }
+
+  public ConnectionTelemetry service(ServiceLabels labels) {
+    this.service = labels == null ? ServiceLabels.UNKNOWN : labels;
+    return this;
+  }
+
+  /** Counts the connection as opened. */
+  public void opened() {
+    if (!opened) {
+      opened = true;
+      meters(TrafficMetrics.NO_FLAGS).opened().increment();
+    }
+  }
+
+  /**
+   * Counts the connection as closed and writes the access-log line (once; later calls are ignored).
+   *
+   * @param requestBytes client to server
+   * @param responseBytes server to client
+   * @param error null on success
+   * @param flags {@link TrafficMetrics#NO_FLAGS} or a response flag
+   */
+  public void closed(long requestBytes, long responseBytes, String error, String flags) {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    if (opened) {
+      meters(flags).recordClose(requestBytes, responseBytes);
+    }
+    long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+    accessLog.log(new ConnectionRecord(
+        reporter == Reporter.SOURCE ? "outbound" : "inbound",
+        format(srcAddr),
+        known(source.workload()),
+        known(source.namespace()),
+        srcIdentity,
+        format(dstAddr),
+        hboneAddr,
+        known(service.hostname()),
+        known(destination.workload()),
+        known(destination.namespace()),
+        dstIdentity,
+        requestBytes,
+        responseBytes,
+        millis,
+        error));
+  }
+
+  private ConnectionMeters meters(String flags) {
+    return metrics.meters(reporter, source, destination, service, mutualTls, flags);
+  }
+
+  private static String known(String value) {
+    return value == null || value.equals("unknown") ? null : value;
+  }
+
+  private static String format(InetSocketAddress a) {
+    return a == null ? null : NetUtil.toSocketAddressString(a);
+  }
+}

@@ -1,0 +1,171 @@
+package dev.ambientj.ztunnel.proxy;
+
+import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.hbone.HboneClient;
+import dev.ambientj.hbone.identity.IdentityProvider;
+import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.ztunnel.ListenerBinder;
+import dev.ambientj.ztunnel.telemetry.AccessLog;
+import dev.ambientj.ztunnel.telemetry.Reporter;
+import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.net.InetSocketAddress;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.random.RandomGenerator;
+
+/**
+ * Everything one ztunnel's data path shares: config, identities, the HBONE client pool, event
+ * loops, telemetry and the binding seam. Immutable after construction; safe from any thread.
+ */
+public final class ProxyContext {
+  /** Upstream TCP connect timeout (ztunnel's {@code CONNECTION_TIMEOUT}). */
+  public static final int CONNECT_TIMEOUT_MILLIS = 10_000;
+
+  private final String node;
+  private final SnapshotPublisher config;
+  private final IdentityProvider identities;
+  private final Transport transport;
+  private final EventLoopGroup group;
+  private final HboneClient hboneClient;
+  private final ListenerBinder binder;
+  private final TrafficMetrics metrics;
+  private final AccessLog accessLog;
+  private final WorkloadInfoCache infos;
+  private final InboundConnections inboundConnections = new InboundConnections();
+  private final RandomGenerator random;
+  private final ChannelGroup connections =
+      new DefaultChannelGroup("ztunnel-connections", GlobalEventExecutor.INSTANCE);
+  private final ChannelGroup hboneConnections =
+      new DefaultChannelGroup("ztunnel-hbone-connections", GlobalEventExecutor.INSTANCE);
+
+  public ProxyContext(String node, SnapshotPublisher config, IdentityProvider identities,
+      Transport transport, EventLoopGroup group, HboneClient hboneClient, ListenerBinder binder,
+      TrafficMetrics metrics, AccessLog accessLog, WorkloadInfoCache infos, RandomGenerator random) {
+    this.node = node;
+    this.config = config;
+    this.identities = identities;
+    this.transport = transport;
+    this.group = group;
+    this.hboneClient = hboneClient;
+    this.binder = binder;
+    this.metrics = metrics;
+    this.accessLog = accessLog;
+    this.infos = infos;
+    this.random = random;
+  }
+
+  public String node() {
+    return node;
+  }
+
+  /** The current snapshot: read once per connection. */
+  public MeshSnapshot snapshot() {
+    return config.snapshot();
+  }
+
+  public IdentityProvider identities() {
+    return identities;
+  }
+
+  public Transport transport() {
+    return transport;
+  }
+
+  public EventLoopGroup group() {
+    return group;
+  }
+
+  public HboneClient hboneClient() {
+    return hboneClient;
+  }
+
+  public ListenerBinder binder() {
+    return binder;
+  }
+
+  public TrafficMetrics metrics() {
+    return metrics;
+  }
+
+  public WorkloadInfoCache infos() {
+    return infos;
+  }
+
+  public InboundConnections inboundConnections() {
+    return inboundConnections;
+  }
+
+  public RandomGenerator random() {
+    return random;
+  }
+
+  public ConnectionTelemetry telemetry(Reporter reporter) {
+    return new ConnectionTelemetry(metrics, accessLog, reporter);
+  }
+
+  /**
+   * Connects a plain TCP upstream on {@code loop} (the downstream's, so the relay needs no
+   * cross-thread hand-off). What the upstream sends before the relay starts is held by an
+   * {@link EarlyDataBuffer}; half-closure is allowed.
+   */
+  public ChannelFuture connectTcp(EventLoop loop, InetSocketAddress target) {
+    ChannelFuture f = new Bootstrap()
+        .group(loop)
+        .channel(transport.socketChannelClass())
+        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MILLIS)
+        .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+        .option(ChannelOption.TCP_NODELAY, true)
+        .handler(new ChannelInitializer<Channel>() {
+          @Override
+          protected void initChannel(Channel ch) {
+            InputShutdownReadGuard.install(ch);
+            EarlyDataBuffer.install(ch);
+          }
+        })
+        .connect(target);
+    connections.add(f.channel());
+    return f;
+  }
+
+  /**
+   * The proxied TCP connections: accepted on 15001/15006/15080 and opened upstream (also those an
+   * inbound HBONE stream relays to). Closed channels leave the group by themselves; shutdown waits
+   * for it to empty until the drain deadline, then closes what is left.
+   */
+  public ChannelGroup connections() {
+    return connections;
+  }
+
+  /**
+   * The HBONE (TLS + HTTP/2) connections accepted on 15008. Not waited for on shutdown — a pooled
+   * connection stays open while idle; its live streams are covered by {@link #connections()}.
+   */
+  public ChannelGroup hboneConnections() {
+    return hboneConnections;
+  }
+
+  /** Human-readable cause for the access log. */
+  public static String describe(Throwable t) {
+    if (t == null) {
+      return null;
+    }
+    Throwable c = t;
+    while ((c instanceof CompletionException || c instanceof ExecutionException)
+        && c.getCause() != null) {
+      c = c.getCause();
+    }
+    String m = c.getMessage();
+    return m == null ? c.getClass().getSimpleName() : m;
+  }
+}

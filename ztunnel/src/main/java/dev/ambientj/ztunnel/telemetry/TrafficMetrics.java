@@ -1,0 +1,111 @@
+package dev.ambientj.ztunnel.telemetry;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+
+/**
+ * Istio's L4 traffic metrics ({@code istio_tcp_*}, ISTIO-FACTS §9) in a Prometheus registry.
+ *
+ * <p>Invariants: every series carries the full Istio label set (Prometheus requires one label set
+ * per name); label values are never null ({@code unknown}); the counters of a label combination
+ * are looked up once and cached, keyed by the interned {@link PeerLabels}/{@link ServiceLabels}
+ * instances, so a connection costs one cache lookup and no string building.
+ */
+public final class TrafficMetrics {
+  public static final String CONNECTIONS_OPENED = "istio.tcp.connections.opened";
+  public static final String CONNECTIONS_CLOSED = "istio.tcp.connections.closed";
+  public static final String SENT_BYTES = "istio.tcp.sent.bytes";
+  public static final String RECEIVED_BYTES = "istio.tcp.received.bytes";
+
+  /** {@code response_flags} when nothing went wrong. */
+  public static final String NO_FLAGS = "-";
+  /** {@code response_flags} when the upstream connection could not be established. */
+  public static final String FLAG_CONNECT = "CONNECT";
+  /** {@code response_flags} when an authorization policy denied the connection. */
+  public static final String FLAG_DENY = "DENY";
+  /** {@code response_flags} when the TLS handshake failed. */
+  public static final String FLAG_TLS_FAILURE = "TLS_FAILURE";
+  /** {@code response_flags} when the peer proved an identity other than the expected one. */
+  public static final String FLAG_IDENTITY_ERROR = "IDENTITY_ERROR";
+
+  private final PrometheusMeterRegistry registry;
+  private final Cache<Key, ConnectionMeters> meters =
+      Caffeine.newBuilder().maximumSize(10_000).build();
+
+  private record Key(Reporter reporter, PeerLabels source, PeerLabels destination,
+      ServiceLabels service, boolean mutualTls, String responseFlags) {}
+
+  public TrafficMetrics() {
+    this(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+  }
+
+  public TrafficMetrics(PrometheusMeterRegistry registry) {
+    this.registry = registry;
+  }
+
+  /** The registry, e.g. to add JVM or process metrics. */
+  public PrometheusMeterRegistry registry() {
+    return registry;
+  }
+
+  /** The counters of one label combination; {@code responseFlags} is a constant such as {@link #NO_FLAGS}. */
+  public ConnectionMeters meters(Reporter reporter, PeerLabels source, PeerLabels destination,
+      ServiceLabels service, boolean mutualTls, String responseFlags) {
+    return meters.get(new Key(reporter, source, destination, service, mutualTls, responseFlags),
+        this::register);
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  public String scrape() {
+    return registry.scrape();
+  }
+
+  private ConnectionMeters register(Key key) {
+    Tags tags = tags(key);
+    return new ConnectionMeters(
+        Counter.builder(CONNECTIONS_OPENED)
+            .description("The total number of TCP connections opened").tags(tags).register(registry),
+        Counter.builder(CONNECTIONS_CLOSED)
+            .description("The total number of TCP connections closed").tags(tags).register(registry),
+        Counter.builder(SENT_BYTES)
+            .description("The size of total bytes sent during response in case of a TCP connection")
+            .tags(tags).register(registry),
+        Counter.builder(RECEIVED_BYTES)
+            .description("The size of total bytes received during request in case of a TCP connection")
+            .tags(tags).register(registry));
+  }
+
+  private static Tags tags(Key key) {
+    PeerLabels s = key.source();
+    PeerLabels d = key.destination();
+    ServiceLabels svc = key.service();
+    return Tags.of(
+        "reporter", key.reporter().label(),
+        "source_workload", s.workload,
+        "source_canonical_service", s.canonicalService,
+        "source_canonical_revision", s.canonicalRevision,
+        "source_workload_namespace", s.namespace,
+        "source_principal", s.principal,
+        "source_app", s.app,
+        "source_version", s.version,
+        "source_cluster", s.cluster,
+        "destination_service", svc.hostname,
+        "destination_service_namespace", svc.namespace,
+        "destination_service_name", svc.name,
+        "destination_workload", d.workload,
+        "destination_canonical_service", d.canonicalService,
+        "destination_canonical_revision", d.canonicalRevision,
+        "destination_workload_namespace", d.namespace,
+        "destination_principal", d.principal,
+        "destination_app", d.app,
+        "destination_version", d.version,
+        "destination_cluster", d.cluster,
+        "request_protocol", "tcp",
+        "connection_security_policy", key.mutualTls() ? "mutual_tls" : "unknown",
+        "response_flags", key.responseFlags());
+  }
+}
