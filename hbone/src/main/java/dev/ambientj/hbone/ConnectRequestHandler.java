@@ -1,0 +1,12 @@
+package dev.ambientj.hbone;
+
+/**
+ * Decides what happens to an inbound CONNECT. Called on the stream's event loop: must not block.
+ * Exactly one of {@link ConnectResponder#accept()} or {@link ConnectResponder#refuse} must
+ * eventually be called (an exception thrown from here answers 503).
+ */
+@FunctionalInterface
+public interface ConnectRequestHandler {
+
+  void onConnect(ConnectRequest request, ConnectResponder responder);
+}

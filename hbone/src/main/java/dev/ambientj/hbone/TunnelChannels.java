@@ -1,0 +1,104 @@
+package dev.ambientj.hbone;
+
+import dev.ambientj.hbone.identity.SpiffeId;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.AttributeKey;
+import java.util.Optional;
+
+/**
+ * Operations that treat a TCP socket channel and an HBONE tunnel channel alike, so that a relay
+ * (or anything else) needs no case analysis.
+ */
+public final class TunnelChannels {
+
+  /** The verified peer identity, set on the HTTP/2 connection channel after the handshake. */
+  static final AttributeKey<SpiffeId> PEER_IDENTITY = AttributeKey.valueOf(TunnelChannels.class, "peerIdentity");
+
+  private TunnelChannels() {}
+
+  /**
+   * Ends the output after everything written so far: END_STREAM on a tunnel, a TCP FIN
+   * ({@link DuplexChannel#shutdownOutput()}) on a socket, a close on any other channel. May be
+   * called from any thread. The returned future completes when the end has been sent.
+   */
+  public static ChannelFuture shutdownOutput(Channel ch) {
+    if (isTunnel(ch)) {
+      if (isOutputShutdown(ch)) {
+        return ch.newSucceededFuture();
+      }
+      return ch.writeAndFlush(new DefaultHttp2DataFrame(true));
+    }
+    ChannelPromise done = ch.newPromise();
+    // Pending writes would be failed by shutdownOutput; a flushed empty write completes after them.
+    ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> {
+      if (ch instanceof DuplexChannel duplex) {
+        if (duplex.isOutputShutdown()) {
+          done.trySuccess();
+        } else {
+          duplex.shutdownOutput(done);
+        }
+      } else {
+        ch.close(done);
+      }
+    });
+    return done;
+  }
+
+  /**
+   * Closes abortively: RST_STREAM (CANCEL) on a tunnel, TCP RST (SO_LINGER 0) on a socket.
+   */
+  public static ChannelFuture reset(Channel ch) {
+    if (!isTunnel(ch) && ch.isActive()) {
+      try {
+        ch.config().setOption(ChannelOption.SO_LINGER, 0);
+      } catch (RuntimeException ignored) {
+        // not every transport supports SO_LINGER; a plain close then
+      }
+    }
+    return ch.close(); // a stream channel sends RST_STREAM(CANCEL) when closed while open
+  }
+
+  /** Whether {@code ch} is an HBONE tunnel (an accepted or connected CONNECT stream). */
+  public static boolean isTunnel(Channel ch) {
+    return ch instanceof Http2StreamChannel && ch.pipeline().get(TunnelStreamCodec.class) != null;
+  }
+
+  /** Whether the peer has ended its side (FIN / END_STREAM). */
+  public static boolean isInputShutdown(Channel ch) {
+    if (ch instanceof Http2StreamChannel) {
+      TunnelStreamCodec codec = ch.pipeline().get(TunnelStreamCodec.class);
+      return codec != null && codec.isInputShutdown();
+    }
+    return ch instanceof DuplexChannel d && d.isInputShutdown();
+  }
+
+  /** Whether we have ended our side (FIN / END_STREAM sent or queued). */
+  public static boolean isOutputShutdown(Channel ch) {
+    if (ch instanceof Http2StreamChannel) {
+      TunnelStreamCodec codec = ch.pipeline().get(TunnelStreamCodec.class);
+      return codec != null && codec.isOutputShutdown();
+    }
+    return ch instanceof DuplexChannel d && d.isOutputShutdown();
+  }
+
+  /**
+   * The verified SPIFFE id of the peer of the HBONE connection carrying {@code ch} (a tunnel or
+   * the connection itself), taken from its certificate during the handshake.
+   */
+  public static Optional<SpiffeId> peerIdentity(Channel ch) {
+    for (Channel c = ch; c != null; c = c.parent()) {
+      SpiffeId id = c.attr(PEER_IDENTITY).get();
+      if (id != null) {
+        return Optional.of(id);
+      }
+    }
+    return Optional.empty();
+  }
+}
