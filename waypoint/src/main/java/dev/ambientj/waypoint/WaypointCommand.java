@@ -1,12 +1,133 @@
 package dev.ambientj.waypoint;
 
+import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.WaypointRef;
+import dev.ambientj.hbone.identity.LocalCertificateAuthority;
+import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.waypoint.telemetry.MetricsServer;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
 /** Entry point of `./mesh waypoint`. */
 public final class WaypointCommand {
+  static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
+
   private WaypointCommand() {}
 
   /** Runs the subcommand; returns the process exit code. */
+  @SuppressWarnings("try")
   public static int run(String[] args) {
-    System.err.println("mesh waypoint: not available yet");
-    return 3;
+    List<Path> configs = new ArrayList<>();
+    String name = null;
+    String namespace = null;
+    Path stateDir = Path.of(".mesh-state");
+    String transport = "auto";
+    InetAddress listen = null;
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      try {
+        switch (a) {
+          case "--help", "-h" -> {
+            usage(System.out);
+            return 0;
+          }
+          case "--config" -> configs.add(Path.of(args[++i]));
+          case "--name" -> name = args[++i];
+          case "--namespace", "-n" -> namespace = args[++i];
+          case "--state-dir" -> stateDir = Path.of(args[++i]);
+          case "--transport" -> transport = args[++i];
+          case "--address" -> listen = InetAddress.ofLiteral(args[++i]);
+          default -> {
+            System.err.println("mesh waypoint: unknown flag '" + a + "'");
+            usage(System.err);
+            return 2;
+          }
+        }
+      } catch (ArrayIndexOutOfBoundsException e) {
+        System.err.println("mesh waypoint: " + a + " needs a value");
+        usage(System.err);
+        return 2;
+      } catch (IllegalArgumentException e) {
+        System.err.println("mesh waypoint: " + a + ": " + e.getMessage());
+        return 2;
+      }
+    }
+    if (configs.isEmpty() || name == null || namespace == null) {
+      System.err.println("mesh waypoint: --config FILE, --name NAME and --namespace NS are required");
+      usage(System.err);
+      return 2;
+    }
+    for (Path p : configs) {
+      if (!Files.isReadable(p)) {
+        System.err.println("mesh waypoint: cannot read " + p);
+        return 2;
+      }
+    }
+    SnapshotPublisher publisher = new SnapshotPublisher();
+    try (FileConfigSource ignored = FileConfigSource.start(configs, publisher)) {
+      MeshSnapshot snapshot = publisher.snapshot();
+      snapshot.rejections().forEach(r -> System.err.println("mesh waypoint: rejected " + r));
+      var wp = snapshot.findWaypoint(new WaypointRef(namespace, name));
+      if (wp.isEmpty()) {
+        System.err.println("mesh waypoint: no Gateway " + namespace + "/" + name + " of class istio-waypoint in "
+            + configs);
+        return 1;
+      }
+      if (listen == null && wp.get().addresses().isEmpty()) {
+        System.err.println("mesh waypoint: waypoint " + namespace + "/" + name + " has no address: add a pod labeled "
+            + "gateway.networking.k8s.io/gateway-name=" + name + " with a status.podIP, or pass --address IP");
+        return 1;
+      }
+      InetAddress ip = listen != null ? listen : wp.get().addresses().get(0);
+      LocalCertificateAuthority ca = LocalCaFiles.loadOrCreate(stateDir, snapshot.trustDomain());
+      Transport t = Transport.select(Transport.Kind.parse(transport));
+      CountDownLatch stop = new CountDownLatch(1);
+      try (Waypoint waypoint = Waypoint.builder().name(name).namespace(namespace).config(publisher)
+              .identityProvider(ca.asIdentityProvider(CERTIFICATE_TTL)).transport(t)
+              .listenAddress(new InetSocketAddress(ip, Waypoint.HBONE_PORT)).build().start();
+          MetricsServer metrics = MetricsServer.start(new InetSocketAddress(ip, 15020), waypoint.eventLoopGroup(),
+              t.serverChannelClass(), waypoint.metrics())) {
+        Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "waypoint-shutdown"));
+        waypoint.configProblems().forEach(p -> System.err.println("mesh waypoint: warning: " + p));
+        System.err.println("mesh waypoint: " + namespace + "/" + name + " serving HBONE on "
+            + io.netty.util.NetUtil.toSocketAddressString(waypoint.address()) + " as " + waypoint.identity()
+            + "; metrics http://" + io.netty.util.NetUtil.toSocketAddressString(metrics.address())
+            + "/stats/prometheus; Ctrl-C to stop");
+        stop.await();
+      }
+      return 0;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return 1;
+    } catch (Exception e) {
+      System.err.println("mesh waypoint: " + e.getMessage());
+      return 1;
+    }
+  }
+
+  static void usage(PrintStream out) {
+    out.println("usage: mesh waypoint --config FILE [--config FILE...] --name NAME --namespace NS [flags]");
+    out.println();
+    out.println("Runs the waypoint proxy of Gateway NS/NAME (class istio-waypoint): HBONE on its pod");
+    out.println("address, port 15008 (the pod labeled gateway.networking.k8s.io/gateway-name=NAME);");
+    out.println("L7 routing, resilience, authorization and rate limits for the services bound to it;");
+    out.println("Prometheus metrics on port 15020 (/stats/prometheus).");
+    out.println();
+    out.println("  --config FILE        Kubernetes YAML (reloaded on change); repeatable");
+    out.println("  --name NAME          the waypoint's Gateway name");
+    out.println("  --namespace NS       its namespace");
+    out.println("  --state-dir DIR      where the local CA root is kept, shared with ztunnel (default .mesh-state)");
+    out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
+    out.println("  --address IP         listen here instead of the waypoint pod's address");
+    out.println("  --help               this message");
   }
 }

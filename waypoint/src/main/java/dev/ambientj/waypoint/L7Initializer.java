@@ -1,0 +1,69 @@
+package dev.ambientj.waypoint;
+
+import dev.ambientj.waypoint.http.ErrorSink;
+import dev.ambientj.waypoint.http.ProtocolSniffer;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+
+/**
+ * Builds the L7 pipeline on an accepted HBONE tunnel: {@link ProtocolSniffer}, then either
+ * HTTP/1.1 ({@code HttpServerCodec} with Envoy-like limits: 60 KiB of headers → 431, 16 KiB
+ * request line → 414, malformed → 400) or HTTP/2 with prior knowledge (one child channel per
+ * stream, converted to HTTP/1-style objects), each followed by an aggregator and the
+ * {@link HttpProxyHandler}.
+ */
+final class L7Initializer implements ProtocolSniffer.Installer {
+  static final int MAX_HEADER_BYTES = 60 * 1024;
+  static final int MAX_INITIAL_LINE = 16 * 1024;
+
+  private final WaypointRuntime rt;
+  private final DownstreamInfo info;
+
+  L7Initializer(WaypointRuntime rt, DownstreamInfo info) {
+    this.rt = rt;
+    this.info = info;
+  }
+
+  /** Keeps the {@link ErrorSink} at the end of the pipeline. */
+  private static void sinkLast(ChannelPipeline p) {
+    if (p.get("errors") != null) {
+      p.remove("errors");
+    }
+    p.addLast("errors", ErrorSink.INSTANCE);
+  }
+
+  @Override
+  public void installHttp1(ChannelPipeline p) {
+    p.addLast("http1", new HttpServerCodec(new HttpDecoderConfig()
+        .setMaxInitialLineLength(MAX_INITIAL_LINE)
+        .setMaxHeaderSize(MAX_HEADER_BYTES)
+        .setMaxChunkSize(64 * 1024)));
+    p.addLast("aggregator", new HttpObjectAggregator(rt.maxRequestBytes));
+    p.addLast("proxy", new HttpProxyHandler(rt, info, false));
+    sinkLast(p);
+  }
+
+  @Override
+  public void installHttp2(ChannelPipeline p) {
+    p.addLast("h2", Http2FrameCodecBuilder.forServer()
+        .initialSettings(Http2Settings.defaultSettings().maxConcurrentStreams(100).maxHeaderListSize(MAX_HEADER_BYTES))
+        .build());
+    p.addLast("h2-mux", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+      @Override
+      protected void initChannel(Http2StreamChannel ch) {
+        ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true));
+        ch.pipeline().addLast(new HttpObjectAggregator(rt.maxRequestBytes));
+        ch.pipeline().addLast(new HttpProxyHandler(rt, info, true));
+      }
+    }));
+    sinkLast(p);
+  }
+}

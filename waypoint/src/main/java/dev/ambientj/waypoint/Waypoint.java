@@ -1,0 +1,383 @@
+package dev.ambientj.waypoint;
+
+import dev.ambientj.config.SnapshotListener;
+import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.WaypointRef;
+import dev.ambientj.hbone.HboneClient;
+import dev.ambientj.hbone.HboneClientConfig;
+import dev.ambientj.hbone.HboneServer;
+import dev.ambientj.hbone.HboneServerConfig;
+import dev.ambientj.hbone.identity.IdentityProvider;
+import dev.ambientj.hbone.identity.SpiffeId;
+import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.waypoint.cluster.ClusterManager;
+import dev.ambientj.waypoint.filter.ratelimit.RateLimiter;
+import dev.ambientj.waypoint.telemetry.Telemetry;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import java.net.InetSocketAddress;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.random.RandomGenerator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The waypoint proxy: one Gateway of class {@code istio-waypoint}, serving HBONE on its pod
+ * address, port 15008.
+ *
+ * <pre>{@code
+ * Waypoint wp = Waypoint.builder()
+ *     .name("payment-waypoint").namespace("production")
+ *     .config(publisher)                 // snapshots from shared-config
+ *     .identityProvider(ca.asIdentityProvider(Duration.ofHours(24)))
+ *     .transport(Transport.select(Transport.Kind.AUTO))
+ *     .build()
+ *     .start();                          // binds <pod address>:15008 (or listenAddress(..))
+ * ...
+ * wp.close();
+ * }</pre>
+ *
+ * <p>Lifecycle: {@link #start()} compiles the current snapshot, binds, and subscribes for new
+ * snapshots (each compiled off the data path and swapped in atomically); {@link #close()} sends
+ * GOAWAY, unsubscribes, closes the listener, the upstream pool and the event loops it created.
+ *
+ * <p>The serving and upstream identity is the waypoint's own:
+ * {@code spiffe://<td>/ns/<namespace>/sa/<service account of the waypoint pod>}.
+ */
+public final class Waypoint implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Waypoint.class);
+  /** The HBONE port of waypoints (ISTIO-FACTS §10). */
+  public static final int HBONE_PORT = 15008;
+
+  private final Builder b;
+  private final WaypointRef ref;
+  private final ClusterManager clusters = new ClusterManager();
+  private final RateLimiter limiter;
+  private final PrometheusMeterRegistry registry;
+  private final WaypointRuntime rt;
+  private EventLoopGroup group;
+  private boolean ownGroup;
+  private HboneClient client;
+  private HboneServer server;
+  private Channel listener;
+  private AutoCloseable subscription;
+  private volatile Set<String> reportedProblems = Set.of();
+
+  private Waypoint(Builder b) {
+    this.b = b;
+    this.ref = new WaypointRef(b.namespace, b.name);
+    this.limiter = new RateLimiter(b.ticker);
+    this.registry = b.registry != null ? b.registry : new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    RandomGenerator random = b.seed != null ? new Random(b.seed) : ThreadLocalRandomGenerator.INSTANCE;
+    this.rt = new WaypointRuntime(null, new Telemetry(registry, b.clusterName), b.ticker, random, b.maxRequestBytes);
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * Compiles the current snapshot, binds the HBONE listener and starts following the config.
+   *
+   * @throws IllegalStateException when no listen address is given and the snapshot has no
+   *     address for this waypoint (no pod labeled {@code gateway.networking.k8s.io/gateway-name})
+   */
+  public synchronized Waypoint start() throws InterruptedException {
+    MeshSnapshot snap = b.publisher.snapshot();
+    onSnapshot(snap);
+    InetSocketAddress bind = b.listenAddress;
+    if (bind == null) {
+      var wp = snap.findWaypoint(ref).orElseThrow(() -> new IllegalStateException(
+          "waypoint " + ref.namespace() + "/" + ref.name() + " is not in the configuration (expected a Gateway of class "
+              + "istio-waypoint named " + ref.name() + " in namespace " + ref.namespace() + ")"));
+      if (wp.addresses().isEmpty()) {
+        throw new IllegalStateException("waypoint " + ref.namespace() + "/" + ref.name()
+            + " has no address: label its pod gateway.networking.k8s.io/gateway-name=" + ref.name()
+            + " (with a status.podIP) or set Gateway status.addresses");
+      }
+      bind = new InetSocketAddress(wp.addresses().get(0), HBONE_PORT);
+    }
+    rt.identity = identity(snap);
+    Transport transport = b.transport != null ? b.transport : Transport.select(Transport.Kind.AUTO);
+    if (b.group != null) {
+      group = b.group;
+    } else {
+      group = transport.newEventLoopGroup(b.threads, "waypoint-" + ref.name());
+      ownGroup = true;
+    }
+    UpstreamConnector connector = b.connector;
+    if (connector == null) {
+      client = new HboneClient(b.clientConfig, transport, group, b.identities);
+      connector = client::connect;
+    }
+    rt.connector = connector;
+    server = HboneServer.create(b.serverConfig, b.identities, rt.identity, new WaypointConnectHandler(rt));
+    listener = new ServerBootstrap()
+        .group(group)
+        .channel(transport.serverChannelClass())
+        .childHandler(server.childInitializer())
+        .bind(bind)
+        .sync()
+        .channel();
+    subscription = b.publisher.subscribe(new SnapshotListener() {
+      @Override
+      public void onSnapshot(MeshSnapshot snapshot) {
+        Waypoint.this.onSnapshot(snapshot);
+      }
+
+      @Override
+      public void onTransientError(String message) {
+        log.warn("waypoint {}: config source error, keeping the current config: {}", ref.name(), message);
+      }
+    });
+    log.info("waypoint {}/{} serving HBONE on {} as {}", ref.namespace(), ref.name(), listener.localAddress(),
+        rt.identity);
+    return this;
+  }
+
+  private SpiffeId identity(MeshSnapshot snap) {
+    if (b.identity != null) {
+      return b.identity;
+    }
+    return snap.findWaypoint(ref)
+        .map(w -> SpiffeId.parse(w.spiffeId()))
+        .orElse(new SpiffeId(snap.trustDomain(), ref.namespace(), ref.name()));
+  }
+
+  private void onSnapshot(MeshSnapshot snap) {
+    WaypointConfig cfg = WaypointConfig.compile(snap, ref, clusters, limiter);
+    rt.config.set(cfg);
+    Set<String> now = new HashSet<>(cfg.problems());
+    for (String p : cfg.problems()) {
+      if (!reportedProblems.contains(p)) {
+        log.warn("waypoint {}: {}", ref.name(), p);
+      }
+    }
+    reportedProblems = Set.copyOf(now);
+    log.debug("waypoint {}: applied snapshot {}", ref.name(), snap.version());
+  }
+
+  /** The bound HBONE address. */
+  public InetSocketAddress address() {
+    return (InetSocketAddress) listener.localAddress();
+  }
+
+  /** The event loops the waypoint runs on (shared with, e.g., a metrics server). */
+  public EventLoopGroup eventLoopGroup() {
+    return group;
+  }
+
+  /** The identity the waypoint serves and connects upstream with. */
+  public SpiffeId identity() {
+    return rt.identity;
+  }
+
+  /** The Prometheus registry holding {@code istio_requests_total} and friends. */
+  public PrometheusMeterRegistry metrics() {
+    return registry;
+  }
+
+  /**
+   * What every waypoint of {@code snapshot} would report about its config — routes to missing
+   * subsets or services, VirtualServices shadowed by HTTPRoutes or by older VirtualServices,
+   * unsupported AuthorizationPolicy parts — one operator-facing line each, prefixed with the
+   * waypoint. For {@code ./mesh analyze}; compiles without binding anything.
+   */
+  public static List<String> analyze(MeshSnapshot snapshot) {
+    List<String> out = new java.util.ArrayList<>();
+    for (var wp : snapshot.waypoints()) {
+      WaypointConfig c = WaypointConfig.compile(snapshot, wp.ref(), new ClusterManager(), new RateLimiter(Ticker.system()));
+      for (String p : c.problems()) {
+        out.add("waypoint " + wp.namespace() + "/" + wp.name() + ": " + p);
+      }
+    }
+    return List.copyOf(out);
+  }
+
+  /** Operator-facing config problems of the current snapshot (unsupported fields, missing subsets...). */
+  public List<String> configProblems() {
+    WaypointConfig c = rt.config.get();
+    return c == null ? List.of() : c.problems();
+  }
+
+  @Override
+  public synchronized void close() {
+    if (subscription != null) {
+      try {
+        subscription.close();
+      } catch (Exception e) {
+        log.debug("unsubscribe failed", e);
+      }
+      subscription = null;
+    }
+    if (server != null) {
+      server.drain();
+    }
+    if (listener != null) {
+      listener.close().awaitUninterruptibly();
+      listener = null;
+    }
+    if (client != null) {
+      client.close();
+      client = null;
+    }
+    if (ownGroup && group != null) {
+      group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
+      group = null;
+    }
+  }
+
+  /** {@link ThreadLocalRandom} as a shareable generator (each thread uses its own). */
+  private enum ThreadLocalRandomGenerator implements RandomGenerator {
+    INSTANCE;
+
+    @Override
+    public long nextLong() {
+      return ThreadLocalRandom.current().nextLong();
+    }
+
+    @Override
+    public int nextInt(int bound) {
+      return ThreadLocalRandom.current().nextInt(bound);
+    }
+
+    @Override
+    public long nextLong(long bound) {
+      return ThreadLocalRandom.current().nextLong(bound);
+    }
+
+    @Override
+    public double nextDouble() {
+      return ThreadLocalRandom.current().nextDouble();
+    }
+  }
+
+  /** Configures a {@link Waypoint}. {@code name}, {@code namespace}, {@code config} and {@code identityProvider} are required. */
+  public static final class Builder {
+    private String name;
+    private String namespace;
+    private SnapshotPublisher publisher;
+    private IdentityProvider identities;
+    private Transport transport;
+    private EventLoopGroup group;
+    private int threads = 2;
+    private InetSocketAddress listenAddress;
+    private UpstreamConnector connector;
+    private HboneServerConfig serverConfig = HboneServerConfig.defaults();
+    private HboneClientConfig clientConfig = HboneClientConfig.defaults();
+    private PrometheusMeterRegistry registry;
+    private Ticker ticker = Ticker.system();
+    private Long seed;
+    private SpiffeId identity;
+    private String clusterName = "Kubernetes";
+    private int maxRequestBytes = 10 << 20;
+
+    private Builder() {}
+
+    /** The Gateway's name. */
+    public Builder name(String name) {
+      this.name = name;
+      return this;
+    }
+
+    public Builder namespace(String namespace) {
+      this.namespace = namespace;
+      return this;
+    }
+
+    public Builder config(SnapshotPublisher publisher) {
+      this.publisher = publisher;
+      return this;
+    }
+
+    /** Certificates for the waypoint's identity (server and upstream client). */
+    public Builder identityProvider(IdentityProvider identities) {
+      this.identities = identities;
+      return this;
+    }
+
+    public Builder transport(Transport transport) {
+      this.transport = transport;
+      return this;
+    }
+
+    /** An event loop group to share (not closed by the waypoint); by default one is created. */
+    public Builder eventLoopGroup(EventLoopGroup group) {
+      this.group = group;
+      return this;
+    }
+
+    public Builder threads(int threads) {
+      this.threads = threads;
+      return this;
+    }
+
+    /** Where to listen; by default the waypoint pod's address from the snapshot, port 15008. */
+    public Builder listenAddress(InetSocketAddress address) {
+      this.listenAddress = address;
+      return this;
+    }
+
+    /** Overrides how upstream tunnels are opened (tests); by default a pooled HboneClient. */
+    public Builder upstream(UpstreamConnector connector) {
+      this.connector = connector;
+      return this;
+    }
+
+    public Builder serverConfig(HboneServerConfig c) {
+      this.serverConfig = c;
+      return this;
+    }
+
+    public Builder clientConfig(HboneClientConfig c) {
+      this.clientConfig = c;
+      return this;
+    }
+
+    public Builder meterRegistry(PrometheusMeterRegistry registry) {
+      this.registry = registry;
+      return this;
+    }
+
+    /** The clock of outlier ejection and rate limiting (timeouts use the event loop's timer). */
+    public Builder ticker(Ticker ticker) {
+      this.ticker = ticker;
+      return this;
+    }
+
+    /** Seeds weighted splits, fault injection and load balancing (tests). */
+    public Builder seed(long seed) {
+      this.seed = seed;
+      return this;
+    }
+
+    /** Overrides the identity (default: from the snapshot's waypoint record). */
+    public Builder identity(SpiffeId id) {
+      this.identity = id;
+      return this;
+    }
+
+    public Builder maxRequestBytes(int max) {
+      this.maxRequestBytes = max;
+      return this;
+    }
+
+    public Waypoint build() {
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(namespace, "namespace");
+      Objects.requireNonNull(publisher, "config");
+      Objects.requireNonNull(identities, "identityProvider");
+      return new Waypoint(this);
+    }
+  }
+}
