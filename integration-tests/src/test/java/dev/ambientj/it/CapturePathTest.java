@@ -2,14 +2,8 @@ package dev.ambientj.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.ambientj.config.model.Workload;
-import dev.ambientj.ztunnel.ListenerBinder;
-import io.netty.bootstrap.ServerBootstrap;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -30,22 +24,6 @@ class CapturePathTest {
 
   private int fdBaseline;
   private Mesh mesh;
-
-  /** Host-mode binding, with original destinations per listener address. */
-  private record RedirectingBinder(Map<InetSocketAddress, InetSocketAddress> originalByListener)
-      implements ListenerBinder {
-    @Override
-    public ChannelFuture bind(ServerBootstrap bootstrap, Workload workload, InetAddress address,
-        int port) {
-      return ListenerBinder.hostMode().bind(bootstrap, workload, address, port);
-    }
-
-    @Override
-    public InetSocketAddress originalDestination(Channel accepted) {
-      InetSocketAddress local = (InetSocketAddress) accepted.localAddress();
-      return originalByListener.getOrDefault(local, local);
-    }
-  }
 
   @BeforeAll
   void startMesh() throws Exception {

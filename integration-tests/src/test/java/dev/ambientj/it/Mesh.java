@@ -95,6 +95,11 @@ final class Mesh implements AutoCloseable {
     return publisher.snapshot();
   }
 
+  /** The publisher the ztunnels follow (e.g. for a config server's CA to check nodes). */
+  SnapshotPublisher publisher() {
+    return publisher;
+  }
+
   LocalCertificateAuthority ca() {
     return ca;
   }
@@ -155,6 +160,7 @@ final class Mesh implements AutoCloseable {
     final InMemoryAccessLogSink accessLog = new InMemoryAccessLogSink();
     private Ztunnel ztunnel;
     private ListenerBinder binder = ListenerBinder.hostMode();
+    private IdentityProvider nodeIdentities;
 
     Node(String name) {
       this.name = name;
@@ -166,13 +172,22 @@ final class Mesh implements AutoCloseable {
       return this;
     }
 
+    /**
+     * This node's certificate source (before {@link #ztunnel()}), e.g. a certificate manager on
+     * the config server's CA with this node's token; default: the mesh's shared local CA.
+     */
+    Node identities(IdentityProvider provider) {
+      this.nodeIdentities = provider;
+      return this;
+    }
+
     /** Starts this node's ztunnel (once) and waits until it is ready. */
     Ztunnel ztunnel() throws InterruptedException {
       if (ztunnel == null) {
         ztunnel = Ztunnel.builder()
             .node(name)
             .config(publisher)
-            .identityProvider(identities)
+            .identityProvider(nodeIdentities != null ? nodeIdentities : identities)
             .transport(transport)
             .eventLoopGroup(group)
             .accessLog(accessLog)

@@ -6,6 +6,8 @@ import dev.ambientj.config.model.Workload;
 import dev.ambientj.hbone.HboneServerConfig;
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.hbone.identity.WorkloadCertificate;
+import dev.ambientj.ztunnel.authz.PolicyWatcher;
+import dev.ambientj.ztunnel.identity.CertificateManager;
 import dev.ambientj.ztunnel.outbound.OutboundProxy;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import java.net.Inet4Address;
@@ -36,6 +38,7 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
   private final ProxyContext ctx;
   private final HboneServerConfig hboneConfig;
   private final OutboundProxy outbound;
+  private final PolicyWatcher policyWatcher;
   private final Map<String, WorkloadListeners> active = new LinkedHashMap<>();
   private final Map<SpiffeId, CompletableFuture<WorkloadCertificate>> certificates = new HashMap<>();
   private long configVersion;
@@ -45,6 +48,8 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
     this.ctx = ctx;
     this.hboneConfig = hboneConfig;
     this.outbound = new OutboundProxy(ctx);
+    this.policyWatcher = new PolicyWatcher(ctx.inboundConnections(), ctx.policyStates(),
+        ctx.metrics());
   }
 
   @Override
@@ -53,6 +58,7 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
       return;
     }
     configVersion = snapshot.version();
+    ctx.policyStates().update(snapshot); // compiled here, off the event loops
     Map<String, Workload> desired = new LinkedHashMap<>();
     for (Workload w : snapshot.findWorkloadsOnNode(ctx.node())) {
       InetAddress address = primaryAddress(w);
@@ -89,6 +95,28 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
       } catch (RuntimeException ex) {
         log.warn("cannot serve workload {}/{}: {}", w.namespace(), w.name(), ex.toString());
       }
+    }
+    forgetCertificates(desired.values());
+    int closed = policyWatcher.recheck(snapshot);
+    if (closed > 0) {
+      log.info("closed {} inbound connections denied by the new policy (version {})", closed,
+          snapshot.version());
+    }
+  }
+
+  /** Drops the certificates of identities with no workload left on this node. */
+  private void forgetCertificates(java.util.Collection<Workload> local) {
+    java.util.Set<SpiffeId> keep = new java.util.HashSet<>();
+    for (Workload w : local) {
+      try {
+        keep.add(SpiffeId.parse(w.spiffeId()));
+      } catch (RuntimeException ignored) {
+        // not served either
+      }
+    }
+    certificates.keySet().retainAll(keep);
+    if (ctx.identities() instanceof CertificateManager manager) {
+      manager.retainOnly(keep);
     }
   }
 
@@ -130,9 +158,13 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
     return List.copyOf(active.values());
   }
 
-  /** The certificates fetched so far, by identity. */
+  /** The certificates of local identities, by identity: the current one once the first arrived. */
   synchronized Map<SpiffeId, CompletableFuture<WorkloadCertificate>> certificates() {
-    return Map.copyOf(certificates);
+    Map<SpiffeId, CompletableFuture<WorkloadCertificate>> now = new HashMap<>();
+    certificates.forEach((id, first) -> now.put(id,
+        first.isDone() && !first.isCompletedExceptionally()
+            ? ctx.identities().fetchCertificate(id) : first)); // renewed since: show the current
+    return Map.copyOf(now);
   }
 
   @Override

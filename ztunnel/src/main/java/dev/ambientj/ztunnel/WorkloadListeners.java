@@ -3,6 +3,7 @@ package dev.ambientj.ztunnel;
 import dev.ambientj.config.model.Workload;
 import dev.ambientj.hbone.HboneServer;
 import dev.ambientj.hbone.HboneServerConfig;
+import dev.ambientj.hbone.TunnelChannels;
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.ztunnel.inbound.InboundHboneHandler;
 import dev.ambientj.ztunnel.inbound.PlaintextInboundInitializer;
@@ -11,6 +12,8 @@ import dev.ambientj.ztunnel.outbound.OutboundProxy;
 import dev.ambientj.ztunnel.proxy.Ports;
 import dev.ambientj.ztunnel.proxy.InputShutdownReadGuard;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
+import dev.ambientj.ztunnel.telemetry.Reporter;
+import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -18,7 +21,9 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.group.ChannelGroup;
+import io.netty.handler.ssl.SslHandler;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -95,6 +100,9 @@ final class WorkloadListeners {
               InputShutdownReadGuard.install(ch); // plain TCP front ends (not the TLS one)
             }
             ch.pipeline().addLast(childHandler);
+            if (port == Ports.HBONE) {
+              watchHandshake(ch);
+            }
           }
         });
     ChannelFuture f = ctx.binder().bind(b, workload, address, port);
@@ -109,6 +117,41 @@ final class WorkloadListeners {
             ProxyContext.describe(x.cause()));
       }
     });
+  }
+
+  /**
+   * Counts and logs an HBONE connection whose TLS handshake failed (untrusted CA, expired
+   * certificate, another trust domain, plaintext…): hbone closes it; we record why. The server's
+   * initializer has just added the {@code SslHandler} (when the certificate was ready; otherwise a
+   * connection that closes without a verified peer is counted the same way).
+   */
+  private void watchHandshake(Channel ch) {
+    SslHandler tls = ch.pipeline().get(SslHandler.class);
+    if (tls != null) {
+      tls.handshakeFuture().addListener(f -> {
+        if (!f.isSuccess()) {
+          handshakeFailed(ch, f.cause());
+        }
+      });
+    } else {
+      ch.closeFuture().addListener(f -> {
+        if (TunnelChannels.peerIdentity(ch).isEmpty()) {
+          handshakeFailed(ch, null);
+        }
+      });
+    }
+  }
+
+  private void handshakeFailed(Channel ch, Throwable cause) {
+    String reason = HandshakeFailures.reason(cause);
+    ctx.metrics().failed(TrafficMetrics.FLAG_TLS_FAILURE, reason);
+    String message = "TLS handshake failed (" + reason + "): "
+        + (cause == null ? "closed before the handshake completed" : ProxyContext.describe(cause));
+    ctx.telemetry(Reporter.DESTINATION)
+        .source((InetSocketAddress) ch.remoteAddress(), null, null)
+        .destination((InetSocketAddress) ch.localAddress(), ctx.infos().labels(workload),
+            workload.spiffeId())
+        .closed(0, 0, message, TrafficMetrics.FLAG_TLS_FAILURE);
   }
 
   private synchronized void onBound(Channel ch) {

@@ -1,6 +1,7 @@
 package dev.ambientj.ztunnel;
 
 import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.authz.AuthorizationEngine;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.hbone.HboneClient;
 import dev.ambientj.hbone.HboneClientConfig;
@@ -67,7 +68,7 @@ public final class Ztunnel implements AutoCloseable {
     this.metrics = new TrafficMetrics();
     this.ctx = new ProxyContext(b.node, b.config, b.identities, b.transport, group, hboneClient,
         b.binder, metrics, new AccessLog(b.accessLog, Clock.systemUTC()),
-        new WorkloadInfoCache(b.cluster), b.random);
+        new WorkloadInfoCache(b.cluster), b.random, b.rootNamespace);
     this.manager = new ListenerManager(ctx, b.hboneServerConfig);
   }
 
@@ -242,8 +243,18 @@ public final class Ztunnel implements AutoCloseable {
     private RandomGenerator random;
     private String cluster = PeerLabels.DEFAULT_CLUSTER;
     private Duration drainDeadline = Duration.ofSeconds(5);
+    private String rootNamespace = AuthorizationEngine.DEFAULT_ROOT_NAMESPACE;
 
     private Builder() {}
+
+    /**
+     * Istio's root namespace (default {@code istio-system}): its AuthorizationPolicies apply to
+     * every namespace and its selector-less PeerAuthentication is mesh-wide.
+     */
+    public Builder rootNamespace(String namespace) {
+      this.rootNamespace = Objects.requireNonNull(namespace, "namespace");
+      return this;
+    }
 
     /** The node whose workloads ({@code spec.nodeName}) this ztunnel serves. */
     public Builder node(String node) {

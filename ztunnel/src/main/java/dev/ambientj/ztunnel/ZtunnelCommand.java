@@ -3,8 +3,11 @@ package dev.ambientj.ztunnel;
 import dev.ambientj.config.FileConfigSource;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.ca.CaClient;
+import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
 import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.ztunnel.identity.CertificateManager;
 import dev.ambientj.ztunnel.identity.LocalCaStore;
 import java.io.PrintStream;
 import java.net.InetAddress;
@@ -14,6 +17,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ForkJoinPool;
 
 /** Entry point of `./mesh ztunnel`. */
 public final class ZtunnelCommand {
@@ -31,6 +35,10 @@ public final class ZtunnelCommand {
     Transport.Kind transport = Transport.Kind.AUTO;
     InetAddress adminAddress = null;
     int threads = 2;
+    String caAddress = null;
+    Path caTokenFile = null;
+    Duration certTtl = CERTIFICATE_TTL;
+    String rootNamespace = null;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
@@ -44,6 +52,10 @@ public final class ZtunnelCommand {
           case "--state-dir" -> stateDir = Path.of(args[++i]);
           case "--transport" -> transport = Transport.Kind.parse(args[++i]);
           case "--admin-address" -> adminAddress = InetAddress.ofLiteral(args[++i]);
+          case "--ca-address" -> caAddress = args[++i];
+          case "--root-namespace" -> rootNamespace = args[++i];
+          case "--ca-token-file" -> caTokenFile = Path.of(args[++i]);
+          case "--cert-ttl" -> certTtl = Duration.parse("PT" + args[++i].toUpperCase());
           case "--worker-threads" -> {
             threads = Integer.parseInt(args[++i]);
             if (threads < 1) {
@@ -76,22 +88,46 @@ public final class ZtunnelCommand {
         return 2;
       }
     }
+    if ((caAddress == null) != (caTokenFile == null)) {
+      System.err.println("mesh ztunnel: --ca-address and --ca-token-file go together");
+      return 2;
+    }
+    if (caTokenFile != null && !Files.isReadable(caTokenFile)) {
+      System.err.println("mesh ztunnel: cannot read the node token " + caTokenFile
+          + " (mesh config-server writes it to <state-dir>/node-tokens/" + node + ".token)");
+      return 2;
+    }
     SnapshotPublisher publisher = new SnapshotPublisher();
+    CaClient caClient = null;
+    CertificateManager certificates = null;
     try (FileConfigSource ignored = FileConfigSource.start(configs, publisher)) {
       MeshSnapshot snapshot = publisher.snapshot();
       snapshot.rejections().forEach(r -> System.err.println("mesh ztunnel: rejected " + r));
       if (snapshot.findNode(node).isEmpty()) {
         System.err.println("mesh ztunnel: warning: node '" + node + "' is not in the configuration");
       }
-      LocalCertificateAuthority ca = LocalCaStore.loadOrCreate(stateDir, snapshot.trustDomain());
+      IdentityProvider identities;
+      if (caAddress != null) {
+        caClient = CaClient.builder(caAddress).tokenFile(caTokenFile).build();
+        certificates = CertificateManager.create(
+            CertificateManager.fromCa(caClient, certTtl, ForkJoinPool.commonPool()));
+        identities = certificates;
+        System.err.println("mesh ztunnel: certificates from the CA at " + caAddress);
+      } else {
+        LocalCertificateAuthority ca = LocalCaStore.loadOrCreate(stateDir, snapshot.trustDomain());
+        identities = ca.asIdentityProvider(certTtl);
+      }
       Ztunnel.Builder builder = Ztunnel.builder()
           .node(node)
           .config(publisher)
-          .identityProvider(ca.asIdentityProvider(CERTIFICATE_TTL))
+          .identityProvider(identities)
           .transport(Transport.select(transport))
           .workerThreads(threads);
       if (adminAddress != null) {
         builder.adminAddress(adminAddress);
+      }
+      if (rootNamespace != null) {
+        builder.rootNamespace(rootNamespace);
       }
       CountDownLatch stop = new CountDownLatch(1);
       try (Ztunnel ztunnel = builder.build().start()) {
@@ -109,6 +145,13 @@ public final class ZtunnelCommand {
     } catch (Exception e) {
       System.err.println("mesh ztunnel: " + e.getMessage());
       return 1;
+    } finally {
+      if (certificates != null) {
+        certificates.close();
+      }
+      if (caClient != null) {
+        caClient.close();
+      }
     }
   }
 
@@ -126,6 +169,17 @@ public final class ZtunnelCommand {
     out.println("  --config FILE        Kubernetes YAML (reloaded on change); repeatable");
     out.println("  --node NODE          the node to serve (default: $NODE_NAME)");
     out.println("  --state-dir DIR      where the local CA root is kept (default .mesh-state)");
+    out.println("  --ca-address H:P     get workload certificates from mesh config-server's CA");
+    out.println("                       (plaintext gRPC, e.g. 127.0.0.1:15010) instead of the local");
+    out.println("                       CA: one EC P-256 key and CSR per local service account,");
+    out.println("                       renewed at half-life");
+    out.println("  --ca-token-file F    this node's bootstrap credential for the CA: the token");
+    out.println("                       mesh config-server writes to");
+    out.println("                       <its state dir>/node-tokens/<node>.token (0600); the CA");
+    out.println("                       signs only identities of workloads on this node");
+    out.println("  --cert-ttl D         certificate lifetime to ask for, e.g. 24h, 30m (default 24h)");
+    out.println("  --root-namespace NS  Istio's root namespace for mesh-wide policies");
+    out.println("                       (default istio-system)");
     out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
     out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the node IP");
     out.println("  --worker-threads N   event-loop threads (default 2, as ztunnel's workers)");

@@ -15,4 +15,16 @@ class ZtunnelCommandTest {
     assertThat(ZtunnelCommand.run(new String[] {"--config", "/nonexistent.yaml", "--node", "a"}))
         .isEqualTo(2);
   }
+
+  @Test
+  void caFlagsGoTogetherAndTheTokenMustBeReadable(@org.junit.jupiter.api.io.TempDir
+      java.nio.file.Path dir) throws Exception {
+    java.nio.file.Path config = java.nio.file.Files.writeString(dir.resolve("mesh.yaml"), "");
+    String c = config.toString();
+    assertThat(ZtunnelCommand.run(new String[] {"--config", c, "--node", "a", "--ca-address",
+        "127.0.0.1:15010"})).as("no token file").isEqualTo(2);
+    assertThat(ZtunnelCommand.run(new String[] {"--config", c, "--node", "a", "--ca-address",
+        "127.0.0.1:15010", "--ca-token-file", dir.resolve("missing.token").toString()}))
+        .as("unreadable token").isEqualTo(2);
+  }
 }

@@ -12,8 +12,11 @@ import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.hbone.transport.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Set;
@@ -75,7 +78,21 @@ public class HboneConnectBenchmark {
     IdentityProvider certs = ca.asIdentityProvider(Duration.ofHours(24));
     HboneServer server = HboneServer.create(
         HboneServerConfig.defaults().withTlsProvider(TlsProvider.valueOf(tls)), certs, SERVER,
-        (request, responder) -> responder.accept());
+        (request, responder) -> {
+          Channel stream = responder.accept();
+          stream.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+              ReferenceCountUtil.release(msg);
+            }
+
+            @Override
+            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+              ctx.close(); // the client resets the stream when it is done: expected
+            }
+          });
+          stream.config().setAutoRead(true);
+        });
     listener = new ServerBootstrap().group(group).channel(t.serverChannelClass())
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childHandler(server.childInitializer())
@@ -95,9 +112,9 @@ public class HboneConnectBenchmark {
 
   @Benchmark
   public void newConnectionAndFirstStream() throws Exception {
-    int n = next++ & 0xffff;
+    int n = next++ % (254 * 256); // 127.77.0.1 … 127.77.255.254, each used once per cycle
     InetSocketAddress hop = new InetSocketAddress(
-        "127.77." + (n >> 8) + "." + Math.max(1, n & 0xff), port);
+        "127.77." + (n / 254) + "." + (n % 254 + 1), port);
     Channel stream = client.connect(new ConnectTarget(CLIENT, Set.of(SERVER), hop,
         "10.0.0.1:8080")).get(10, TimeUnit.SECONDS);
     stream.close();

@@ -6,6 +6,7 @@ import static dev.ambientj.config.MeshTranslator.LABEL_USE_WAYPOINT_NAMESPACE;
 
 import dev.ambientj.config.MeshYaml;
 import dev.ambientj.config.analyze.Finding.Level;
+import dev.ambientj.config.authz.AuthorizationEngine;
 import dev.ambientj.config.model.ConfigRejection;
 import dev.ambientj.config.model.LocalRateLimit;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -50,7 +51,8 @@ import java.util.Set;
  * AMB0002 malformed YAML, AMB0103 route weights not summing to 100, AMB0104 use-waypoint names a
  * missing waypoint, AMB0105 not applicable to ambient, AMB0106 waypoint does not serve that kind of
  * traffic, AMB0107 workload policy bypassed by a waypoint, AMB0108 L7 configuration for a service
- * without waypoint, AMB0109 rate limit selects no workload.
+ * without waypoint, AMB0109 rate limit selects no workload, AMB0110 L7
+ * attributes in a policy enforced by ztunnel.
  */
 public final class MeshAnalyzer {
   static final String ROOT_NAMESPACE = "istio-system";
@@ -654,6 +656,7 @@ public final class MeshAnalyzer {
         continue;
       }
       String ns = nsOf(ap);
+      l7AtZtunnel(ap, spec, ns);
       if (spec.getSelector() != null
           && spec.getSelector().getMatchLabels() != null
           && !spec.getSelector().getMatchLabels().isEmpty()) {
@@ -740,6 +743,47 @@ public final class MeshAnalyzer {
         }
       }
     }
+  }
+
+  /**
+   * A policy enforced by ztunnel (selector or namespace scope, no targetRefs) that uses L7
+   * attributes: ztunnel cannot see them, so an ALLOW rule never matches and a DENY rule denies on
+   * its L4 part alone (Istio's documented fail-safe). Suggests a waypoint and targetRefs.
+   */
+  private void l7AtZtunnel(AuthorizationPolicy ap, io.fabric8.istio.api.api.security.v1beta1.AuthorizationPolicy spec, String ns) {
+    if (AuthorizationEngine.isWaypointPolicy(ap) || !AuthorizationEngine.usesL7Fields(ap)) {
+      return;
+    }
+    Map<String, String> selector =
+        spec.getSelector() == null || spec.getSelector().getMatchLabels() == null
+            ? Map.of()
+            : spec.getSelector().getMatchLabels();
+    List<String> withoutWaypoint = new ArrayList<>();
+    for (Workload w : snapshot.workloads()) {
+      if ((ns.equals(ROOT_NAMESPACE) || w.namespace().equals(ns))
+          && w.labels().entrySet().containsAll(selector.entrySet())
+          && w.waypoint() == null
+          && snapshot.findServicesOfWorkload(w.uid()).stream().allMatch(s -> s.waypoint() == null)) {
+        withoutWaypoint.add(w.name());
+      }
+    }
+    boolean deny = spec.getAction() == AuthorizationPolicyAction.DENY;
+    findings.add(
+        new Finding(
+            Level.WARNING,
+            "AMB0110",
+            ref(ap),
+            "spec.rules",
+            "uses L7 attributes (paths, methods, hosts, headers or request principals) but is"
+                + " enforced by ztunnel, which only sees L4: "
+                + (deny
+                    ? "the rule denies on its L4 attributes alone (more than written)"
+                    : "the rule never matches, so the traffic it allows is denied")
+                + (withoutWaypoint.isEmpty()
+                    ? ""
+                    : "; no waypoint serves " + String.join(", ", withoutWaypoint))
+                + " (expected: deploy a waypoint and attach the policy with targetRefs to its"
+                + " Service or Gateway)"));
   }
 
   /**

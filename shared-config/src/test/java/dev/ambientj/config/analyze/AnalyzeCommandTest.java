@@ -361,6 +361,38 @@ class AnalyzeCommandTest {
   }
 
   @Test
+  void l7FieldsInAPolicyEnforcedByZtunnelSuggestAWaypoint() throws Exception {
+    String policy =
+        """
+        ---
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata:
+          name: orders-get-only
+          namespace: production
+        spec:
+          selector:
+            matchLabels:
+              app: orders
+          rules:
+          - to:
+            - operation:
+                methods: ["GET"]
+        """;
+    Run r = withMesh(policy);
+    assertThat(r.lines())
+        .singleElement()
+        .asString()
+        .startsWith(
+            "Warning [AMB0110] AuthorizationPolicy production/orders-get-only: spec.rules: uses L7"
+                + " attributes")
+        .contains("the rule never matches")
+        .contains("no waypoint serves orders-0")
+        .endsWith("(expected: deploy a waypoint and attach the policy with targetRefs to its"
+            + " Service or Gateway)");
+  }
+
+  @Test
   void notApplicableObjectsAreInfoAndKeepExitZero() throws Exception {
     Run r = analyze(seeds().resolve("sidecar-and-ingress.yaml").toString());
     assertThat(r.exit()).isZero();

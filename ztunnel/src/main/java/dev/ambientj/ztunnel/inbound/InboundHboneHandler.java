@@ -1,11 +1,14 @@
 package dev.ambientj.ztunnel.inbound;
 
+import dev.ambientj.config.authz.AuthzRequest;
+import dev.ambientj.config.authz.AuthzVerdict;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Service;
 import dev.ambientj.config.model.Workload;
 import dev.ambientj.hbone.ConnectRequest;
 import dev.ambientj.hbone.ConnectRequestHandler;
 import dev.ambientj.hbone.ConnectResponder;
+import dev.ambientj.ztunnel.authz.TrackedConnection;
 import dev.ambientj.ztunnel.proxy.ConnectionTelemetry;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import dev.ambientj.ztunnel.proxy.Relays;
@@ -64,14 +67,30 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
       case InboundDecision.Accept accept -> {
         telemetry.service(ctx.infos().labels(accept.service() != null ? accept.service()
             : forwardedService(snapshot, request.forwarded(), local)));
+        // RBAC tuple (ISTIO-FACTS §4 step 5): {src: peer addr, src identity, dst: podIP:port}.
+        AuthzRequest rbac = AuthzRequest.l4(peer, request.peerAddress().getAddress(),
+            accept.upstream().getAddress(), accept.upstream().getPort());
+        AuthzVerdict verdict = ctx.policies(snapshot).check(local, rbac);
+        for (String audit : verdict.audits()) {
+          ctx.metrics().authorization("audit", audit, "connect");
+        }
+        telemetry.policy(verdict.policy());
         telemetry.opened();
-        connectUpstream(accept.upstream(), responder, telemetry, peer);
+        if (!verdict.allowed()) {
+          String message = "RBAC: " + verdict.reason();
+          log.debug("refusing CONNECT {} from {}: {}", request.authority(), peer, message);
+          responder.refuse(401, message);
+          ctx.metrics().authorization("deny", verdict.policy(), "connect");
+          telemetry.closed(0, 0, message, TrafficMetrics.FLAG_DENY);
+          return;
+        }
+        connectUpstream(accept.upstream(), responder, telemetry, peer, rbac);
       }
     }
   }
 
   private void connectUpstream(InetSocketAddress upstream, ConnectResponder responder,
-      ConnectionTelemetry telemetry, String peer) {
+      ConnectionTelemetry telemetry, String peer, AuthzRequest rbac) {
     ChannelFuture connect = ctx.connectTcp(responder.eventLoop(), upstream);
     connect.addListener(f -> {
       if (!f.isSuccess()) {
@@ -86,12 +105,27 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
       InetSocketAddress appSide = (InetSocketAddress) app.localAddress();
       ctx.inboundConnections().register(appSide, peer);
       Channel tunnel = responder.accept();
+      TrackedConnection tracked = new TrackedConnection(localUid, rbac, false, tunnel, app);
+      ctx.inboundConnections().track(tracked);
       Relays.start(tunnel, app, (request, response, cause) -> {
         ctx.inboundConnections().unregister(appSide);
-        telemetry.closed(request, response, cause == null ? null : ProxyContext.describe(cause),
-            TrafficMetrics.NO_FLAGS);
+        ctx.inboundConnections().untrack(tracked);
+        closed(telemetry, tracked, request, response, cause);
       });
     });
+  }
+
+  /** The access-log line and metrics of a relayed connection, policy-closed or not. */
+  static void closed(ConnectionTelemetry telemetry, TrackedConnection tracked, long request,
+      long response, Throwable cause) {
+    String reason = tracked.policyCloseReason();
+    if (reason != null) {
+      telemetry.policy(tracked.policyClosePolicy());
+      telemetry.closed(request, response, reason, TrafficMetrics.FLAG_DENY);
+    } else {
+      telemetry.closed(request, response, cause == null ? null : ProxyContext.describe(cause),
+          TrafficMetrics.NO_FLAGS);
+    }
   }
 
   private PeerLabels sourceLabels(MeshSnapshot snapshot, ConnectRequest request, String peer) {

@@ -1,7 +1,12 @@
 package dev.ambientj.ztunnel.inbound;
 
+import dev.ambientj.config.authz.AuthzRequest;
+import dev.ambientj.config.authz.AuthzVerdict;
+import dev.ambientj.config.authz.MtlsMode;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Workload;
+import dev.ambientj.ztunnel.authz.PolicyState;
+import dev.ambientj.ztunnel.authz.TrackedConnection;
 import dev.ambientj.ztunnel.proxy.ConnectionTelemetry;
 import dev.ambientj.ztunnel.proxy.EarlyDataBuffer;
 import dev.ambientj.ztunnel.proxy.Ports;
@@ -18,10 +23,17 @@ import java.net.InetSocketAddress;
 /**
  * Inbound plaintext (15006) for one local workload: a connection from outside the mesh, captured on
  * its way to the pod. The original destination comes through the binding seam; its port must not be
- * one of ztunnel's own; the app is connected at the local pod IP and bytes are relayed. PERMISSIVE:
- * allowed without an identity until PeerAuthentication arrives.
+ * one of ztunnel's own; the app is connected at the local pod IP and bytes are relayed.
+ *
+ * <p>Policy: the PeerAuthentication mode of the workload's target port decides first — STRICT
+ * refuses (close, access log {@code error}, {@code response_flags: DENY}); PERMISSIVE and DISABLE
+ * accept (in ambient DISABLE only means "plaintext allowed"). Then AuthorizationPolicy with no
+ * source identity (ISTIO-FACTS §4, 15006): principal and namespace rules cannot match.
  */
 public final class PlaintextInboundInitializer extends ChannelInitializer<Channel> {
+  /** The {@code authz.policy} of a connection refused by STRICT PeerAuthentication. */
+  static final String STRICT = "PeerAuthentication STRICT";
+
   private final ProxyContext ctx;
   private final String localUid;
 
@@ -55,7 +67,33 @@ public final class PlaintextInboundInitializer extends ChannelInitializer<Channe
     InetSocketAddress upstream = local.addresses().contains(original.getAddress())
         ? original
         : new InetSocketAddress(local.addresses().get(0), original.getPort());
+    PolicyState policy = ctx.policies(snapshot);
+    AuthzRequest rbac = AuthzRequest.l4(null, client.getAddress(), upstream.getAddress(),
+        upstream.getPort());
+    String denied = null;
+    String deciding = null;
+    if (policy.mtlsMode(local, upstream.getPort()) == MtlsMode.STRICT) {
+      deciding = STRICT;
+      denied = "PeerAuthentication: mTLS is STRICT for " + local.namespace() + "/" + local.name()
+          + " port " + upstream.getPort() + "; plaintext refused";
+    } else {
+      AuthzVerdict verdict = policy.check(local, rbac);
+      for (String audit : verdict.audits()) {
+        ctx.metrics().authorization("audit", audit, "connect");
+      }
+      deciding = verdict.policy();
+      if (!verdict.allowed()) {
+        denied = "RBAC: " + verdict.reason();
+      }
+    }
+    telemetry.policy(deciding);
     telemetry.opened();
+    if (denied != null) {
+      ctx.metrics().authorization("deny", deciding, "connect");
+      telemetry.closed(0, 0, denied, TrafficMetrics.FLAG_DENY);
+      ch.close();
+      return;
+    }
     ChannelFuture connect = ctx.connectTcp(ch.eventLoop(), upstream);
     connect.addListener(f -> {
       if (!f.isSuccess()) {
@@ -71,8 +109,13 @@ public final class PlaintextInboundInitializer extends ChannelInitializer<Channe
             TrafficMetrics.NO_FLAGS);
         return;
       }
-      Relays.start(ch, connect.channel(), (request, response, cause) -> telemetry.closed(request,
-          response, cause == null ? null : ProxyContext.describe(cause), TrafficMetrics.NO_FLAGS));
+      TrackedConnection tracked = new TrackedConnection(localUid, rbac, true, ch,
+          connect.channel());
+      ctx.inboundConnections().track(tracked);
+      Relays.start(ch, connect.channel(), (request, response, cause) -> {
+        ctx.inboundConnections().untrack(tracked);
+        InboundHboneHandler.closed(telemetry, tracked, request, response, cause);
+      });
     });
   }
 }

@@ -34,6 +34,7 @@ public final class ConnectionTelemetry {
   private PeerLabels destination = PeerLabels.UNKNOWN;
   private String dstIdentity;
   private boolean mutualTls;
+  private String policy;
   private boolean opened;
   private boolean closed;
 
@@ -67,6 +68,12 @@ public final class ConnectionTelemetry {
 
   public ConnectionTelemetry service(ServiceLabels labels) {
     this.service = labels == null ? ServiceLabels.UNKNOWN : labels;
+    return this;
+  }
+
+  /** The policy that decided ({@code ns/name}), for the access log; null for none. */
+  public ConnectionTelemetry policy(String policy) {
+    this.policy = policy;
     return this;
   }
 
@@ -110,7 +117,9 @@ public final class ConnectionTelemetry {
         requestBytes,
         responseBytes,
         millis,
-        error));
+        error,
+        TrafficMetrics.NO_FLAGS.equals(flags) ? null : flags,
+        policy));
   }
 
   private ConnectionMeters meters(String flags) {

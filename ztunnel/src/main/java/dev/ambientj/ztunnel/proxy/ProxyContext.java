@@ -6,6 +6,8 @@ import dev.ambientj.hbone.HboneClient;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.ListenerBinder;
+import dev.ambientj.ztunnel.authz.PolicyState;
+import dev.ambientj.ztunnel.authz.PolicyStates;
 import dev.ambientj.ztunnel.telemetry.AccessLog;
 import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
@@ -43,6 +45,7 @@ public final class ProxyContext {
   private final AccessLog accessLog;
   private final WorkloadInfoCache infos;
   private final InboundConnections inboundConnections = new InboundConnections();
+  private final PolicyStates policies;
   private final RandomGenerator random;
   private final ChannelGroup connections =
       new DefaultChannelGroup("ztunnel-connections", GlobalEventExecutor.INSTANCE);
@@ -51,7 +54,9 @@ public final class ProxyContext {
 
   public ProxyContext(String node, SnapshotPublisher config, IdentityProvider identities,
       Transport transport, EventLoopGroup group, HboneClient hboneClient, ListenerBinder binder,
-      TrafficMetrics metrics, AccessLog accessLog, WorkloadInfoCache infos, RandomGenerator random) {
+      TrafficMetrics metrics, AccessLog accessLog, WorkloadInfoCache infos, RandomGenerator random,
+      String rootNamespace) {
+    this.policies = new PolicyStates(rootNamespace);
     this.node = node;
     this.config = config;
     this.identities = identities;
@@ -72,6 +77,16 @@ public final class ProxyContext {
   /** The current snapshot: read once per connection. */
   public MeshSnapshot snapshot() {
     return config.snapshot();
+  }
+
+  /** The compiled inbound policy of {@code snapshot} (the one this connection read). */
+  public PolicyState policies(MeshSnapshot snapshot) {
+    return policies.forSnapshot(snapshot);
+  }
+
+  /** The publisher of compiled policy (the snapshot listener updates it). */
+  public PolicyStates policyStates() {
+    return policies;
   }
 
   public IdentityProvider identities() {

@@ -24,7 +24,8 @@ public final class AccessLog {
     StringBuilder b = new StringBuilder(512);
     b.append('{');
     Json.field(b, "time", now.toString(), true);
-    Json.field(b, "level", r.error() == null ? "info" : "warn", false);
+    Json.field(b, "level", r.error() == null ? "info"
+        : "DENY".equals(r.responseFlags()) ? "error" : "warn", false);
     Json.field(b, "scope", "access", false);
     Json.field(b, "message", "connection complete", false);
     Json.field(b, "src.addr", r.srcAddr(), false);
@@ -42,6 +43,8 @@ public final class AccessLog {
     b.append(",\"bytes_recv\":").append(r.bytesRecv());
     Json.field(b, "duration", r.durationMillis() + "ms", false);
     Json.field(b, "error", r.error(), false);
+    Json.field(b, "response_flags", r.responseFlags(), false);
+    Json.field(b, "authz.policy", r.policy(), false);
     return b.append('}').toString();
   }
 }

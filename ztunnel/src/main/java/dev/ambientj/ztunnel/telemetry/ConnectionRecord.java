@@ -11,6 +11,10 @@ package dev.ambientj.ztunnel.telemetry;
  * @param bytesSent bytes from the client toward the server
  * @param bytesRecv bytes from the server back to the client
  * @param error an operator-facing error, or null
+ * @param responseFlags Istio's {@code response_flags} ({@code DENY}, {@code CONNECT}…), or null
+ *     when nothing went wrong
+ * @param policy the AuthorizationPolicy ({@code namespace/name}) or PeerAuthentication decision
+ *     that allowed or denied the connection, or null
  */
 public record ConnectionRecord(
     String direction,
@@ -27,4 +31,17 @@ public record ConnectionRecord(
     long bytesSent,
     long bytesRecv,
     long durationMillis,
-    String error) {}
+    String error,
+    String responseFlags,
+    String policy) {
+
+  /** A record without a response flag or policy. */
+  public ConnectionRecord(String direction, String srcAddr, String srcWorkload,
+      String srcNamespace, String srcIdentity, String dstAddr, String dstHboneAddr,
+      String dstService, String dstWorkload, String dstNamespace, String dstIdentity,
+      long bytesSent, long bytesRecv, long durationMillis, String error) {
+    this(direction, srcAddr, srcWorkload, srcNamespace, srcIdentity, dstAddr, dstHboneAddr,
+        dstService, dstWorkload, dstNamespace, dstIdentity, bytesSent, bytesRecv, durationMillis,
+        error, null, null);
+  }
+}

@@ -21,6 +21,11 @@ public final class TrafficMetrics {
   public static final String SENT_BYTES = "istio.tcp.sent.bytes";
   public static final String RECEIVED_BYTES = "istio.tcp.received.bytes";
 
+  /** Authorization decisions at inbound: tags {@code decision} (allow, deny, audit), {@code policy}, {@code phase}. */
+  public static final String AUTHZ_DECISIONS = "ambientj.authorization.decisions";
+  /** Inbound connections refused before a stream existed (TLS failures): tag {@code response_flags}, {@code reason}. */
+  public static final String CONNECTIONS_FAILED = "istio.tcp.connections.failed";
+
   /** {@code response_flags} when nothing went wrong. */
   public static final String NO_FLAGS = "-";
   /** {@code response_flags} when the upstream connection could not be established. */
@@ -57,6 +62,32 @@ public final class TrafficMetrics {
       ServiceLabels service, boolean mutualTls, String responseFlags) {
     return meters.get(new Key(reporter, source, destination, service, mutualTls, responseFlags),
         this::register);
+  }
+
+  /**
+   * Counts an authorization decision.
+   *
+   * @param decision {@code allow}, {@code deny} or {@code audit}
+   * @param policy {@code ns/name}, or null (no policy / no ALLOW matched)
+   * @param phase {@code connect} (a new connection) or {@code policy_change} (a live one re-checked)
+   */
+  public void authorization(String decision, String policy, String phase) {
+    Counter.builder(AUTHZ_DECISIONS)
+        .description("Inbound authorization decisions (ambientj)")
+        .tags("decision", decision, "policy", policy == null ? "-" : policy, "phase", phase)
+        .register(registry).increment();
+  }
+
+  /**
+   * Counts an inbound connection refused before any stream (a TLS handshake that failed).
+   *
+   * @param reason a short, low-cardinality reason ({@code untrusted_certificate}, …)
+   */
+  public void failed(String responseFlags, String reason) {
+    Counter.builder(CONNECTIONS_FAILED)
+        .description("Inbound connections that failed before a stream was established")
+        .tags("reporter", "destination", "response_flags", responseFlags, "reason", reason)
+        .register(registry).increment();
   }
 
   /** The Prometheus text exposition of every metric. */
