@@ -24,7 +24,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Half-close.</b> End of input on one side (TCP FIN with {@code ALLOW_HALF_CLOSURE}, or
  * END_STREAM) ends the output of the other once everything before it is written (FIN or
- * END_STREAM). When both directions have ended, both channels are closed.
+ * END_STREAM). When both directions have ended, both channels are closed. A side whose input has
+ * ended is finished reading: it is never asked to read again — not by {@code start}, not when
+ * backpressure lifts (on epoll, re-arming a socket whose input is shut down fails in
+ * {@code epoll_ctl} and closes it, which would cut the direction still running).
  *
  * <p><b>Errors.</b> An exception on either side (a TCP reset, an RST_STREAM, an I/O error) resets
  * the other side abortively ({@link TunnelChannels#reset}: RST_STREAM CANCEL or TCP RST) and closes
@@ -37,7 +40,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Threading.</b> The two channels may live on different event loops (pooled HBONE
  * connections serve many downstream channels). Per-direction state is touched only by the source
- * channel's loop; shared completion state is atomic.
+ * channel's loop — reading is switched on only there, so the check "has its input ended?" and the
+ * switch cannot race with the end of input; shared completion state is atomic.
  *
  * <p><b>Caller duties.</b> TCP channels must have {@code ChannelOption.ALLOW_HALF_CLOSURE} set (else
  * a FIN closes the channel and half-close degrades to close), should have auto-read off until
@@ -67,31 +71,16 @@ public final class Relay {
   /** Starts relaying between {@code a} and {@code b}; {@code listener} is called once both are closed. */
   public static void start(Channel a, Channel b, RelayListener listener) {
     Session s = new Session(a, b, listener);
-    a.pipeline().addLast(HANDLER_NAME, new Direction(s, a, b, s.aToB));
-    b.pipeline().addLast(HANDLER_NAME, new Direction(s, b, a, s.bToA));
+    Direction ab = new Direction(s, a, b, s.aToB);
+    Direction ba = new Direction(s, b, a, s.bToA);
+    ab.reverse = ba;
+    ba.reverse = ab;
+    a.pipeline().addLast(HANDLER_NAME, ab);
+    b.pipeline().addLast(HANDLER_NAME, ba);
     a.closeFuture().addListener(s::closed);
     b.closeFuture().addListener(s::closed);
-    startReading(a);
-    startReading(b);
-  }
-
-  /**
-   * Auto-read on, plus one explicit read (a tunnel hands over held bytes only on a read, also when
-   * auto-read was already on). Not for a channel whose input has ended: everything it had was read,
-   * and epoll may refuse to watch such a socket for input again.
-   */
-  private static void startReading(Channel ch) {
-    if (TunnelChannels.isInputShutdown(ch)) {
-      return;
-    }
-    ch.config().setAutoRead(true);
-    ch.read();
-  }
-
-  private static void resumeReading(Channel ch) {
-    if (!TunnelChannels.isInputShutdown(ch) && !ch.config().isAutoRead()) {
-      ch.config().setAutoRead(true);
-    }
+    ab.startReading();
+    ba.startReading();
   }
 
   private static final class Session {
@@ -142,6 +131,9 @@ public final class Relay {
     private final Channel self;
     private final Channel peer;
     private final AtomicLong counter;
+    /** The other direction (reads {@code peer}); set once before either handler is added. */
+    Direction reverse;
+    /** {@code self} delivered its end of input; touched only on {@code self}'s loop. */
     private boolean inputEnded;
 
     Direction(Session s, Channel self, Channel peer, AtomicLong counter) {
@@ -149,6 +141,46 @@ public final class Relay {
       this.self = self;
       this.peer = peer;
       this.counter = counter;
+    }
+
+    /**
+     * Auto-read on, plus one explicit read (a tunnel hands over held bytes only on a read, also
+     * when auto-read was already on). On {@code self}'s loop, after {@link #handlerAdded}.
+     */
+    void startReading() {
+      onSelfLoop(() -> {
+        if (readable()) {
+          self.config().setAutoRead(true);
+          self.read();
+        }
+      });
+    }
+
+    /** Switches auto-read back on after backpressure. May be called from any thread. */
+    void resumeReading() {
+      onSelfLoop(() -> {
+        if (readable() && !self.config().isAutoRead()) {
+          self.config().setAutoRead(true);
+        }
+      });
+    }
+
+    /**
+     * Whether {@code self} may be asked to read. Never a channel whose input has ended: everything
+     * it had was read, and epoll refuses to watch such a socket again ({@code epoll_ctl} fails with
+     * ENOENT and the channel is closed, losing what the other direction still carries). Checked
+     * on {@code self}'s loop, where the input-shutdown state changes, so it cannot race.
+     */
+    private boolean readable() {
+      return !inputEnded && self.isActive() && !TunnelChannels.isInputShutdown(self);
+    }
+
+    private void onSelfLoop(Runnable task) {
+      if (self.eventLoop().inEventLoop()) {
+        task.run();
+      } else {
+        self.eventLoop().execute(task);
+      }
     }
 
     @Override
@@ -192,7 +224,7 @@ public final class Relay {
       if (self.config().isAutoRead()) {
         self.config().setAutoRead(false);
         if (peer.isWritable()) { // became writable meanwhile: its event may have run before we stopped
-          resumeReading(self);
+          resumeReading();
         }
       }
     }
@@ -200,7 +232,7 @@ public final class Relay {
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
       if (self.isWritable()) {
-        resumeReading(peer);
+        reverse.resumeReading(); // peer's loop decides, against its own input state
       }
       ctx.fireChannelWritabilityChanged();
     }

@@ -1,7 +1,10 @@
 package dev.ambientj.waypoint;
 
+import dev.ambientj.hbone.TunnelChannels;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.util.ReferenceCountUtil;
 import java.util.ArrayDeque;
@@ -11,6 +14,11 @@ import java.util.ArrayDeque;
  * connection, or from one HTTP/2 stream) and runs one {@link Exchange} at a time. On HTTP/1.1 a
  * request that arrives while another is in progress (pipelining) waits in order; reading pauses
  * while requests wait. Package-private: installed by {@link L7Initializer}.
+ *
+ * <p>Half-close (HTTP/1.1): when the client ends its side (END_STREAM on the tunnel, FIN on TCP),
+ * the requests already received are answered, then our side is ended and the channel closed — a
+ * client that is done must not leave the tunnel open (its ztunnel reports the connection only
+ * when it closes).
  *
  * <p>Buffers: each {@link FullHttpRequest} is owned by its exchange (released when it finishes);
  * waiting requests are released if the connection closes.
@@ -23,6 +31,7 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
   private ChannelHandlerContext ctx;
   private Exchange current;
   private boolean closed;
+  private boolean inputEnded;
 
   HttpProxyHandler(WaypointRuntime rt, DownstreamInfo info, boolean h2) {
     this.rt = rt;
@@ -81,9 +90,28 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
         }
         run(next);
       });
+    } else if (inputEnded) {
+      finish();
     } else {
       ctx.channel().config().setAutoRead(true);
     }
+  }
+
+  @Override
+  public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+    if (evt instanceof ChannelInputShutdownEvent && !h2) {
+      inputEnded = true;
+      if (!closed && (current == null || current.isDone()) && waiting.isEmpty()) {
+        finish();
+      }
+    }
+    ctx.fireUserEventTriggered(evt);
+  }
+
+  /** The client is done and every response is out: end our side after them, then close. */
+  private void finish() {
+    closed = true;
+    TunnelChannels.shutdownOutput(ctx.channel()).addListener(ChannelFutureListener.CLOSE);
   }
 
   @Override

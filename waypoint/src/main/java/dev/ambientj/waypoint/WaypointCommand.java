@@ -88,7 +88,7 @@ public final class WaypointCommand {
         return 1;
       }
       InetAddress ip = listen != null ? listen : wp.get().addresses().get(0);
-      LocalCertificateAuthority ca = LocalCaFiles.loadOrCreate(stateDir, snapshot.trustDomain());
+      LocalCertificateAuthority ca = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain());
       Transport t = Transport.select(Transport.Kind.parse(transport));
       CountDownLatch stop = new CountDownLatch(1);
       try (Waypoint waypoint = Waypoint.builder().name(name).namespace(namespace).config(publisher)

@@ -120,6 +120,33 @@ class WaypointEndToEndTest {
     }
   }
 
+  /**
+   * A client that is done ends its side of the tunnel (ztunnel relays the FIN of the app as
+   * END_STREAM): the request sent with it is still answered, then the waypoint ends its side and
+   * the tunnel closes — before, it stayed open until the HBONE connection went away.
+   */
+  @Test
+  void clientHalfCloseIsAnsweredThenTheTunnelCloses() throws Exception {
+    mesh.apply("");
+    TestPod.Behaviour echoName = (pod, req, ctx) -> TestPod.respond(ctx, req, 200, pod.name);
+    v1.behaviour = echoName;
+    v2.behaviour = echoName;
+    try (TestClient.Http1 c = mesh.client(TestMesh.API_GATEWAY).http1(mesh.paymentVip())) {
+      FullHttpResponse first = c.send(get("/first"));
+      assertThat(first.status().code()).isEqualTo(200);
+      first.release();
+
+      c.ch.writeAndFlush(get("/last"));
+      dev.ambientj.hbone.TunnelChannels.shutdownOutput(c.ch);
+
+      Object last = c.responses.poll(10, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(last).isInstanceOf(FullHttpResponse.class);
+      assertThat(((FullHttpResponse) last).status().code()).isEqualTo(200);
+      ((FullHttpResponse) last).release();
+      assertThat(c.closedWithin(10_000)).as("the waypoint closed the tunnel").isTrue();
+    }
+  }
+
   static FullHttpRequest get(String path) {
     FullHttpRequest r = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, path, Unpooled.EMPTY_BUFFER);
     r.headers().set(HttpHeaderNames.HOST, "payment-service");

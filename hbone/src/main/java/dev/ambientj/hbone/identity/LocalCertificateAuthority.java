@@ -1,6 +1,16 @@
 package dev.ambientj.hbone.identity;
 
+import java.io.IOException;
 import java.math.BigInteger;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
@@ -15,6 +25,7 @@ import java.time.Instant;
 import java.util.Date;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
@@ -32,6 +43,8 @@ import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
 import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
 import org.bouncycastle.operator.ContentSigner;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A certificate authority held in memory: an EC P-256 root that signs EC P-256 workload leaves.
@@ -42,10 +55,20 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
  * (critical), EKU serverAuth + clientAuth, authority/subject key ids, a random 127-bit serial,
  * validity from one minute ago (clock skew) to now + ttl.
  *
+ * <p>Persisted for the processes of one machine by {@link #loadOrCreate}.
+ *
  * <p>Thread-safe. Signing runs on the calling thread (an EC key generation and one signature: well
  * under a millisecond to a few milliseconds).
  */
 public final class LocalCertificateAuthority {
+
+  private static final Logger log = LoggerFactory.getLogger(LocalCertificateAuthority.class);
+  static final String STATE_SUBDIR = "ca";
+  static final String ROOT_CERT_FILE = "root-cert.pem";
+  static final String ROOT_KEY_FILE = "root-key.pem";
+  static final String LOCK_FILE = ".lock";
+  /** File locks are per process: threads of one JVM serialize here first. */
+  private static final Object STATE_LOCK = new Object();
 
   private static final Duration ROOT_VALIDITY = Duration.ofDays(3650);
   private static final Duration BACKDATE = Duration.ofMinutes(1);
@@ -88,6 +111,106 @@ public final class LocalCertificateAuthority {
       return new LocalCertificateAuthority(trustDomain, cert, kp.getPrivate(), clock);
     } catch (Exception e) {
       throw new IllegalStateException("cannot create a root CA for trust domain " + trustDomain, e);
+    }
+  }
+
+  /**
+   * The local CA root kept in {@code stateDir}, created there on first use, so that separate
+   * {@code ./mesh} processes (ztunnels, waypoints) share one root and trust each other.
+   *
+   * <p>Layout: {@code <stateDir>/ca/root-cert.pem} (0644) and {@code <stateDir>/ca/root-key.pem}
+   * (0600), PEM. Creation is atomic and safe against concurrent starts: creators serialize on an
+   * exclusive lock on {@code <stateDir>/ca/.lock} (across processes, and on a monitor within one
+   * JVM, where file locks do not exclude); each file is written to a temporary file with its final
+   * mode and published by a hard link, the key first, so a reader that sees the certificate also
+   * sees the key, and a process that does not take the lock (an older {@code ./mesh}) cannot
+   * overwrite a published root — its link fails and it loads ours.
+   *
+   * <p>Blocking (file I/O, a lock): call at start-up, never on an event loop.
+   *
+   * @throws IOException if the directory cannot be created or the files read or written, or if
+   *     only one of the two files exists (a damaged state directory — the message says so)
+   */
+  public static LocalCertificateAuthority loadOrCreate(Path stateDir, String trustDomain) throws IOException {
+    Path dir = stateDir.resolve(STATE_SUBDIR);
+    Path cert = dir.resolve(ROOT_CERT_FILE);
+    Path key = dir.resolve(ROOT_KEY_FILE);
+    if (Files.exists(cert) && Files.exists(key)) {
+      return load(trustDomain, cert, key);
+    }
+    Files.createDirectories(dir);
+    synchronized (STATE_LOCK) {
+      try (FileChannel lockFile = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE,
+              StandardOpenOption.WRITE);
+          FileLock ignored = lockFile.lock()) {
+        if (Files.exists(cert) && Files.exists(key)) {
+          return load(trustDomain, cert, key); // another process created it while we waited
+        }
+        if (Files.exists(cert) || Files.exists(key)) {
+          awaitBoth(cert, key); // an unlocked creator between its two links
+        }
+        if (Files.exists(cert) && Files.exists(key)) {
+          return load(trustDomain, cert, key);
+        }
+        if (Files.exists(cert) || Files.exists(key)) {
+          throw new IOException("incomplete local CA in " + dir + ": " + (Files.exists(key) ? cert : key)
+              + " is missing — remove " + dir + " to create a new root (workload certificates issued "
+              + "from the old one will stop being trusted)");
+        }
+        LocalCertificateAuthority ca = create(trustDomain);
+        if (!publish(dir, key, ca.rootPrivateKeyPem(), "rw-------")) {
+          awaitBoth(cert, key);
+          return load(trustDomain, cert, key);
+        }
+        publish(dir, cert, ca.rootPem(), "rw-r--r--");
+        log.info("created a local root CA for trust domain {} in {}", trustDomain, dir);
+        return ca;
+      }
+    }
+  }
+
+  /** Writes {@code text} to a temporary file with {@code mode}, then links it as {@code target}; false if it exists. */
+  private static boolean publish(Path dir, Path target, String text, String mode) throws IOException {
+    Path tmp = Files.createTempFile(dir, target.getFileName() + ".", ".tmp",
+        PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(mode)));
+    try {
+      Files.writeString(tmp, text, StandardCharsets.US_ASCII, StandardOpenOption.TRUNCATE_EXISTING);
+      Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString(mode)); // the umask may have narrowed it
+      try (FileChannel c = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+        c.force(true);
+      }
+      Files.createLink(target, tmp); // fails if the name exists: never replaces a published root
+      return true;
+    } catch (FileAlreadyExistsException e) {
+      return false;
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  private static void awaitBoth(Path cert, Path key) throws IOException {
+    for (int i = 0; i < 100 && !(Files.exists(cert) && Files.exists(key)); i++) {
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted while waiting for " + cert, e);
+      }
+    }
+  }
+
+  private static LocalCertificateAuthority load(String trustDomain, Path cert, Path key) throws IOException {
+    Set<PosixFilePermission> perms = Files.getPosixFilePermissions(key);
+    if (perms.stream().anyMatch(p -> !p.name().startsWith("OWNER"))) {
+      log.warn("{} is readable by others ({}); it should be 0600", key, PosixFilePermissions.toString(perms));
+    }
+    try {
+      LocalCertificateAuthority ca = fromPem(trustDomain, Files.readString(cert, StandardCharsets.US_ASCII),
+          Files.readString(key, StandardCharsets.US_ASCII));
+      log.info("using the local root CA in {}", cert.getParent());
+      return ca;
+    } catch (RuntimeException e) {
+      throw new IOException("cannot read the local CA in " + cert.getParent() + ": " + e.getMessage(), e);
     }
   }
 

@@ -11,9 +11,10 @@ import dev.ambientj.config.model.Workload;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
 import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.launcher.demo.HttpOverSocks.Response;
+import dev.ambientj.waypoint.Waypoint;
+import dev.ambientj.waypoint.telemetry.MetricsServer;
 import dev.ambientj.ztunnel.Ztunnel;
-import dev.ambientj.ztunnel.outbound.OutboundResolver;
-import dev.ambientj.ztunnel.outbound.OutboundRoute;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.NetUtil;
 import java.io.PrintStream;
@@ -32,7 +33,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -40,15 +40,21 @@ import java.util.concurrent.TimeUnit;
 /**
  * Entry point of `./mesh demo`: the whole ambient L4 path on one machine.
  *
- * <p>Starts, from {@code examples/}, a ztunnel per node (node-a, node-b) sharing one local CA, an
- * HTTP echo app for every service endpoint, then drives traffic from api-gateway-0 (node-a) through
- * its SOCKS5 port and checks every hop in the access logs, metrics and config dump. Prints a table
+ * <p>Starts, from {@code examples/} ({@code mesh.yaml} and, when present,
+ * {@code payment-policies.yaml}), a ztunnel per node (node-a, node-b) and every waypoint of the
+ * mesh, all sharing one local CA, and an HTTP echo app for every service endpoint; then drives
+ * traffic from api-gateway-0 (node-a) through its SOCKS5 port and checks every hop in the access
+ * logs, metrics and config dump — L4 to orders and legacy-web, L7 through payment-waypoint to
+ * payment-service (canary split, fault injection, local rate limit, authorization). Prints a table
  * and how to poke the mesh by hand; {@code --keep-running} keeps it up until Ctrl-C. Exit code 0
  * when every check passed, 1 naming the failed step otherwise, 2 on usage errors.
  */
 public final class DemoCommand {
   private static final Duration TIMEOUT = Duration.ofSeconds(5);
   private static final String CLIENT = "api-gateway-0";
+  private static final String PAYMENT = "payment-service.production.svc.cluster.local";
+  /** Requests for the canary split: fewer than the example's rate limit (100 a minute) allows. */
+  private static final int SPLIT_REQUESTS = 80;
 
   private DemoCommand() {}
 
@@ -106,11 +112,13 @@ public final class DemoCommand {
   static void usage(PrintStream out) {
     out.println("usage: mesh demo [--keep-running] [--examples DIR] [--verbose]");
     out.println();
-    out.println("Starts the example mesh (two ztunnel nodes on loopback, echo apps), sends traffic from");
-    out.println("api-gateway-0 through SOCKS5 and prints what each hop saw: identities, bytes, mTLS.");
+    out.println("Starts the example mesh (two ztunnel nodes and the payment waypoint on loopback, echo");
+    out.println("apps), sends traffic from api-gateway-0 through SOCKS5 and prints what each hop saw:");
+    out.println("identities, bytes, mTLS; and what the waypoint did: canary split, injected faults,");
+    out.println("the local rate limit and an authorization denial.");
     out.println();
     out.println("  --keep-running   keep the mesh up until Ctrl-C (and print access-log lines live)");
-    out.println("  --examples DIR   where mesh.yaml is (default: ./examples)");
+    out.println("  --examples DIR   where mesh.yaml and payment-policies.yaml are (default: ./examples)");
     out.println("  --verbose        show the proxies' logs");
     out.println("  --help           this message");
   }
@@ -124,6 +132,8 @@ public final class DemoCommand {
     private final PrintStream out;
     private final Map<String, DemoAccessLog> logs = new LinkedHashMap<>();
     private final Map<String, Ztunnel> ztunnels = new LinkedHashMap<>();
+    private final Map<String, Waypoint> waypoints = new LinkedHashMap<>();
+    private final Map<String, MetricsServer> waypointMetrics = new LinkedHashMap<>();
     private final List<AutoCloseable> apps = new ArrayList<>();
     private final List<Row> rows = new ArrayList<>();
     private final CountDownLatch stopped = new CountDownLatch(1);
@@ -137,6 +147,10 @@ public final class DemoCommand {
     int run(boolean keepRunning) throws Exception {
       long start = System.nanoTime();
       List<Path> files = new ArrayList<>(List.of(meshYaml));
+      Path policies = meshYaml.resolveSibling("payment-policies.yaml");
+      if (Files.isRegularFile(policies)) {
+        files.add(policies);
+      }
       SnapshotPublisher publisher = new SnapshotPublisher();
       Transport transport = Transport.select(Transport.Kind.AUTO);
       EventLoopGroup group = transport.newEventLoopGroup(2, "demo");
@@ -144,7 +158,7 @@ public final class DemoCommand {
         mesh = publisher.snapshot();
         source.yamlErrors().forEach(e -> out.println("  note: " + e));
         for (var r : mesh.rejections()) {
-          out.println("  note: " + meshYaml + ": rejected " + r);
+          out.println("  note: rejected " + r);
         }
         LocalCertificateAuthority ca = LocalCertificateAuthority.create(mesh.trustDomain());
         IdentityProvider identities = ca.asIdentityProvider(Duration.ofHours(24));
@@ -156,6 +170,17 @@ public final class DemoCommand {
               .accessLog(log).build().start());
         }
         startApps(group, transport);
+        for (dev.ambientj.config.model.Waypoint w : mesh.waypoints()) {
+          if (w.addresses().isEmpty()) {
+            out.println("  note: waypoint " + w.namespace() + "/" + w.name() + " has no pod address; not started");
+            continue;
+          }
+          Waypoint wp = Waypoint.builder().name(w.name()).namespace(w.namespace()).config(publisher)
+              .identityProvider(identities).transport(transport).eventLoopGroup(group).build().start();
+          waypoints.put(w.name(), wp);
+          waypointMetrics.put(w.name(), MetricsServer.start(new InetSocketAddress(w.addresses().get(0), 15020),
+              group, transport.serverChannelClass(), wp.metrics()));
+        }
         for (Ztunnel z : ztunnels.values()) {
           if (!z.awaitReady(Duration.ofSeconds(10))) {
             out.println("✗ ztunnel on " + z.node() + " did not become ready: "
@@ -163,15 +188,14 @@ public final class DemoCommand {
             return 1;
           }
         }
-        out.printf("Mesh up in %d ms: %d nodes, %d workloads (%d enrolled), %d services; "
+        out.printf("Mesh up in %d ms: %d nodes, %d workloads (%d enrolled), %d services, %d waypoint(s); "
                 + "one local CA for trust domain %s.%n%n",
             TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), mesh.nodes().size(),
             mesh.workloads().size(), mesh.workloads().stream().filter(Workload::enrolled).count(),
-            mesh.services().size(), mesh.trustDomain());
+            mesh.services().size(), waypoints.size(), mesh.trustDomain());
 
         drive();
         printTable();
-        printWaypointNote();
         boolean allOk = rows.stream().allMatch(Row::ok);
         printHints(keepRunning);
         if (!allOk) {
@@ -202,6 +226,8 @@ public final class DemoCommand {
         for (AutoCloseable a : apps) {
           a.close();
         }
+        waypointMetrics.values().forEach(MetricsServer::close);
+        waypoints.values().forEach(Waypoint::close);
         for (Ztunnel z : ztunnels.values()) {
           z.close();
         }
@@ -251,6 +277,152 @@ public final class DemoCommand {
       http(client, "legacy-web.legacy.svc.cluster.local", 80, workload("legacy-web-0"), false);
       checkMetrics(orders.node(), client, orders);
       checkConfigDump(client);
+      if (waypoints.containsKey("payment-waypoint")
+          && mesh.findServiceByHostname("payment-service", "production").isPresent()) {
+        Waypoint wp = waypoints.get("payment-waypoint");
+        // Fault first and the split next: both spend tokens of the example's 100-a-minute bucket,
+        // which the rate-limit step then empties.
+        fault(client, wp);
+        split(client, wp);
+        rateLimit(client, wp);
+        denied(workload("orders-0"), wp);
+      }
+    }
+
+    private InetSocketAddress socks(Workload w) {
+      return new InetSocketAddress(w.addresses().get(0), 15080);
+    }
+
+    private String l7Step(Workload client, String what) {
+      return client.name() + " (" + client.node() + ") → payment-service:80 via waypoint: " + what;
+    }
+
+    /** The identity the waypoint proved to the client's ztunnel (its outbound access-log line). */
+    private String waypointIdentitySeen(Workload client, int logFrom) throws InterruptedException {
+      return logs.get(client.node()).await(logFrom, l -> "outbound".equals(DemoAccessLog.field(l, "direction"))
+              && DemoAccessLog.field(l, "dst.hbone_addr") != null
+              && DemoAccessLog.field(l, "dst.workload") != null
+              && DemoAccessLog.field(l, "dst.workload").startsWith("payment-waypoint"), 3000)
+          .map(l -> DemoAccessLog.field(l, "dst.identity")).orElse("-");
+    }
+
+    /** Whether the waypoint's metrics carry {@code client} as the source principal. */
+    private static boolean waypointSawClient(Waypoint wp, Workload client) {
+      return wp.metrics().scrape().lines().anyMatch(l -> l.startsWith("istio_requests_total{")
+          && l.contains("source_principal=\"" + client.spiffeId() + "\""));
+    }
+
+    /** x-fault-test: true until the first injected abort or delay (15 % of requests; bounded). */
+    private void fault(Workload client, Waypoint wp) throws InterruptedException {
+      String step = l7Step(client, "x-fault-test: true");
+      int logFrom = logs.get(client.node()).size();
+      String outcome = null;
+      int sent = 0;
+      try (HttpOverSocks http = HttpOverSocks.open(socks(client), PAYMENT, 80, TIMEOUT)) {
+        while (outcome == null && sent < 40 && http.isOpen()) {
+          Response r = http.get("/checkout", Map.of("x-fault-test", "true"));
+          sent++;
+          long ms = TimeUnit.NANOSECONDS.toMillis(r.nanos());
+          if (r.status() == 503) {
+            outcome = "503 abort" + (ms >= 500 ? " after a " + ms + " ms delay" : "") + " (request " + sent + ")";
+          } else if (ms >= 500) {
+            outcome = r.status() + " delayed " + ms + " ms (request " + sent + ")";
+          } else if (r.status() != 200) {
+            outcome = "unexpected " + r.status();
+          }
+        }
+      } catch (Exception e) {
+        rows.add(new Row(false, step, "-", "-", "-", "-", "-", "request failed: " + e.getMessage()));
+        return;
+      }
+      String serverId = waypointIdentitySeen(client, logFrom);
+      boolean ok = outcome != null && !outcome.startsWith("unexpected");
+      rows.add(new Row(ok, step, outcome == null ? "no fault in " + sent + " requests" : outcome,
+          client.spiffeId(), serverId, "-", "yes",
+          ok ? "" : outcome == null ? "no abort or delay in " + sent + " requests (expected 5 % / 10 %)" : outcome));
+    }
+
+    /** The 95/5 canary split over a keep-alive connection. */
+    private void split(Workload client, Waypoint wp) throws InterruptedException {
+      String step = l7Step(client, SPLIT_REQUESTS + " requests, canary 95/5");
+      int logFrom = logs.get(client.node()).size();
+      int v1 = 0;
+      int v2 = 0;
+      List<String> problems = new ArrayList<>();
+      try (HttpOverSocks http = HttpOverSocks.open(socks(client), PAYMENT, 80, TIMEOUT)) {
+        for (int i = 0; i < SPLIT_REQUESTS && http.isOpen(); i++) {
+          Response r = http.get("/pay/" + i, Map.of());
+          String version = r.status() == 200 ? DemoAccessLog.field(r.body(), "version") : null;
+          if ("v1".equals(version)) {
+            v1++;
+          } else if ("v2".equals(version)) {
+            v2++;
+          } else if (problems.isEmpty()) {
+            problems.add("request " + (i + 1) + " answered " + r.status() + " " + r.body().strip());
+          }
+          String peer = r.status() == 200 ? DemoAccessLog.field(r.body(), "peer") : null;
+          if (peer != null && !peer.equals(wp.identity().toString()) && problems.isEmpty()) {
+            problems.add("the payment app saw peer " + peer + ", expected the waypoint");
+          }
+        }
+      } catch (Exception e) {
+        problems.add("request failed: " + e.getMessage());
+      }
+      if (v1 + v2 != SPLIT_REQUESTS && problems.isEmpty()) {
+        problems.add("only " + (v1 + v2) + " of " + SPLIT_REQUESTS + " answered");
+      }
+      if (v2 > v1) {
+        problems.add("v2 got more than v1");
+      }
+      if (!waypointSawClient(wp, client)) {
+        problems.add("the waypoint's metrics do not show source_principal " + client.spiffeId());
+      }
+      rows.add(new Row(problems.isEmpty(), step, "v1 " + v1 + " / v2 " + v2, client.spiffeId(),
+          waypointIdentitySeen(client, logFrom), "-", "yes", String.join("; ", problems)));
+    }
+
+    /** Until the local rate limit answers 429 (bounded). */
+    private void rateLimit(Workload client, Waypoint wp) {
+      String step = l7Step(client, "until the rate limit");
+      int sent = 0;
+      Response limited = null;
+      String failure = "";
+      try (HttpOverSocks http = HttpOverSocks.open(socks(client), PAYMENT, 80, TIMEOUT)) {
+        while (limited == null && sent < 200 && http.isOpen()) {
+          Response r = http.get("/pay", Map.of());
+          sent++;
+          if (r.status() == 429) {
+            limited = r;
+          }
+        }
+      } catch (Exception e) {
+        failure = "request failed: " + e.getMessage();
+      }
+      if (limited == null && failure.isEmpty()) {
+        failure = "no 429 in " + sent + " requests";
+      } else if (limited != null && limited.header("retry-after") == null) {
+        failure = "429 without Retry-After";
+      }
+      rows.add(new Row(failure.isEmpty(), step, limited == null ? "-"
+              : "429 at request " + sent + ", Retry-After " + limited.header("retry-after") + " s",
+          client.spiffeId(), wp.identity().toString(), "-", "yes", failure));
+    }
+
+    /** A caller that payment-access does not allow: the waypoint answers 403. */
+    private void denied(Workload caller, Waypoint wp) {
+      String step = l7Step(caller, "not api-gateway");
+      String failure = "";
+      Response r = null;
+      try (HttpOverSocks http = HttpOverSocks.open(socks(caller), PAYMENT, 80, TIMEOUT)) {
+        r = http.get("/pay", Map.of());
+        if (r.status() != 403) {
+          failure = "expected 403 from payment-access, got " + r.status();
+        }
+      } catch (Exception e) {
+        failure = "request failed: " + e.getMessage();
+      }
+      rows.add(new Row(failure.isEmpty(), step, r == null ? "-" : r.status() + " " + r.body().strip(),
+          caller.spiffeId(), wp.identity().toString(), "-", "yes", failure));
     }
 
     private void http(Workload client, String host, int port, Workload expected, boolean mtls)
@@ -386,26 +558,6 @@ public final class DemoCommand {
       return b.toString().stripTrailing();
     }
 
-    /** The routing decision for the waypoint-bound service, shown but not driven (no waypoint yet). */
-    private void printWaypointNote() {
-      Optional<Service> payment = mesh.findServiceByHostname("payment-service", "production");
-      Optional<Workload> client = mesh.workloads().stream().filter(w -> w.name().equals(CLIENT))
-          .findFirst();
-      if (payment.isEmpty() || client.isEmpty() || payment.get().vips().isEmpty()) {
-        return;
-      }
-      InetSocketAddress vip = new InetSocketAddress(payment.get().vips().get(0), 80);
-      OutboundRoute route = new OutboundResolver(new Random()).resolve(mesh, client.get(), vip);
-      if (route instanceof OutboundRoute.Hbone h && h.waypoint() != null) {
-        out.println("  note: " + CLIENT + " → payment-service.production:80 would go to waypoint "
-            + h.waypoint().namespace() + "/" + h.waypoint().name() + " at "
-            + hostPort(h.nextHop()) + " (:authority " + h.authority() + ", expecting "
-            + h.expectedIdentity() + ");");
-        out.println("        not driven: the waypoint proxy arrives in a later issue.");
-        out.println();
-      }
-    }
-
     private void printHints(boolean keepRunning) {
       Workload client = workload(CLIENT);
       String socks = client.addresses().get(0).getHostAddress() + ":15080";
@@ -413,10 +565,15 @@ public final class DemoCommand {
       out.println("  curl --socks5-hostname " + socks
           + " http://orders.production.svc.cluster.local:80/");
       out.println("  curl --socks5-hostname " + socks + " http://legacy-web.legacy:80/");
+      if (!waypoints.isEmpty()) {
+        out.println("  curl --socks5-hostname " + socks + " -H 'x-fault-test: true' http://payment-service.production/");
+      }
       for (Ztunnel z : ztunnels.values()) {
         out.println("  curl -s http://" + hostPort(z.metricsAddress()) + "/metrics | grep istio_tcp"
             + "      # " + z.node());
       }
+      waypointMetrics.forEach((name, m) -> out.println("  curl -s http://" + hostPort(m.address())
+          + "/stats/prometheus | grep istio_requests      # " + name));
       for (Ztunnel z : ztunnels.values()) {
         out.println("  curl -s http://" + hostPort(z.adminAddress()) + "/config_dump"
             + "                  # " + z.node());
