@@ -10,7 +10,6 @@ import dev.ambientj.ztunnel.inbound.PlaintextInboundInitializer;
 import dev.ambientj.ztunnel.outbound.OutboundInitializers;
 import dev.ambientj.ztunnel.outbound.OutboundProxy;
 import dev.ambientj.ztunnel.proxy.Ports;
-import dev.ambientj.ztunnel.proxy.InputShutdownReadGuard;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
@@ -96,9 +95,6 @@ final class WorkloadListeners {
           @Override
           protected void initChannel(Channel ch) {
             tracked.add(ch);
-            if (tracked == ctx.connections()) {
-              InputShutdownReadGuard.install(ch); // plain TCP front ends (not the TLS one)
-            }
             ch.pipeline().addLast(childHandler);
             if (port == Ports.HBONE) {
               watchHandshake(ch);

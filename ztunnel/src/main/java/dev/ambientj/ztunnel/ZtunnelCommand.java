@@ -8,7 +8,6 @@ import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
 import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.identity.CertificateManager;
-import dev.ambientj.ztunnel.identity.LocalCaStore;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.nio.file.Files;
@@ -114,7 +113,7 @@ public final class ZtunnelCommand {
         identities = certificates;
         System.err.println("mesh ztunnel: certificates from the CA at " + caAddress);
       } else {
-        LocalCertificateAuthority ca = LocalCaStore.loadOrCreate(stateDir, snapshot.trustDomain());
+        LocalCertificateAuthority ca = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain());
         identities = ca.asIdentityProvider(certTtl);
       }
       Ztunnel.Builder builder = Ztunnel.builder()

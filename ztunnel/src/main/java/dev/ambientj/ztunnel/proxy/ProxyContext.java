@@ -144,7 +144,6 @@ public final class ProxyContext {
         .handler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
-            InputShutdownReadGuard.install(ch);
             EarlyDataBuffer.install(ch);
           }
         })
