@@ -10,6 +10,7 @@ import dev.ambientj.config.ca.NodeTokens;
 import dev.ambientj.config.model.GoDuration;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Node;
+import dev.ambientj.config.xds.XdsServer;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -23,7 +24,8 @@ import java.util.List;
 
 /**
  * Entry point of {@code ./mesh config-server}: loads the mesh from files, keeps the CA's state in a
- * directory, issues node tokens, and serves the CA over gRPC until SIGTERM or Ctrl-C.
+ * directory, issues node tokens, and serves the CA and delta xDS ({@link XdsServer}) over gRPC
+ * until SIGTERM or Ctrl-C.
  *
  * <p>Exit codes: 0 for {@code --help}; 1 when the state directory, the configuration or the listen
  * address cannot be used; 2 on a usage error. On SIGTERM/SIGINT a shutdown hook stops the server
@@ -35,8 +37,10 @@ public final class ConfigServerCommand {
       Usage: mesh config-server --config FILE [--config FILE...] [--state-dir DIR]
                                 [--listen ADDR:PORT] [--max-cert-ttl DURATION] [--help]
 
-      Serves Istio's certificate service (istio.v1.auth.IstioCertificateService) for the mesh
-      described by the YAML files (reloaded when they change). xDS is not served yet.
+      Serves Istio's certificate service (istio.v1.auth.IstioCertificateService) and delta xDS
+      (envoy.service.discovery.v3.AggregatedDiscoveryService: istio.workload.Address,
+      istio.security.Authorization) for the mesh described by the YAML files; changes to them
+      are pushed to connected proxies.
 
         --config FILE          Kubernetes YAML of the mesh (Nodes, Pods, Services, Istio objects)
         --state-dir DIR        where the CA keeps its root and the node tokens (default .mesh-state):
@@ -201,7 +205,8 @@ public final class ConfigServerCommand {
       AutoCloseable tokenSubscription,
       CaStateDirectory state,
       NodeTokens tokens,
-      SnapshotPublisher publisher)
+      SnapshotPublisher publisher,
+      XdsServer xds)
       implements AutoCloseable {
 
     static Running start(Options o, PrintStream out) throws IOException {
@@ -213,12 +218,14 @@ public final class ConfigServerCommand {
         NodeTokens tokens = NodeTokens.open(state.nodeTokensDirectory());
         AutoCloseable subscription = publisher.subscribe(tokens);
         CertificateAuthority ca = CertificateAuthority.of(state, o.maxCertTtl());
+        XdsServer xds = XdsServer.builder(publisher).build();
         ConfigServer server =
             ConfigServer.builder(o.listen())
                 .interceptor(new NodeTokenAuthenticator(tokens))
                 .service(new IstioCertificateServiceImpl(ca, publisher))
+                .service(xds)
                 .start();
-        Running r = new Running(server, source, subscription, state, tokens, publisher);
+        Running r = new Running(server, source, subscription, state, tokens, publisher, xds);
         r.describe(snapshot, ca, out);
         return r;
       } catch (IOException | RuntimeException e) {
@@ -242,11 +249,13 @@ public final class ConfigServerCommand {
         out.println("  node token:       " + tokens.tokenFile(n.name()) + " (node " + n.name() + ")");
       }
       out.println("  listening on:     " + ConfigServer.format(server.address())
-          + " (plaintext gRPC; CA: istio.v1.auth.IstioCertificateService/CreateCertificate)");
+          + " (plaintext gRPC; CA: istio.v1.auth.IstioCertificateService/CreateCertificate;"
+          + " xDS: envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources)");
     }
 
     @Override
     public void close() {
+      xds.close(); // ends the xDS streams first, so the server need not wait for them
       server.close();
       try {
         tokenSubscription.close();

@@ -1,0 +1,425 @@
+package dev.ambientj.config.xds;
+
+import com.google.protobuf.Any;
+import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.model.MeshSnapshot;
+import io.envoyproxy.envoy.config.core.v3.Node;
+import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.MetadataUtils;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The xDS config source (the loader both proxies use): delta ADS to the config server (or istiod),
+ * resources decoded by {@link WdsDecoder} into the same {@link MeshSnapshot} the file source
+ * builds (for what WDS carries), published to a {@link SnapshotPublisher}.
+ *
+ * <p><b>Protocol.</b> One stream; a wildcard subscription per {@link TypeUrls} type (the node sent
+ * on the first request). Every response is applied to a copy of the type's resources and the whole
+ * set decoded, then checked by the optional {@link Builder#validator}: success → ACK with the
+ * nonce, and (once every type has had its first response: the set is complete) a publish; failure
+ * → NACK with the nonce and {@code error_detail} naming the resource, and the previous resources
+ * and snapshot stay. On reconnect the resource versions held are sent as {@code
+ * initial_resource_versions}, so the server sends only what changed.
+ *
+ * <p><b>Availability.</b> {@link #ready()} completes after the first complete set (from the server,
+ * or from the on-disk copy when the server cannot be reached at start). A broken stream is retried
+ * with jittered exponential backoff from 10 ms to 15 s (ISTIO-FACTS §6), reset by a good response;
+ * meanwhile the last snapshot stays and listeners hear a transient error. Each good complete set is
+ * written to {@link Builder#cacheFile} (atomically), so a restart while the server is down starts
+ * from it.
+ *
+ * <p><b>Threading.</b> gRPC callbacks and reconnects are serialised by this object's monitor;
+ * decoding runs there, publishing too (listeners must return quickly).
+ */
+public final class XdsConfigSource implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(XdsConfigSource.class);
+  static final Duration MIN_BACKOFF = Duration.ofMillis(10);
+  static final Duration MAX_BACKOFF = Duration.ofSeconds(15);
+  private static final int INVALID_ARGUMENT = 3;
+
+  /** Checks a decoded snapshot before it is accepted; throws to NACK (the message is the detail). */
+  @FunctionalInterface
+  public interface Validator {
+    void validate(MeshSnapshot candidate) throws XdsDecodeException;
+  }
+
+  private final InetSocketAddress server;
+  private final Node node;
+  private final SnapshotPublisher out;
+  private final WdsDecoder decoder;
+  private final Validator validator;
+  private final Path cacheFile;
+  private final String bearerToken;
+  private final ManagedChannel channel;
+  private final ScheduledExecutorService timer;
+  private final CompletableFuture<MeshSnapshot> ready = new CompletableFuture<>();
+  private final AtomicLong versions = new AtomicLong();
+  private final AtomicLong acks = new AtomicLong();
+  private final AtomicLong nacksSent = new AtomicLong();
+
+  // Guarded by this.
+  private final Map<String, Map<String, Resource>> held = new LinkedHashMap<>();
+  private final Set<String> received = new HashSet<>();
+  private ClientCallStreamObserver<DeltaDiscoveryRequest> stream;
+  private int failures;
+  private boolean closed;
+  private boolean fromCache;
+  private String lastNack;
+
+  private XdsConfigSource(Builder b) {
+    this.server = b.server;
+    this.node = b.node;
+    this.out = b.out;
+    this.decoder = b.decoder;
+    this.validator = b.validator;
+    this.cacheFile = b.cacheFile;
+    this.bearerToken = b.bearerToken;
+    this.channel = NettyChannelBuilder.forAddress(server).usePlaintext()
+        .maxInboundMessageSize(200 * 1024 * 1024).build();
+    this.timer = Executors.newSingleThreadScheduledExecutor(
+        Thread.ofPlatform().daemon().name("xds-client").factory());
+    for (String t : TypeUrls.ALL) {
+      held.put(t, new LinkedHashMap<>());
+    }
+  }
+
+  public static Builder builder(InetSocketAddress server, Node node, SnapshotPublisher out) {
+    return new Builder(server, node, out);
+  }
+
+  /** Completes with the first complete snapshot (from the server or the on-disk copy). */
+  public CompletableFuture<MeshSnapshot> ready() {
+    return ready;
+  }
+
+  /** Whether the current snapshot came from the on-disk copy (the server not reached yet). */
+  public synchronized boolean fromCache() {
+    return fromCache;
+  }
+
+  public long ackCount() {
+    return acks.get();
+  }
+
+  public long nackCount() {
+    return nacksSent.get();
+  }
+
+  /** The error detail of the last NACK sent, or null. */
+  public synchronized String lastNack() {
+    return lastNack;
+  }
+
+  private synchronized void connect() {
+    if (closed) {
+      return;
+    }
+    var stub = AggregatedDiscoveryServiceGrpc.newStub(channel);
+    if (bearerToken != null) {
+      Metadata h = new Metadata();
+      h.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER),
+          "Bearer " + bearerToken);
+      stub = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h));
+    }
+    received.clear();
+    Responses responses = new Responses();
+    stub.deltaAggregatedResources(responses);
+    boolean first = true;
+    for (String type : TypeUrls.ALL) {
+      DeltaDiscoveryRequest.Builder r = DeltaDiscoveryRequest.newBuilder().setTypeUrl(type);
+      if (first) {
+        r.setNode(node);
+        first = false;
+      }
+      held.get(type).forEach((name, res) -> r.putInitialResourceVersions(name, res.getVersion()));
+      responses.call.onNext(r.build());
+    }
+  }
+
+  /** One stream's responses; ignores everything once a newer stream replaced it. */
+  private final class Responses
+      implements ClientResponseObserver<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
+    ClientCallStreamObserver<DeltaDiscoveryRequest> call;
+
+    @Override
+    public void beforeStart(ClientCallStreamObserver<DeltaDiscoveryRequest> requestStream) {
+      this.call = requestStream;
+      stream = requestStream;
+    }
+
+    @Override
+    public void onNext(DeltaDiscoveryResponse r) {
+      synchronized (XdsConfigSource.this) {
+        if (stream == call && !closed) {
+          apply(call, r);
+        }
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      ended(this, Status.fromThrowable(t).toString());
+    }
+
+    @Override
+    public void onCompleted() {
+      ended(this, "the server closed the stream");
+    }
+  }
+
+  private synchronized void ended(Responses r, String why) {
+    if (closed || stream != r.call) {
+      return;
+    }
+    stream = null;
+    failures++;
+    if (!ready.isDone()) {
+      startFromCache(why);
+    }
+    long max = Math.min(MAX_BACKOFF.toMillis(),
+        MIN_BACKOFF.toMillis() << Math.min(20, failures - 1));
+    long delay = max / 2 + ThreadLocalRandom.current().nextLong(max / 2 + 1);
+    log.warn("xDS stream to {} ended ({}); keeping snapshot version {}, reconnecting in {} ms",
+        ConfigTarget.format(server), why, out.snapshot().version(), delay);
+    out.reportTransientError("xDS stream to " + ConfigTarget.format(server) + " ended: " + why);
+    timer.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
+  }
+
+  private void apply(ClientCallStreamObserver<DeltaDiscoveryRequest> call,
+      DeltaDiscoveryResponse r) {
+    String type = r.getTypeUrl();
+    if (!held.containsKey(type)) {
+      nack(call, r, "unknown type " + type);
+      return;
+    }
+    Map<String, Resource> next = new LinkedHashMap<>(held.get(type));
+    for (String removed : r.getRemovedResourcesList()) {
+      next.remove(removed);
+    }
+    for (Resource res : r.getResourcesList()) {
+      next.put(res.getName(), res);
+    }
+    Map<String, Map<String, Resource>> candidate = new LinkedHashMap<>(held);
+    candidate.put(type, next);
+    Set<String> receivedNow = new HashSet<>(received);
+    receivedNow.add(type);
+    MeshSnapshot s;
+    try {
+      s = decoder.decode(toResources(candidate), versions.get() + 1);
+      if (validator != null) {
+        validator.validate(s);
+      }
+    } catch (XdsDecodeException e) {
+      nack(call, r, e.getMessage());
+      return;
+    } catch (RuntimeException e) {
+      nack(call, r, "cannot apply: " + e);
+      return;
+    }
+    held.put(type, next);
+    received.add(type);
+    failures = 0;
+    call.onNext(DeltaDiscoveryRequest.newBuilder().setTypeUrl(type)
+        .setResponseNonce(r.getNonce()).build());
+    acks.incrementAndGet();
+    if (receivedNow.containsAll(TypeUrls.ALL)) {
+      versions.incrementAndGet();
+      fromCache = false;
+      out.publish(s);
+      log.info("xDS: applied {} ({} workloads, {} services, {} policies) as version {}",
+          shortType(type), s.workloads().size(), s.services().size(),
+          s.policies().authorizationPolicies().size(), s.version());
+      writeCache();
+      ready.complete(s);
+    }
+  }
+
+  private void nack(ClientCallStreamObserver<DeltaDiscoveryRequest> call,
+      DeltaDiscoveryResponse r, String detail) {
+    lastNack = detail;
+    nacksSent.incrementAndGet();
+    log.warn("xDS: rejected {} (nonce {}): {}; keeping snapshot version {}",
+        shortType(r.getTypeUrl()), r.getNonce(), detail, out.snapshot().version());
+    call.onNext(DeltaDiscoveryRequest.newBuilder().setTypeUrl(r.getTypeUrl())
+        .setResponseNonce(r.getNonce())
+        .setErrorDetail(com.google.rpc.Status.newBuilder().setCode(INVALID_ARGUMENT)
+            .setMessage(detail))
+        .build());
+  }
+
+  private static XdsResources toResources(Map<String, Map<String, Resource>> m) {
+    Map<String, Map<String, Any>> out = new LinkedHashMap<>();
+    m.forEach((type, rs) -> {
+      Map<String, Any> byName = new LinkedHashMap<>();
+      rs.forEach((name, res) -> byName.put(name, res.getResource()));
+      out.put(type, byName);
+    });
+    return new XdsResources(out);
+  }
+
+  private static String shortType(String typeUrl) {
+    return typeUrl.substring(typeUrl.lastIndexOf('/') + 1);
+  }
+
+  // ---- the on-disk copy: one DeltaDiscoveryResponse per type, length-delimited ----
+
+  private void writeCache() {
+    if (cacheFile == null) {
+      return;
+    }
+    try {
+      Path dir = cacheFile.toAbsolutePath().getParent();
+      Files.createDirectories(dir);
+      Path tmp = Files.createTempFile(dir, cacheFile.getFileName().toString(), ".tmp");
+      try (OutputStream o = new BufferedOutputStream(Files.newOutputStream(tmp))) {
+        for (var e : held.entrySet()) {
+          DeltaDiscoveryResponse.newBuilder().setTypeUrl(e.getKey())
+              .addAllResources(e.getValue().values()).build().writeDelimitedTo(o);
+        }
+      }
+      Files.move(tmp, cacheFile, StandardCopyOption.REPLACE_EXISTING,
+          StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      log.warn("xDS: cannot write the on-disk copy {}: {}", cacheFile, e.getMessage());
+    }
+  }
+
+  private void startFromCache(String why) {
+    if (cacheFile == null || !Files.exists(cacheFile)) {
+      log.warn("xDS: server {} unreachable at start ({}) and no on-disk copy; not ready yet",
+          ConfigTarget.format(server), why);
+      return;
+    }
+    Map<String, Map<String, Resource>> loaded = new LinkedHashMap<>();
+    for (String t : TypeUrls.ALL) {
+      loaded.put(t, new LinkedHashMap<>());
+    }
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(cacheFile))) {
+      DeltaDiscoveryResponse r;
+      while ((r = DeltaDiscoveryResponse.parseDelimitedFrom(in)) != null) {
+        Map<String, Resource> m = loaded.get(r.getTypeUrl());
+        if (m != null) {
+          r.getResourcesList().forEach(res -> m.put(res.getName(), res));
+        }
+      }
+      MeshSnapshot s = decoder.decode(toResources(loaded), versions.incrementAndGet());
+      held.clear();
+      held.putAll(loaded);
+      fromCache = true;
+      out.publish(s);
+      ready.complete(s);
+      log.warn("xDS: server {} unreachable at start ({}); started from the on-disk copy {}"
+          + " ({} workloads, {} services)", ConfigTarget.format(server), why, cacheFile,
+          s.workloads().size(), s.services().size());
+    } catch (IOException | XdsDecodeException | RuntimeException e) {
+      log.warn("xDS: the on-disk copy {} is unusable: {}", cacheFile, e.getMessage());
+    }
+  }
+
+  @Override
+  public void close() {
+    ClientCallStreamObserver<DeltaDiscoveryRequest> s;
+    synchronized (this) {
+      closed = true;
+      s = stream;
+      stream = null;
+    }
+    if (s != null) {
+      s.cancel("closed", null);
+    }
+    timer.shutdownNow();
+    channel.shutdownNow();
+    try {
+      channel.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** Formats addresses for log lines. */
+  static final class ConfigTarget {
+    private ConfigTarget() {}
+
+    static String format(InetSocketAddress a) {
+      String host = a.getAddress() == null ? a.getHostString() : a.getAddress().getHostAddress();
+      return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+    }
+  }
+
+  public static final class Builder {
+    private final InetSocketAddress server;
+    private final Node node;
+    private final SnapshotPublisher out;
+    private WdsDecoder decoder = new WdsDecoder();
+    private Validator validator;
+    private Path cacheFile;
+    private String bearerToken;
+
+    private Builder(InetSocketAddress server, Node node, SnapshotPublisher out) {
+      this.server = Objects.requireNonNull(server, "server");
+      this.node = Objects.requireNonNull(node, "node");
+      this.out = Objects.requireNonNull(out, "out");
+    }
+
+    public Builder decoder(WdsDecoder decoder) {
+      this.decoder = Objects.requireNonNull(decoder, "decoder");
+      return this;
+    }
+
+    /** An extra check of each candidate snapshot; throwing NACKs the response. */
+    public Builder validator(Validator validator) {
+      this.validator = validator;
+      return this;
+    }
+
+    /** Where the last good set is kept, and read from when the server is unreachable at start. */
+    public Builder cacheFile(Path cacheFile) {
+      this.cacheFile = cacheFile;
+      return this;
+    }
+
+    /** Sent as {@code authorization: Bearer <token>} (the node token in file mode). */
+    public Builder bearerToken(String token) {
+      this.bearerToken = token;
+      return this;
+    }
+
+    /** Connects (asynchronously); see {@link XdsConfigSource#ready()}. */
+    public XdsConfigSource start() {
+      XdsConfigSource s = new XdsConfigSource(this);
+      s.connect();
+      return s;
+    }
+  }
+}

@@ -1,0 +1,498 @@
+package dev.ambientj.config.xds;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.ambientj.config.SnapshotListener;
+import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.ca.NodeTokenAuthenticator;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.Workload;
+import dev.ambientj.config.proto.security.Authorization;
+import dev.ambientj.config.proto.security.Scope;
+import dev.ambientj.config.proto.workload.Address;
+import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The config server's delta ADS ({@code envoy.service.discovery.v3.AggregatedDiscoveryService/
+ * DeltaAggregatedResources}) for the {@link TypeUrls} types.
+ *
+ * <p><b>Lifecycle.</b> Listens to a {@link SnapshotPublisher}; a new snapshot is encoded once
+ * ({@link WdsEncoder}) after a debounce of at most {@link Builder#debounce} (default 100 ms, so a
+ * burst of changes becomes one push), then every stream gets the difference from what it has
+ * acknowledged. {@link #close} stops the debounce thread; streams end with the gRPC server.
+ *
+ * <p><b>Per stream.</b> Per type: wildcard or the names subscribed, the versions the client has
+ * ACKed, and at most one response in flight (its nonce). A change while a response is in flight is
+ * sent after its ACK/NACK. A NACK keeps the client's previous versions (what it ACKed last), is
+ * logged, counted ({@link #nackCount()}) and kept for config dumps ({@link #recentNacks()}). On
+ * reconnect the client's {@code initial_resource_versions} are taken as acknowledged, so only what
+ * changed meanwhile (and the removals) is sent. The first response of every subscribed type is sent
+ * even when empty: it tells the client its set is complete.
+ *
+ * <p><b>Scoping.</b> Every stream gets every Address and MeshNode. A ztunnel (id {@code
+ * ztunnel~…}) gets the PeerAuthentications among the MeshObjects and, when its node is known
+ * (the node of its node token when it sent a valid one, else metadata {@code NODE_NAME}, else the
+ * node of the pod named in its id), only the Authorization
+ * resources that apply to workloads on its node: GLOBAL ones, NAMESPACE ones of their namespaces,
+ * WORKLOAD_SELECTOR ones they list (all of them when the node is unknown). Any other proxy (a
+ * waypoint) gets every MeshObject, AuthorizationPolicies included in their whole L7 form, and no
+ * Authorization. (Narrowing a waypoint to the services bound to it is left for later.)
+ *
+ * <p><b>Threading.</b> Requests arrive on gRPC's executor, pushes run on the debounce thread; a
+ * stream's state and its {@code onNext} calls are guarded by the stream's monitor. Flow control is
+ * left to gRPC's buffering: responses are small and at most one per type is in flight.
+ *
+ * <p>State-of-the-world ADS ({@code StreamAggregatedResources}) is refused with UNIMPLEMENTED.
+ */
+public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDiscoveryServiceImplBase
+    implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(XdsServer.class);
+  private static final int RECENT_NACKS = 32;
+
+  /** A NACK received from a client, as kept for config dumps. */
+  public record Nack(Instant at, String nodeId, String typeUrl, String nonce, String message) {}
+
+  /** What was computed from one snapshot for every stream. */
+  private record Computed(MeshSnapshot snapshot, XdsResources resources,
+      Map<String, Authorization> authorizations, String version) {}
+
+  private final WdsEncoder encoder;
+  private final Duration debounce;
+  private final ScheduledExecutorService timer;
+  private final AutoCloseable subscription;
+  private final Set<Stream> streams = ConcurrentHashMap.newKeySet();
+  private final AtomicLong nacks = new AtomicLong();
+  private final AtomicLong pushes = new AtomicLong();
+  private final Deque<Nack> recentNacks = new ArrayDeque<>();
+  private final AtomicLong nonces = new AtomicLong();
+  private final Object debounceLock = new Object();
+  private volatile Computed current;
+  private MeshSnapshot latest;
+  private ScheduledFuture<?> pending;
+
+  private XdsServer(SnapshotPublisher snapshots, WdsEncoder encoder, Duration debounce) {
+    this.encoder = encoder;
+    this.debounce = debounce;
+    this.timer = Executors.newSingleThreadScheduledExecutor(
+        Thread.ofPlatform().daemon().name("xds-push").factory());
+    this.current = compute(snapshots.snapshot());
+    this.subscription = snapshots.subscribe(new SnapshotListener() {
+      @Override
+      public void onSnapshot(MeshSnapshot s) {
+        changed(s);
+      }
+    });
+  }
+
+  public static Builder builder(SnapshotPublisher snapshots) {
+    return new Builder(snapshots);
+  }
+
+  /** How many NACKs clients have sent since start. */
+  public long nackCount() {
+    return nacks.get();
+  }
+
+  /** How many responses were sent since start. */
+  public long pushCount() {
+    return pushes.get();
+  }
+
+  /** The last NACKs (newest last), with their error detail. */
+  public List<Nack> recentNacks() {
+    synchronized (recentNacks) {
+      return List.copyOf(recentNacks);
+    }
+  }
+
+  /** The snapshot version the streams are being served. */
+  public long servedVersion() {
+    return current.snapshot().version();
+  }
+
+  private void changed(MeshSnapshot s) {
+    synchronized (debounceLock) {
+      latest = s;
+      if (current != null && s == current.snapshot()) {
+        return;
+      }
+      if (pending == null) {
+        pending = timer.schedule(this::pushLatest, debounce.toMillis(), TimeUnit.MILLISECONDS);
+      }
+    }
+  }
+
+  private void pushLatest() {
+    MeshSnapshot s;
+    synchronized (debounceLock) {
+      s = latest;
+      pending = null;
+    }
+    try {
+      current = compute(s);
+      for (Stream st : streams) {
+        st.pushAll();
+      }
+    } catch (RuntimeException e) {
+      log.error("xDS push of snapshot version {} failed", s.version(), e);
+    }
+  }
+
+  private Computed compute(MeshSnapshot s) {
+    XdsResources r = encoder.encode(s);
+    Map<String, Authorization> authz = new HashMap<>();
+    for (var e : r.of(TypeUrls.AUTHORIZATION).entrySet()) {
+      try {
+        authz.put(e.getKey(), e.getValue().unpack(Authorization.class));
+      } catch (InvalidProtocolBufferException ex) {
+        throw new IllegalStateException(ex);
+      }
+    }
+    return new Computed(s, r, authz, Long.toString(s.version()));
+  }
+
+  @Override
+  public StreamObserver<DiscoveryRequest> streamAggregatedResources(
+      StreamObserver<DiscoveryResponse> responses) {
+    responses.onError(Status.UNIMPLEMENTED
+        .withDescription("this server speaks delta ADS only (DeltaAggregatedResources)")
+        .asRuntimeException());
+    return new StreamObserver<>() {
+      @Override
+      public void onNext(DiscoveryRequest value) {}
+
+      @Override
+      public void onError(Throwable t) {}
+
+      @Override
+      public void onCompleted() {}
+    };
+  }
+
+  @Override
+  public StreamObserver<DeltaDiscoveryRequest> deltaAggregatedResources(
+      StreamObserver<DeltaDiscoveryResponse> responses) {
+    Stream s = new Stream(responses, NodeTokenAuthenticator.callerNode().orElse(""));
+    streams.add(s);
+    return s;
+  }
+
+  /**
+   * Stops pushing and ends every stream with UNAVAILABLE (clients reconnect with backoff), so that
+   * the gRPC server can stop without waiting for these endless calls.
+   */
+  @Override
+  public void close() {
+    try {
+      subscription.close();
+    } catch (Exception e) {
+      log.debug("unsubscribing", e);
+    }
+    timer.shutdownNow();
+    for (Stream s : List.copyOf(streams)) {
+      s.shutdown();
+    }
+  }
+
+  /** One client stream. Guarded by its own monitor. */
+  private final class Stream implements StreamObserver<DeltaDiscoveryRequest> {
+    private final StreamObserver<DeltaDiscoveryResponse> out;
+    private final String tokenNode;
+    private ProxyNode node = new ProxyNode("", "", "", "", "", "");
+    private final Map<String, TypeState> types = new LinkedHashMap<>();
+    private boolean closed;
+
+    Stream(StreamObserver<DeltaDiscoveryResponse> out, String tokenNode) {
+      this.out = out;
+      this.tokenNode = tokenNode;
+    }
+
+    @Override
+    public synchronized void onNext(DeltaDiscoveryRequest req) {
+      if (closed) {
+        return;
+      }
+      if (req.hasNode() && node.id().isEmpty()) {
+        node = ProxyNode.of(req.getNode());
+        if (!tokenNode.isEmpty()) {
+          // The node a valid node token proves wins over the one the proxy declares.
+          node = new ProxyNode(node.id(), node.type(), node.ip(), node.podName(),
+              node.podNamespace(), tokenNode);
+        }
+        log.info("xDS stream from {} (node {})", node.id(),
+            node.nodeName().isEmpty() ? "unknown" : node.nodeName());
+      }
+      String type = req.getTypeUrl();
+      if (!TypeUrls.ALL.contains(type)) {
+        log.info("xDS: {} asked for unknown type {}; ignored", node.id(), type);
+        return;
+      }
+      TypeState ts = types.get(type);
+      boolean first = ts == null;
+      if (first) {
+        ts = new TypeState(type);
+        types.put(type, ts);
+        ts.acked.putAll(req.getInitialResourceVersionsMap());
+        ts.wildcard = req.getResourceNamesSubscribeCount() == 0;
+      }
+      for (String n : req.getResourceNamesSubscribeList()) {
+        if (n.equals("*")) {
+          ts.wildcard = true;
+        } else {
+          ts.names.add(n);
+        }
+      }
+      for (String n : req.getResourceNamesUnsubscribeList()) {
+        if (n.equals("*")) {
+          ts.wildcard = false;
+        } else {
+          ts.names.remove(n);
+          ts.acked.remove(n);
+        }
+      }
+      if (!req.getResponseNonce().isEmpty()) {
+        if (!req.getResponseNonce().equals(ts.inFlightNonce)) {
+          return; // a reply to an older response; the current one is still awaited
+        }
+        if (req.hasErrorDetail()) {
+          String msg = req.getErrorDetail().getMessage();
+          nacks.incrementAndGet();
+          synchronized (recentNacks) {
+            if (recentNacks.size() == RECENT_NACKS) {
+              recentNacks.removeFirst();
+            }
+            recentNacks.addLast(new Nack(Instant.now(), node.id(), type, ts.inFlightNonce, msg));
+          }
+          log.warn("xDS NACK from {} for {} (nonce {}): {}", node.id(), type, ts.inFlightNonce,
+              msg);
+        } else {
+          ts.acked.clear();
+          ts.acked.putAll(ts.inFlightVersions);
+        }
+        ts.inFlightNonce = null;
+        ts.inFlightVersions = Map.of();
+        ts.nackedVersion = req.hasErrorDetail() ? current.version() : null;
+      }
+      push(ts, first || req.getResourceNamesSubscribeCount() > 0);
+    }
+
+    synchronized void pushAll() {
+      if (closed) {
+        return;
+      }
+      for (TypeState ts : types.values()) {
+        push(ts, false);
+      }
+    }
+
+    /** Sends what differs from the acked versions, if nothing is in flight. */
+    private void push(TypeState ts, boolean force) {
+      if (ts.inFlightNonce != null) {
+        return;
+      }
+      Computed c = current;
+      if (!force && !ts.firstSent) {
+        force = true;
+      }
+      if (!force && c.version().equals(ts.nackedVersion)) {
+        return; // the client refused this version; wait for the next one
+      }
+      Map<String, Any> want = scoped(ts.type, c);
+      DeltaDiscoveryResponse.Builder r = DeltaDiscoveryResponse.newBuilder()
+          .setTypeUrl(ts.type).setSystemVersionInfo(c.version());
+      Map<String, String> versions = new LinkedHashMap<>();
+      for (var e : want.entrySet()) {
+        if (!ts.wildcard && !ts.names.contains(e.getKey())) {
+          continue;
+        }
+        String v = XdsResources.versionOf(e.getValue());
+        versions.put(e.getKey(), v);
+        if (!v.equals(ts.acked.get(e.getKey()))) {
+          r.addResources(Resource.newBuilder().setName(e.getKey()).setVersion(v)
+              .setResource(e.getValue()));
+        }
+      }
+      for (String had : ts.acked.keySet()) {
+        if (!versions.containsKey(had)) {
+          r.addRemovedResources(had);
+        }
+      }
+      if (!force && r.getResourcesCount() == 0 && r.getRemovedResourcesCount() == 0) {
+        return;
+      }
+      String nonce = Long.toString(nonces.incrementAndGet());
+      r.setNonce(nonce);
+      ts.inFlightNonce = nonce;
+      ts.inFlightVersions = versions;
+      ts.firstSent = true;
+      try {
+        out.onNext(r.build());
+        pushes.incrementAndGet();
+      } catch (RuntimeException e) {
+        log.debug("xDS stream to {} is gone", node.id(), e);
+        end();
+      }
+    }
+
+    private Map<String, Any> scoped(String type, Computed c) {
+      Map<String, Any> all = c.resources().of(type);
+      boolean ztunnel = node.type().equals("ztunnel");
+      if (type.equals(TypeUrls.MESH_OBJECT)) {
+        if (!ztunnel) {
+          return all;
+        }
+        Map<String, Any> out = new LinkedHashMap<>();
+        all.forEach((name, r) -> {
+          if (name.startsWith("PeerAuthentication/")) {
+            out.put(name, r);
+          }
+        });
+        return out;
+      }
+      if (!type.equals(TypeUrls.AUTHORIZATION)) {
+        return all;
+      }
+      if (!ztunnel) {
+        return Map.of(); // waypoints get the AuthorizationPolicies whole, as MeshObjects
+      }
+      String nodeName = node.nodeName();
+      if (nodeName.isEmpty()) {
+        for (Workload w : c.snapshot().workloads()) {
+          if (w.name().equals(node.podName()) && w.namespace().equals(node.podNamespace())) {
+            nodeName = w.node();
+          }
+        }
+      }
+      if (nodeName.isEmpty()) {
+        return all;
+      }
+      Set<String> namespaces = new HashSet<>();
+      Set<String> selected = new HashSet<>();
+      for (Workload w : c.snapshot().findWorkloadsOnNode(nodeName)) {
+        namespaces.add(w.namespace());
+        try {
+          Any a = c.resources().of(TypeUrls.ADDRESS).get(w.uid());
+          if (a != null) {
+            selected.addAll(a.unpack(Address.class).getWorkload().getAuthorizationPoliciesList());
+          }
+        } catch (InvalidProtocolBufferException e) {
+          throw new IllegalStateException(e);
+        }
+      }
+      Map<String, Any> out = new LinkedHashMap<>();
+      for (var e : all.entrySet()) {
+        Authorization a = c.authorizations().get(e.getKey());
+        boolean applies = a.getScope() == Scope.GLOBAL
+            || (a.getScope() == Scope.NAMESPACE && namespaces.contains(a.getNamespace()))
+            || (a.getScope() == Scope.WORKLOAD_SELECTOR && selected.contains(e.getKey()));
+        if (applies) {
+          out.put(e.getKey(), e.getValue());
+        }
+      }
+      return out;
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      log.debug("xDS stream from {} ended: {}", node.id(), Status.fromThrowable(t));
+      synchronized (this) {
+        end();
+      }
+    }
+
+    @Override
+    public synchronized void onCompleted() {
+      end();
+      try {
+        out.onCompleted();
+      } catch (RuntimeException e) {
+        log.debug("completing the xDS stream", e);
+      }
+    }
+
+    private void end() {
+      closed = true;
+      streams.remove(this);
+    }
+
+    synchronized void shutdown() {
+      if (closed) {
+        return;
+      }
+      end();
+      try {
+        out.onError(Status.UNAVAILABLE.withDescription("the config server is stopping")
+            .asRuntimeException());
+      } catch (RuntimeException e) {
+        log.debug("ending the xDS stream", e);
+      }
+    }
+  }
+
+  private static final class TypeState {
+    final String type;
+    final Map<String, String> acked = new HashMap<>();
+    final Set<String> names = new HashSet<>();
+    boolean wildcard;
+    boolean firstSent;
+    String inFlightNonce;
+    Map<String, String> inFlightVersions = Map.of();
+    String nackedVersion;
+
+    TypeState(String type) {
+      this.type = type;
+    }
+  }
+
+  public static final class Builder {
+    private final SnapshotPublisher snapshots;
+    private WdsEncoder encoder = new WdsEncoder();
+    private Duration debounce = Duration.ofMillis(100);
+
+    private Builder(SnapshotPublisher snapshots) {
+      this.snapshots = Objects.requireNonNull(snapshots, "snapshots");
+    }
+
+    public Builder encoder(WdsEncoder encoder) {
+      this.encoder = Objects.requireNonNull(encoder, "encoder");
+      return this;
+    }
+
+    /** The longest a change waits before it is pushed (changes within it are pushed together). */
+    public Builder debounce(Duration debounce) {
+      this.debounce = Objects.requireNonNull(debounce, "debounce");
+      return this;
+    }
+
+    public XdsServer build() {
+      return new XdsServer(snapshots, encoder, debounce);
+    }
+  }
+}
