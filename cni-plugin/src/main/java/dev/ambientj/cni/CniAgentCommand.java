@@ -1,12 +1,61 @@
 package dev.ambientj.cni;
 
-/** Entry point of `./mesh cni-agent`. */
+import dev.ambientj.cni.agent.AgentProtocol;
+import dev.ambientj.cni.agent.NodeAgent;
+import dev.ambientj.cni.redirect.CommandRunner;
+import dev.ambientj.cni.redirect.InpodRedirect;
+import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.SnapshotPublisher;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * Entry point of {@code ./mesh cni-agent --config FILE... [--socket PATH]}: the node agent that the
+ * CNI plugin asks to enroll pods (needs root: it enters pods' network namespaces).
+ */
 public final class CniAgentCommand {
   private CniAgentCommand() {}
 
   /** Runs the subcommand; returns the process exit code. */
   public static int run(String[] args) {
-    System.err.println("mesh cni-agent: not available yet");
-    return 3;
+    List<Path> configs = new ArrayList<>();
+    Path socket = Path.of(AgentProtocol.DEFAULT_SOCKET);
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      if ((a.equals("--config") || a.equals("--socket")) && i + 1 < args.length) {
+        if (a.equals("--config")) {
+          configs.add(Path.of(args[++i]));
+        } else {
+          socket = Path.of(args[++i]);
+        }
+      } else {
+        System.err.println("mesh cni-agent: unknown or incomplete argument '" + a + "'");
+        System.err.println("usage: mesh cni-agent --config FILE... [--socket PATH]");
+        return 2;
+      }
+    }
+    if (configs.isEmpty()) {
+      System.err.println("usage: mesh cni-agent --config FILE... [--socket PATH]");
+      return 2;
+    }
+    SnapshotPublisher publisher = new SnapshotPublisher();
+    try (FileConfigSource source = FileConfigSource.start(configs, publisher);
+        NodeAgent agent =
+            NodeAgent.start(socket, publisher::snapshot, new InpodRedirect(CommandRunner.nsenter()))) {
+      CountDownLatch stop = new CountDownLatch(1);
+      Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
+      System.err.println("mesh cni-agent: listening on " + agent.socket());
+      stop.await();
+      return 0;
+    } catch (IOException | RuntimeException e) {
+      System.err.println("mesh cni-agent: " + e.getMessage());
+      return 1;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return 0;
+    }
   }
 }
