@@ -1,6 +1,6 @@
 package dev.ambientj.waypoint;
 
-import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.ProxyConfigSources;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.WaypointRef;
@@ -20,6 +20,7 @@ import java.util.concurrent.CountDownLatch;
 /** Entry point of `./mesh waypoint`. */
 public final class WaypointCommand {
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
+  private static final Duration XDS_READY_TIMEOUT = Duration.ofSeconds(30);
 
   private WaypointCommand() {}
 
@@ -32,6 +33,7 @@ public final class WaypointCommand {
     Path stateDir = Path.of(".mesh-state");
     String transport = "auto";
     InetAddress listen = null;
+    String xds = null;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
@@ -41,6 +43,7 @@ public final class WaypointCommand {
             return 0;
           }
           case "--config" -> configs.add(Path.of(args[++i]));
+          case "--xds" -> xds = args[++i];
           case "--name" -> name = args[++i];
           case "--namespace", "-n" -> namespace = args[++i];
           case "--state-dir" -> stateDir = Path.of(args[++i]);
@@ -61,8 +64,9 @@ public final class WaypointCommand {
         return 2;
       }
     }
-    if (configs.isEmpty() || name == null || namespace == null) {
-      System.err.println("mesh waypoint: --config FILE, --name NAME and --namespace NS are required");
+    if (configs.isEmpty() == (xds == null) || name == null || namespace == null) {
+      System.err.println("mesh waypoint: --name NAME, --namespace NS and one of --config FILE or "
+          + "--xds HOST:PORT are required");
       usage(System.err);
       return 2;
     }
@@ -72,14 +76,23 @@ public final class WaypointCommand {
         return 2;
       }
     }
+    InetSocketAddress xdsServer;
+    try {
+      xdsServer = xds == null ? null : ProxyConfigSources.parseAddress(xds);
+    } catch (IllegalArgumentException e) {
+      System.err.println("mesh waypoint: --xds " + e.getMessage());
+      return 2;
+    }
     SnapshotPublisher publisher = new SnapshotPublisher();
-    try (FileConfigSource ignored = FileConfigSource.start(configs, publisher)) {
+    var sourceOptions = new ProxyConfigSources.Options(configs, xdsServer, "waypoint", name,
+        namespace, "", null, stateDir.resolve("xds-cache-waypoint-" + namespace + "-" + name + ".pb"));
+    try (AutoCloseable ignored = ProxyConfigSources.start(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
       MeshSnapshot snapshot = publisher.snapshot();
       snapshot.rejections().forEach(r -> System.err.println("mesh waypoint: rejected " + r));
       var wp = snapshot.findWaypoint(new WaypointRef(namespace, name));
       if (wp.isEmpty()) {
         System.err.println("mesh waypoint: no Gateway " + namespace + "/" + name + " of class istio-waypoint in "
-            + configs);
+            + (xds == null ? configs : "xDS from " + xds));
         return 1;
       }
       if (listen == null && wp.get().addresses().isEmpty()) {
@@ -115,7 +128,7 @@ public final class WaypointCommand {
   }
 
   static void usage(PrintStream out) {
-    out.println("usage: mesh waypoint --config FILE [--config FILE...] --name NAME --namespace NS [flags]");
+    out.println("usage: mesh waypoint (--config FILE [--config FILE...] | --xds HOST:PORT) --name NAME --namespace NS [flags]");
     out.println();
     out.println("Runs the waypoint proxy of Gateway NS/NAME (class istio-waypoint): HBONE on its pod");
     out.println("address, port 15008 (the pod labeled gateway.networking.k8s.io/gateway-name=NAME);");
@@ -123,6 +136,7 @@ public final class WaypointCommand {
     out.println("Prometheus metrics on port 15020 (/stats/prometheus).");
     out.println();
     out.println("  --config FILE        Kubernetes YAML (reloaded on change); repeatable");
+    out.println("  --xds HOST:PORT      instead of --config: delta xDS from mesh config-server");
     out.println("  --name NAME          the waypoint's Gateway name");
     out.println("  --namespace NS       its namespace");
     out.println("  --state-dir DIR      where the local CA root is kept, shared with ztunnel (default .mesh-state)");

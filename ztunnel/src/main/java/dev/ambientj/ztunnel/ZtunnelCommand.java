@@ -1,6 +1,6 @@
 package dev.ambientj.ztunnel;
 
-import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.ProxyConfigSources;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.ca.CaClient;
@@ -10,6 +10,7 @@ import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.identity.CertificateManager;
 import java.io.PrintStream;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,6 +21,7 @@ import java.util.concurrent.ForkJoinPool;
 
 /** Entry point of `./mesh ztunnel`. */
 public final class ZtunnelCommand {
+  private static final Duration XDS_READY_TIMEOUT = Duration.ofSeconds(30);
   /** Lifetime of workload certificates from the local CA (ztunnel's default SECRET_TTL). */
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
 
@@ -38,6 +40,7 @@ public final class ZtunnelCommand {
     Path caTokenFile = null;
     Duration certTtl = CERTIFICATE_TTL;
     String rootNamespace = null;
+    String xds = null;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
@@ -47,6 +50,7 @@ public final class ZtunnelCommand {
             return 0;
           }
           case "--config" -> configs.add(Path.of(args[++i]));
+          case "--xds" -> xds = args[++i];
           case "--node" -> node = args[++i];
           case "--state-dir" -> stateDir = Path.of(args[++i]);
           case "--transport" -> transport = Transport.Kind.parse(args[++i]);
@@ -76,8 +80,8 @@ public final class ZtunnelCommand {
         return 2;
       }
     }
-    if (configs.isEmpty() || node == null || node.isEmpty()) {
-      System.err.println("mesh ztunnel: --config FILE and --node NODE are required");
+    if ((configs.isEmpty() == (xds == null)) || node == null || node.isEmpty()) {
+      System.err.println("mesh ztunnel: --node NODE and one of --config FILE or --xds HOST:PORT are required");
       usage(System.err);
       return 2;
     }
@@ -96,10 +100,28 @@ public final class ZtunnelCommand {
           + " (mesh config-server writes it to <state-dir>/node-tokens/" + node + ".token)");
       return 2;
     }
+    InetSocketAddress xdsServer;
+    try {
+      xdsServer = xds == null ? null : ProxyConfigSources.parseAddress(xds);
+    } catch (IllegalArgumentException e) {
+      System.err.println("mesh ztunnel: --xds " + e.getMessage());
+      return 2;
+    }
     SnapshotPublisher publisher = new SnapshotPublisher();
     CaClient caClient = null;
     CertificateManager certificates = null;
-    try (FileConfigSource ignored = FileConfigSource.start(configs, publisher)) {
+    String podName = envOr("POD_NAME", "ztunnel-" + node);
+    String podNamespace = envOr("POD_NAMESPACE", "istio-system");
+    String token;
+    try {
+      token = caTokenFile == null ? null : Files.readString(caTokenFile).strip();
+    } catch (java.io.IOException e) {
+      System.err.println("mesh ztunnel: cannot read " + caTokenFile + ": " + e.getMessage());
+      return 2;
+    }
+    var sourceOptions = new ProxyConfigSources.Options(configs, xdsServer, "ztunnel", podName,
+        podNamespace, node, token, stateDir.resolve("xds-cache-" + node + ".pb"));
+    try (AutoCloseable ignored = ProxyConfigSources.start(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
       MeshSnapshot snapshot = publisher.snapshot();
       snapshot.rejections().forEach(r -> System.err.println("mesh ztunnel: rejected " + r));
       if (snapshot.findNode(node).isEmpty()) {
@@ -154,18 +176,26 @@ public final class ZtunnelCommand {
     }
   }
 
+  private static String envOr(String name, String fallback) {
+    String v = System.getenv(name);
+    return v == null || v.isBlank() ? fallback : v;
+  }
+
   private static String hostPort(java.net.InetSocketAddress a) {
     return io.netty.util.NetUtil.toSocketAddressString(a);
   }
 
   static void usage(PrintStream out) {
-    out.println("usage: mesh ztunnel --config FILE [--config FILE...] --node NODE [flags]");
+    out.println("usage: mesh ztunnel (--config FILE [--config FILE...] | --xds HOST:PORT) --node NODE [flags]");
     out.println();
     out.println("Serves every enrolled workload scheduled on NODE: HBONE 15008, inbound 15006,");
     out.println("outbound 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and");
     out.println("readiness 15021 on the node's InternalIP.");
     out.println();
     out.println("  --config FILE        Kubernetes YAML (reloaded on change); repeatable");
+    out.println("  --xds HOST:PORT      instead of --config: delta xDS from mesh config-server");
+    out.println("                       (e.g. 127.0.0.1:15010); the last good set is cached in the");
+    out.println("                       state dir and used when the server is down at start");
     out.println("  --node NODE          the node to serve (default: $NODE_NAME)");
     out.println("  --state-dir DIR      where the local CA root is kept (default .mesh-state)");
     out.println("  --ca-address H:P     get workload certificates from mesh config-server's CA");

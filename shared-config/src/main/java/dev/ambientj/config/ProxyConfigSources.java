@@ -1,0 +1,103 @@
+package dev.ambientj.config;
+
+import dev.ambientj.config.xds.ProxyNode;
+import dev.ambientj.config.xds.XdsConfigSource;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * How a proxy process ({@code mesh ztunnel}, {@code mesh waypoint}) gets its configuration: the
+ * YAML files it was given, or delta xDS from {@code mesh config-server}. Either way the proxy
+ * reads the same {@link SnapshotPublisher}; {@link #start} returns once a first snapshot is there.
+ */
+public final class ProxyConfigSources {
+  private ProxyConfigSources() {}
+
+  /**
+   * Where the configuration comes from.
+   *
+   * @param files YAML files (used when {@code xdsServer} is null)
+   * @param xdsServer the config server's xDS address, or null
+   * @param proxyType {@code ztunnel} or {@code waypoint}: the first part of the xDS node id
+   * @param podName the proxy's pod name (xDS node id)
+   * @param podNamespace the proxy's namespace (xDS node id)
+   * @param nodeName the Kubernetes node it runs on (xDS metadata NODE_NAME), may be empty
+   * @param bearerToken sent to the xDS server (the node token in file mode), or null
+   * @param cacheFile where the last good xDS set is kept, or null
+   */
+  public record Options(List<Path> files, InetSocketAddress xdsServer, String proxyType,
+      String podName, String podNamespace, String nodeName, String bearerToken, Path cacheFile) {}
+
+  /**
+   * Starts the source and waits (up to {@code readyTimeout} for xDS) for its first snapshot.
+   *
+   * @throws IOException when the files cannot be read or the xDS server sent nothing usable in
+   *     time and there was no on-disk copy; the message says which
+   */
+  public static AutoCloseable start(Options options, SnapshotPublisher publisher,
+      Duration readyTimeout) throws IOException {
+    if (options.xdsServer() == null) {
+      return FileConfigSource.start(options.files(), publisher);
+    }
+    String ip = options.xdsServer().getAddress() == null
+        ? "" : options.xdsServer().getAddress().getHostAddress();
+    var node = ProxyNode.node(options.proxyType(), ip, options.podName(), options.podNamespace(),
+        options.nodeName() == null ? "" : options.nodeName());
+    XdsConfigSource.Builder builder = XdsConfigSource.builder(options.xdsServer(), node, publisher);
+    if (options.cacheFile() != null) {
+      Files.createDirectories(options.cacheFile().toAbsolutePath().getParent());
+      builder.cacheFile(options.cacheFile());
+    }
+    if (options.bearerToken() != null) {
+      builder.bearerToken(options.bearerToken());
+    }
+    XdsConfigSource source = builder.start();
+    try {
+      source.ready().get(readyTimeout.toMillis(), TimeUnit.MILLISECONDS);
+      return source;
+    } catch (TimeoutException e) {
+      source.close();
+      throw new IOException("no configuration from the xDS server at "
+          + options.xdsServer().getHostString() + ":" + options.xdsServer().getPort()
+          + " within " + readyTimeout.toSeconds() + " s, and no on-disk copy"
+          + (options.cacheFile() == null ? "" : " at " + options.cacheFile())
+          + " — is `mesh config-server` running?");
+    } catch (ExecutionException e) {
+      source.close();
+      throw new IOException("xDS: " + e.getCause().getMessage(), e.getCause());
+    } catch (InterruptedException e) {
+      source.close();
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while waiting for xDS", e);
+    }
+  }
+
+  /** Parses {@code HOST:PORT} (IPv6 as {@code [addr]:port}). */
+  public static InetSocketAddress parseAddress(String hostPort) {
+    int colon = hostPort.lastIndexOf(':');
+    if (colon <= 0 || colon == hostPort.length() - 1) {
+      throw new IllegalArgumentException(hostPort + " (expected HOST:PORT)");
+    }
+    String host = hostPort.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    int port;
+    try {
+      port = Integer.parseInt(hostPort.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(hostPort + " (expected HOST:PORT)");
+    }
+    if (port < 1 || port > 65535) {
+      throw new IllegalArgumentException(hostPort + " (port expected 1..65535)");
+    }
+    return new InetSocketAddress(host, port);
+  }
+}
