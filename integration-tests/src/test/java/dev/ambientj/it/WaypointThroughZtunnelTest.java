@@ -274,6 +274,10 @@ class WaypointThroughZtunnelTest {
         assertThat(http.get("/log/" + i, Map.of()).status()).isEqualTo(200);
         Thread.sleep(20);
       }
+    } finally {
+      // the classes' other tests run against the examples' DestinationRule
+      mesh.apply(yaml);
+      waypointConfig.publish(mesh.snapshot());
     }
     String line = nodeB.awaitAccessLog(WaypointThroughZtunnelTest::isWaypointTunnelToV1);
     assertThat(line).contains("\"src.identity\":\"" + WAYPOINT_ID + "\"")
