@@ -10,7 +10,11 @@ import dev.ambientj.config.ca.NodeTokens;
 import dev.ambientj.config.model.GoDuration;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Node;
+import dev.ambientj.config.server.waypoint.WaypointController;
+import dev.ambientj.config.server.waypoint.WaypointSettings;
 import dev.ambientj.config.xds.XdsServer;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -48,6 +52,9 @@ public final class ConfigServerCommand {
                                  node-tokens/<node>.token (0600)
         --listen ADDR:PORT     plaintext gRPC address (default 127.0.0.1:15010); keep it on loopback
         --max-cert-ttl DUR     longest workload certificate lifetime granted (default 24h)
+        --waypoint-controller  also deploy a waypoint for every Gateway of class istio-waypoint in
+                                 the cluster of the current kubeconfig (or the pod's service
+                                 account); needs AMBIENTJ_WAYPOINT_IMAGE, AMBIENTJ_XDS_ADDRESS
 
       A ztunnel on node N authenticates with 'authorization: Bearer <contents of
       DIR/node-tokens/N.token>' and may obtain certificates only for identities of workloads
@@ -89,10 +96,22 @@ public final class ConfigServerCommand {
       err.println("mesh config-server: " + e.getMessage());
       return 1;
     }
+    AutoCloseable waypoints = null;
+    if (o.waypointController()) {
+      try {
+        waypoints = startWaypointController(out);
+      } catch (RuntimeException e) {
+        err.println("mesh config-server: waypoint controller: " + e.getMessage());
+        running.close();
+        return 1;
+      }
+    }
+    AutoCloseable controller = waypoints;
     Thread hook =
         new Thread(
             () -> {
               out.println("mesh config-server: stopping");
+              closeQuietly(controller);
               running.close();
             },
             "config-server-shutdown");
@@ -108,13 +127,48 @@ public final class ConfigServerCommand {
     return 0;
   }
 
+  /** Starts {@code dev.ambientj.config.server.waypoint.WaypointController} against the cluster. */
+  private static AutoCloseable startWaypointController(PrintStream out) {
+    WaypointSettings settings = WaypointSettings.fromEnv(System.getenv());
+    KubernetesClient client = new KubernetesClientBuilder().build();
+    try {
+      WaypointController c = new WaypointController(client, settings).start();
+      out.println("  waypoints:        deploying Gateways of class " + WaypointController.GATEWAY_CLASS
+          + " at " + client.getMasterUrl() + " (image " + settings.image() + ")");
+      return () -> {
+        c.close();
+        client.close();
+      };
+    } catch (RuntimeException e) {
+      client.close();
+      throw e;
+    }
+  }
+
+  private static void closeQuietly(AutoCloseable c) {
+    if (c == null) {
+      return;
+    }
+    try {
+      c.close();
+    } catch (Exception e) {
+      // stopping anyway
+    }
+  }
+
   /** Parsed flags; {@code null} from {@link #parse} means {@code --help}. */
-  record Options(List<Path> configs, Path stateDir, InetSocketAddress listen, Duration maxCertTtl) {
+  record Options(
+      List<Path> configs,
+      Path stateDir,
+      InetSocketAddress listen,
+      Duration maxCertTtl,
+      boolean waypointController) {
     static Options parse(String[] args) throws UsageException {
       List<Path> configs = new ArrayList<>();
       Path stateDir = Path.of(DEFAULT_STATE_DIR);
       String listen = DEFAULT_LISTEN;
       Duration maxTtl = CertificateAuthority.DEFAULT_VALIDITY;
+      boolean waypointController = false;
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         String flag = a;
@@ -128,6 +182,7 @@ public final class ConfigServerCommand {
           case "--help", "-h" -> {
             return null;
           }
+          case "--waypoint-controller" -> waypointController = true;
           case "--config", "--state-dir", "--listen", "--max-cert-ttl" -> {
             if (value == null) {
               if (i + 1 >= args.length) {
@@ -148,7 +203,8 @@ public final class ConfigServerCommand {
       if (configs.isEmpty()) {
         throw new UsageException("--config FILE is required (Kubernetes mode is not available yet)");
       }
-      return new Options(List.copyOf(configs), stateDir, address(listen), maxTtl);
+      return new Options(
+          List.copyOf(configs), stateDir, address(listen), maxTtl, waypointController);
     }
 
     private static Duration duration(String v) throws UsageException {

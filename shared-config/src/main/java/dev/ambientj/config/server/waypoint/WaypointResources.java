@@ -1,0 +1,149 @@
+package dev.ambientj.config.server.waypoint;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.ObjectMeta;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The desired ServiceAccount, Service and Deployment of one waypoint Gateway, each carrying the
+ * hash of its own content in {@value WaypointController#SPEC_HASH}.
+ */
+final class WaypointResources {
+
+  private final Gateway gateway;
+  private final WaypointSettings settings;
+  private final OwnerReference owner;
+
+  WaypointResources(Gateway gateway, WaypointSettings settings, OwnerReference owner) {
+    this.gateway = gateway;
+    this.settings = settings;
+    this.owner = owner;
+  }
+
+  private String name() {
+    return gateway.getMetadata().getName();
+  }
+
+  private String namespace() {
+    return gateway.getMetadata().getNamespace();
+  }
+
+  /** Labels on every child and on the waypoint pods; the first one is also the selector. */
+  private Map<String, String> labels() {
+    Map<String, String> l = new LinkedHashMap<>();
+    l.put(WaypointController.GATEWAY_NAME_LABEL, name());
+    l.put(WaypointController.DATAPLANE_MODE_LABEL, "none");
+    l.put(WaypointController.MANAGED_BY_LABEL, WaypointController.MANAGED_BY);
+    return l;
+  }
+
+  private ObjectMeta meta() {
+    return new ObjectMetaBuilder()
+        .withName(name())
+        .withNamespace(namespace())
+        .withLabels(labels())
+        .withOwnerReferences(owner)
+        .build();
+  }
+
+  ServiceAccount serviceAccount() {
+    return hashed(new ServiceAccountBuilder().withMetadata(meta()).build());
+  }
+
+  Service service() {
+    return hashed(
+        new ServiceBuilder()
+            .withMetadata(meta())
+            .withNewSpec()
+            .withType("ClusterIP")
+            .withSelector(Map.of(WaypointController.GATEWAY_NAME_LABEL, name()))
+            .addNewPort()
+            .withName("mesh")
+            .withProtocol("TCP")
+            .withPort(WaypointController.HBONE_PORT)
+            .withTargetPort(new IntOrString(WaypointController.HBONE_PORT))
+            .endPort()
+            .endSpec()
+            .build());
+  }
+
+  Deployment deployment() {
+    return hashed(
+        new DeploymentBuilder()
+            .withMetadata(meta())
+            .withNewSpec()
+            .withReplicas(1)
+            .withNewSelector()
+            .withMatchLabels(Map.of(WaypointController.GATEWAY_NAME_LABEL, name()))
+            .endSelector()
+            .withNewTemplate()
+            .withNewMetadata()
+            .withLabels(labels())
+            .endMetadata()
+            .withNewSpec()
+            .withServiceAccountName(name())
+            .addNewContainer()
+            .withName("waypoint")
+            .withImage(settings.image())
+            .withCommand("/app/mesh")
+            .withArgs(
+                List.of(
+                    "waypoint",
+                    "--xds",
+                    settings.xdsAddress(),
+                    "--name",
+                    name(),
+                    "--namespace",
+                    namespace()))
+            .addNewPort()
+            .withName("mesh")
+            .withContainerPort(WaypointController.HBONE_PORT)
+            .withProtocol("TCP")
+            .endPort()
+            .withNewReadinessProbe()
+            .withNewTcpSocket()
+            .withPort(new IntOrString(WaypointController.HBONE_PORT))
+            .endTcpSocket()
+            .withPeriodSeconds(5)
+            .endReadinessProbe()
+            .endContainer()
+            .endSpec()
+            .endTemplate()
+            .endSpec()
+            .build());
+  }
+
+  private static <T extends HasMetadata> T hashed(T object) {
+    String hash = sha256(Serialization.asJson(object));
+    Map<String, String> annotations = new LinkedHashMap<>();
+    annotations.put(WaypointController.SPEC_HASH, hash);
+    object.getMetadata().setAnnotations(annotations);
+    return object;
+  }
+
+  private static String sha256(String s) {
+    try {
+      MessageDigest d = MessageDigest.getInstance("SHA-256");
+      return HexFormat.of().formatHex(d.digest(s.getBytes(StandardCharsets.UTF_8)), 0, 8);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

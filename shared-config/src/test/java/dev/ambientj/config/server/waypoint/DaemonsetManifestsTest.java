@@ -1,0 +1,216 @@
+package dev.ambientj.config.server.waypoint;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServicePort;
+import io.fabric8.kubernetes.api.model.apps.DaemonSet;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.GatewayClass;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
+import io.fabric8.kubernetes.api.model.rbac.PolicyRule;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Every manifest in {@code daemonset-manifests/} parses, and says what the code expects. */
+class DaemonsetManifestsTest {
+
+  private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
+  private static final String NS = "ambientj-system";
+  private static final String IMAGE = "ambientj";
+  private static Path dir;
+  private static List<HasMetadata> objects;
+
+  @BeforeAll
+  static void load() throws IOException {
+    Path p = Path.of("").toAbsolutePath();
+    while (p != null && !Files.isDirectory(p.resolve("daemonset-manifests"))) {
+      p = p.getParent();
+    }
+    assertThat(p).as("a parent folder holding daemonset-manifests/").isNotNull();
+    dir = p.resolve("daemonset-manifests");
+    objects = new ArrayList<>();
+    try (Stream<Path> files = Files.list(dir)) {
+      for (Path f : files.filter(f -> f.toString().endsWith(".yaml")).sorted().toList()) {
+        if (f.getFileName().toString().equals("kustomization.yaml")) {
+          continue;
+        }
+        for (String doc : Files.readString(f).split("(?m)^---\\s*$")) {
+          if (doc.lines().anyMatch(l -> !l.isBlank() && !l.startsWith("#"))) {
+            Object o = SERIALIZATION.unmarshal(doc);
+            assertThat(o).as("a document of %s", f.getFileName()).isInstanceOf(HasMetadata.class);
+            objects.add((HasMetadata) o);
+          }
+        }
+      }
+    }
+  }
+
+  private static <T extends HasMetadata> T one(Class<T> type, String name) {
+    List<T> found =
+        objects.stream()
+            .filter(type::isInstance)
+            .map(type::cast)
+            .filter(o -> o.getMetadata().getName().equals(name))
+            .toList();
+    assertThat(found).as("%s %s", type.getSimpleName(), name).hasSize(1);
+    return found.get(0);
+  }
+
+  @Test
+  void kustomizationListsEveryFileAndOverridesTheImage() throws IOException {
+    String k = Files.readString(dir.resolve("kustomization.yaml"));
+    try (Stream<Path> files = Files.list(dir)) {
+      files
+          .map(f -> f.getFileName().toString())
+          .filter(n -> n.endsWith(".yaml") && !n.equals("kustomization.yaml"))
+          .forEach(n -> assertThat(k).contains("- " + n));
+    }
+    assertThat(k).contains("images:").contains("name: " + IMAGE);
+  }
+
+  @Test
+  void everyNamespacedObjectIsInTheSystemNamespaceAndEveryContainerUsesTheImage() {
+    for (HasMetadata o : objects) {
+      boolean clusterScoped =
+          Set.of("Namespace", "ClusterRole", "ClusterRoleBinding", "GatewayClass")
+              .contains(o.getKind());
+      assertThat(o.getMetadata().getNamespace())
+          .as("%s %s", o.getKind(), o.getMetadata().getName())
+          .isEqualTo(clusterScoped ? null : NS);
+    }
+    assertThat(objects).anyMatch(o -> o.getKind().equals("Namespace") && o.getMetadata().getName().equals(NS));
+    for (PodSpec spec :
+        List.of(
+            one(Deployment.class, "ambientj-config").getSpec().getTemplate().getSpec(),
+            one(DaemonSet.class, "ztunnel").getSpec().getTemplate().getSpec(),
+            one(DaemonSet.class, "ambientj-cni-node").getSpec().getTemplate().getSpec())) {
+      Stream.concat(spec.getContainers().stream(), spec.getInitContainers().stream())
+          .forEach(c -> assertThat(c.getImage()).as(c.getName()).isEqualTo(IMAGE));
+    }
+  }
+
+  @Test
+  void configServerServesXdsAndCaPortsAndSetsTheControllersEnvironment() {
+    Service svc = one(Service.class, "ambientj-config");
+    assertThat(svc.getSpec().getPorts()).extracting(ServicePort::getPort).containsExactlyInAnyOrder(15010, 15012);
+    Deployment d = one(Deployment.class, "ambientj-config");
+    assertThat(svc.getSpec().getSelector()).isEqualTo(d.getSpec().getSelector().getMatchLabels());
+    Container c = d.getSpec().getTemplate().getSpec().getContainers().get(0);
+    assertThat(c.getArgs()).startsWith("config-server").contains("--waypoint-controller");
+    assertThat(c.getEnv()).extracting(EnvVar::getName).containsAll(WaypointSettings.ENV);
+    String xds =
+        c.getEnv().stream().filter(e -> e.getName().equals(WaypointSettings.XDS_ENV)).findFirst().orElseThrow().getValue();
+    assertThat(xds).isEqualTo("ambientj-config." + NS + ".svc:15010");
+    assertThat(d.getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo("ambientj-config");
+  }
+
+  @Test
+  void ztunnelHasItsCapabilitiesSocketProbeAndSurgingRollout() {
+    DaemonSet ds = one(DaemonSet.class, "ztunnel");
+    PodSpec spec = ds.getSpec().getTemplate().getSpec();
+    Container c = spec.getContainers().get(0);
+    assertThat(c.getArgs()).startsWith("ztunnel").contains("--xds", "ambientj-config." + NS + ".svc:15010", "--node", "$(NODE_NAME)");
+    assertThat(c.getSecurityContext().getCapabilities().getAdd()).containsExactlyInAnyOrder("NET_ADMIN", "SYS_ADMIN", "NET_RAW");
+    assertThat(c.getSecurityContext().getPrivileged()).isFalse();
+    assertThat(c.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/healthz/ready");
+    assertThat(c.getReadinessProbe().getHttpGet().getPort().getIntVal()).isEqualTo(15021);
+    assertThat(c.getEnv())
+        .filteredOn(e -> e.getValueFrom() != null)
+        .extracting(e -> e.getName() + "=" + e.getValueFrom().getFieldRef().getFieldPath())
+        .contains("NODE_NAME=spec.nodeName", "POD_NAME=metadata.name", "POD_NAMESPACE=metadata.namespace");
+    assertThat(c.getVolumeMounts()).anyMatch(m -> m.getMountPath().equals("/var/run/ambientj"));
+    long grace = spec.getTerminationGracePeriodSeconds();
+    assertThat(grace).as("room for a drain deadline of grace - 5 s").isGreaterThan(10);
+    assertThat(c.getEnv()).anyMatch(e -> e.getName().equals("TERMINATION_GRACE_PERIOD_SECONDS") && e.getValue().equals(Long.toString(grace)));
+    assertThat(c.getResources().getRequests()).containsKeys("cpu", "memory");
+    var rolling = ds.getSpec().getUpdateStrategy().getRollingUpdate();
+    assertThat(rolling.getMaxUnavailable().getIntVal()).isZero();
+    assertThat(rolling.getMaxSurge().getIntVal()).isEqualTo(1);
+  }
+
+  @Test
+  void cniAgentIsPrivilegedOnTheHostNetworkWithTheCniDirectories() {
+    PodSpec spec = one(DaemonSet.class, "ambientj-cni-node").getSpec().getTemplate().getSpec();
+    assertThat(spec.getHostNetwork()).isTrue();
+    Container c = spec.getContainers().get(0);
+    assertThat(c.getArgs()).startsWith("cni-agent").contains("--socket");
+    assertThat(c.getSecurityContext().getPrivileged()).isTrue();
+    Set<String> hostPaths =
+        spec.getVolumes().stream().filter(v -> v.getHostPath() != null).map(v -> v.getHostPath().getPath()).collect(Collectors.toSet());
+    assertThat(hostPaths).contains("/opt/cni/bin", "/etc/cni/net.d", "/var/run/ambientj");
+    assertThat(spec.getInitContainers()).extracting(Container::getName).contains("install-cni");
+  }
+
+  @Test
+  void waypointGatewayClassExists() {
+    assertThat(one(GatewayClass.class, WaypointController.GATEWAY_CLASS).getSpec().getControllerName()).isNotBlank();
+  }
+
+  @Test
+  void configServerRbacCoversEveryInformerAndWriteOfTheController() {
+    ClusterRoleBinding binding = one(ClusterRoleBinding.class, "ambientj-config");
+    assertThat(binding.getSubjects()).anyMatch(s -> s.getName().equals("ambientj-config") && NS.equals(s.getNamespace()));
+    List<PolicyRule> rules = one(ClusterRole.class, binding.getRoleRef().getName()).getRules();
+    for (WaypointController.RbacNeed need : WaypointController.NEEDED) {
+      for (String verb : need.verbs()) {
+        assertThat(rules)
+            .as("a rule granting %s on %s in group '%s'", verb, need.resource(), need.group())
+            .anyMatch(
+                r ->
+                    (r.getApiGroups().contains(need.group()) || r.getApiGroups().contains("*"))
+                        && (r.getResources().contains(need.resource()) || r.getResources().contains("*"))
+                        && (r.getVerbs().contains(verb) || r.getVerbs().contains("*")));
+      }
+    }
+  }
+
+  @Test
+  void kubectlAcceptsTheManifests() throws Exception {
+    Assumptions.assumeTrue(onPath("kubectl"), "kubectl is not on PATH");
+    Run build = run("kubectl", "kustomize", dir.toString());
+    assertThat(build.exit()).as(build.output()).isZero();
+    assertThat(build.output()).contains("image: ambientj:dev").contains("kind: GatewayClass");
+    // A client-side dry run still needs an API server for discovery; without one, say so.
+    Run dry = run("kubectl", "apply", "--dry-run=client", "--validate=false", "--request-timeout=5s", "-k", dir.toString());
+    Assumptions.assumeTrue(
+        dry.exit() == 0 || !dry.output().contains("connection refused"),
+        "kubectl apply --dry-run=client skipped: no API server reachable");
+    assertThat(dry.exit()).as(dry.output()).isZero();
+  }
+
+  private record Run(int exit, String output) {}
+
+  private static Run run(String... cmd) throws Exception {
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    p.getOutputStream().close();
+    String out = new String(p.getInputStream().readAllBytes());
+    if (!p.waitFor(60, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      return new Run(-1, out + "\n(timed out)");
+    }
+    return new Run(p.exitValue(), out);
+  }
+
+  private static boolean onPath(String exe) {
+    String path = System.getenv("PATH");
+    return path != null
+        && Stream.of(path.split(":")).anyMatch(d -> Files.isExecutable(Path.of(d, exe)));
+  }
+}
