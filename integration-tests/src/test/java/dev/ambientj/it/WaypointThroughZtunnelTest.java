@@ -9,6 +9,7 @@ import dev.ambientj.waypoint.Waypoint;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,6 +21,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -108,6 +110,27 @@ class WaypointThroughZtunnelTest {
     if (mesh != null) {
       mesh.close();
     }
+  }
+
+  /**
+   * An independent HTTP/2 client (curl, prior knowledge; its first stream is id 1, which the
+   * waypoint once took for an h2c upgrade and failed the connection) through SOCKS5, ztunnel and
+   * the waypoint.
+   */
+  @Test
+  @Order(1)
+  void curlSpeaksHttp2WithPriorKnowledgeThroughTheWholePath() throws Exception {
+    Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/curl")), "curl is not installed");
+    String url = "http://" + PAYMENT + "/h2/";
+    Process curl = new ProcessBuilder("curl", "-s", "-m", "20", "--http2-prior-knowledge",
+        "--socks5-hostname", socks.getHostString() + ":" + socks.getPort(),
+        "-w", "\n%{http_code} %{http_version}\n", url + "1")
+        .redirectErrorStream(true).start();
+    String out = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(curl.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assertThat(curl.exitValue()).as(out).isZero();
+    assertThat(out).as(out).endsWith("\n200 2\n");
+    assertThat(out).contains("\"workload\":\"payment-v");
   }
 
   @Test

@@ -7,8 +7,8 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
-import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
-import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2MultiplexCodec;
+import io.netty.handler.codec.http2.Http2MultiplexCodecBuilder;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
@@ -53,17 +53,21 @@ final class L7Initializer implements ProtocolSniffer.Installer {
 
   @Override
   public void installHttp2(ChannelPipeline p) {
-    p.addLast("h2", Http2FrameCodecBuilder.forServer()
-        .initialSettings(Http2Settings.defaultSettings().maxConcurrentStreams(100).maxHeaderListSize(MAX_HEADER_BYTES))
-        .build());
-    p.addLast("h2-mux", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+    // Http2MultiplexCodec, not Http2FrameCodec + Http2MultiplexHandler: the handler decides it is a
+    // server by the channel's parent being a ServerChannel, and ours is a tunnel stream, so it took
+    // the client's stream 1 for an h2c upgrade and failed the connection ("Client is misconfigured
+    // for upgrade requests"). The codec asks its Http2Connection, which forServer() sets.
+    @SuppressWarnings("deprecation")
+    Http2MultiplexCodec h2 = Http2MultiplexCodecBuilder.forServer(new ChannelInitializer<Http2StreamChannel>() {
       @Override
       protected void initChannel(Http2StreamChannel ch) {
         ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true));
         ch.pipeline().addLast(new HttpObjectAggregator(rt.maxRequestBytes));
         ch.pipeline().addLast(new HttpProxyHandler(rt, info, true));
       }
-    }));
+    }).initialSettings(Http2Settings.defaultSettings().maxConcurrentStreams(100).maxHeaderListSize(MAX_HEADER_BYTES))
+        .build();
+    p.addLast("h2", h2);
     sinkLast(p);
   }
 }
