@@ -523,10 +523,8 @@ final class Exchange {
       current = null;
       a.complete = true;
       ctx.writeAndFlush(msg).addListener(f -> {
-        if (!keepAlive || !f.isSuccess()) {
-          if (!h2) {
-            ctx.close();
-          }
+        if (!h2 && (!keepAlive || !f.isSuccess())) {
+          endDownstream(f.isSuccess());
         }
       });
       a.finishAndPool();
@@ -653,6 +651,19 @@ final class Exchange {
     writeLocal(resp);
   }
 
+  /**
+   * Ends an HTTP/1.1 downstream after its last response: END_STREAM (or FIN) after what was written,
+   * then close. Closing at once would reset the tunnel, and ztunnel would reset the client's
+   * connection, whose kernel then drops the response the client has not read yet.
+   */
+  private void endDownstream(boolean written) {
+    if (written) {
+      TunnelChannels.shutdownOutput(ctx.channel()).addListener(x -> ctx.close());
+    } else {
+      ctx.close();
+    }
+  }
+
   private void writeLocal(FullHttpResponse resp) {
     logRec.responseBytes = resp.content().readableBytes();
     if (!h2) {
@@ -662,7 +673,7 @@ final class Exchange {
       boolean close = !keepAlive;
       ctx.writeAndFlush(resp).addListener(f -> {
         if (close || !f.isSuccess()) {
-          ctx.close();
+          endDownstream(f.isSuccess());
         }
       });
     } else {
