@@ -78,26 +78,4 @@ public final class ProxyConfigSources {
       throw new IOException("interrupted while waiting for xDS", e);
     }
   }
-
-  /** Parses {@code HOST:PORT} (IPv6 as {@code [addr]:port}). */
-  public static InetSocketAddress parseAddress(String hostPort) {
-    int colon = hostPort.lastIndexOf(':');
-    if (colon <= 0 || colon == hostPort.length() - 1) {
-      throw new IllegalArgumentException(hostPort + " (expected HOST:PORT)");
-    }
-    String host = hostPort.substring(0, colon);
-    if (host.startsWith("[") && host.endsWith("]")) {
-      host = host.substring(1, host.length() - 1);
-    }
-    int port;
-    try {
-      port = Integer.parseInt(hostPort.substring(colon + 1));
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(hostPort + " (expected HOST:PORT)");
-    }
-    if (port < 1 || port > 65535) {
-      throw new IllegalArgumentException(hostPort + " (port expected 1..65535)");
-    }
-    return new InetSocketAddress(host, port);
-  }
 }

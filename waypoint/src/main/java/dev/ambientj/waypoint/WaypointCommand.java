@@ -1,6 +1,7 @@
 package dev.ambientj.waypoint;
 
 import dev.ambientj.config.ProxyConfigSources;
+import dev.ambientj.config.SocketAddresses;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.WaypointRef;
@@ -78,7 +79,7 @@ public final class WaypointCommand {
     }
     InetSocketAddress xdsServer;
     try {
-      xdsServer = xds == null ? null : ProxyConfigSources.parseAddress(xds);
+      xdsServer = xds == null ? null : SocketAddresses.parse(xds, 1);
     } catch (IllegalArgumentException e) {
       System.err.println("mesh waypoint: --xds " + e.getMessage());
       return 2;

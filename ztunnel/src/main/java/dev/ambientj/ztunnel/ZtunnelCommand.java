@@ -1,6 +1,7 @@
 package dev.ambientj.ztunnel;
 
 import dev.ambientj.config.ProxyConfigSources;
+import dev.ambientj.config.SocketAddresses;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.ca.CaClient;
@@ -102,7 +103,7 @@ public final class ZtunnelCommand {
     }
     InetSocketAddress xdsServer;
     try {
-      xdsServer = xds == null ? null : ProxyConfigSources.parseAddress(xds);
+      xdsServer = xds == null ? null : SocketAddresses.parse(xds, 1);
     } catch (IllegalArgumentException e) {
       System.err.println("mesh ztunnel: --xds " + e.getMessage());
       return 2;

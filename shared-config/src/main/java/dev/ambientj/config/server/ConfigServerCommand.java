@@ -2,6 +2,7 @@ package dev.ambientj.config.server;
 
 import dev.ambientj.config.FileConfigSource;
 import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.SocketAddresses;
 import dev.ambientj.config.ca.CaStateDirectory;
 import dev.ambientj.config.ca.CertificateAuthority;
 import dev.ambientj.config.ca.IstioCertificateServiceImpl;
@@ -18,9 +19,7 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -220,28 +219,10 @@ public final class ConfigServerCommand {
     }
 
     static InetSocketAddress address(String v) throws UsageException {
-      int colon = v.lastIndexOf(':');
-      if (colon < 0) {
-        throw new UsageException("--listen " + v + ": expected ADDR:PORT, e.g. 127.0.0.1:15010");
-      }
-      String host = v.substring(0, colon);
-      if (host.startsWith("[") && host.endsWith("]")) {
-        host = host.substring(1, host.length() - 1);
-      }
-      int port;
       try {
-        port = Integer.parseInt(v.substring(colon + 1));
-      } catch (NumberFormatException e) {
-        port = -1;
-      }
-      if (port < 0 || port > 65535) {
-        throw new UsageException("--listen " + v + ": the port must be 0..65535");
-      }
-      try {
-        return new InetSocketAddress(
-            host.isEmpty() ? InetAddress.getLoopbackAddress() : InetAddress.getByName(host), port);
-      } catch (UnknownHostException e) {
-        throw new UsageException("--listen " + v + ": unknown host '" + host + "'");
+        return SocketAddresses.parse(v, 0);
+      } catch (IllegalArgumentException e) {
+        throw new UsageException("--listen " + e.getMessage());
       }
     }
   }
