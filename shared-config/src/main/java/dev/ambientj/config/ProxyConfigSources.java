@@ -1,6 +1,10 @@
 package dev.ambientj.config;
 
+import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import dev.ambientj.config.xds.ProxyNode;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import dev.ambientj.config.xds.XdsConfigSource;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -14,8 +18,9 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * How a proxy process ({@code mesh ztunnel}, {@code mesh waypoint}) gets its configuration: the
- * YAML files it was given, or delta xDS from {@code mesh config-server}. Either way the proxy
- * reads the same {@link SnapshotPublisher}; {@link #start} returns once a first snapshot is there.
+ * YAML files it was given, delta xDS from {@code mesh config-server}, or — without a config
+ * server — the Kubernetes API directly ({@link #startKubernetes}). Either way the proxy reads the
+ * same {@link SnapshotPublisher}; each start method returns once a first snapshot is there.
  */
 public final class ProxyConfigSources {
   private ProxyConfigSources() {}
@@ -34,6 +39,53 @@ public final class ProxyConfigSources {
    */
   public record Options(List<Path> files, InetSocketAddress xdsServer, String proxyType,
       String podName, String podNamespace, String nodeName, String bearerToken, Path cacheFile) {}
+
+  /**
+   * Watches the cluster of the current kubeconfig (or the pod's service account, in a cluster)
+   * with a {@link KubernetesConfigSource}; closing the result stops it and closes its client.
+   * Every proxy then watches the API server itself, so prefer xDS from one config server in a
+   * large cluster; this suits a single proxy or a small cluster.
+   *
+   * @param readyTimeout how long to wait for the first complete list of the mesh's objects
+   * @throws IOException when the API server cannot be reached or refuses a kind the mesh needs
+   */
+  public static AutoCloseable startKubernetes(SnapshotPublisher publisher, Duration readyTimeout)
+      throws IOException {
+    KubernetesClient client;
+    try {
+      client = new KubernetesClientBuilder().build();
+    } catch (KubernetesClientException e) {
+      throw new IOException("Kubernetes client: " + e.getMessage(), e);
+    }
+    try {
+      AutoCloseable source = startKubernetes(client, publisher, readyTimeout);
+      return () -> {
+        try {
+          source.close();
+        } finally {
+          client.close();
+        }
+      };
+    } catch (IOException | RuntimeException e) {
+      client.close();
+      throw e;
+    }
+  }
+
+  /**
+   * As {@link #startKubernetes(SnapshotPublisher, Duration)} with the caller's client, which the
+   * caller closes after the returned source.
+   */
+  public static AutoCloseable startKubernetes(
+      KubernetesClient client, SnapshotPublisher publisher, Duration readyTimeout)
+      throws IOException {
+    try {
+      return KubernetesConfigSource.start(
+          client, publisher, new MeshTranslator(), Duration.ofMinutes(10), readyTimeout);
+    } catch (IllegalStateException | KubernetesClientException e) {
+      throw new IOException(e.getMessage(), e);
+    }
+  }
 
   /**
    * Starts the source and waits (up to {@code readyTimeout} for xDS) for its first snapshot.

@@ -8,6 +8,7 @@ import dev.ambientj.config.ca.CertificateAuthority;
 import dev.ambientj.config.ca.IstioCertificateServiceImpl;
 import dev.ambientj.config.ca.NodeTokenAuthenticator;
 import dev.ambientj.config.ca.NodeTokens;
+import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import dev.ambientj.config.model.GoDuration;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Node;
@@ -26,9 +27,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Entry point of {@code ./mesh config-server}: loads the mesh from files, keeps the CA's state in a
- * directory, issues node tokens, and serves the CA and delta xDS ({@link XdsServer}) over gRPC
- * until SIGTERM or Ctrl-C.
+ * Entry point of {@code ./mesh config-server}: loads the mesh from files or watches it in a
+ * Kubernetes cluster ({@code --kubernetes}, see {@link KubernetesConfigSource}), keeps the CA's
+ * state in a directory, issues node tokens (one per Node object), and serves the CA and delta xDS
+ * ({@link XdsServer}) over gRPC until SIGTERM or Ctrl-C.
  *
  * <p>Exit codes: 0 for {@code --help}; 1 when the state directory, the configuration or the listen
  * address cannot be used; 2 on a usage error. On SIGTERM/SIGINT a shutdown hook stops the server
@@ -37,15 +39,20 @@ import java.util.List;
 public final class ConfigServerCommand {
   static final String USAGE =
       """
-      Usage: mesh config-server --config FILE [--config FILE...] [--state-dir DIR]
-                                [--listen ADDR:PORT] [--max-cert-ttl DURATION] [--help]
+      Usage: mesh config-server (--config FILE [--config FILE...] | --kubernetes)
+                                [--state-dir DIR] [--listen ADDR:PORT] [--max-cert-ttl DURATION]
+                                [--waypoint-controller] [--help]
 
       Serves Istio's certificate service (istio.v1.auth.IstioCertificateService) and delta xDS
       (envoy.service.discovery.v3.AggregatedDiscoveryService: istio.workload.Address,
-      istio.security.Authorization) for the mesh described by the YAML files; changes to them
-      are pushed to connected proxies.
+      istio.security.Authorization) for the mesh described by the YAML files or read from the
+      Kubernetes API; changes are pushed to connected proxies.
 
         --config FILE          Kubernetes YAML of the mesh (Nodes, Pods, Services, Istio objects)
+        --kubernetes           watch the mesh in the cluster of the current kubeconfig (or the
+                                 pod's service account) instead: Namespaces, Nodes, Pods,
+                                 Services, Gateway API and Istio objects (get/list/watch on each);
+                                 a kind whose CRD is not installed is left out
         --state-dir DIR        where the CA keeps its root and the node tokens (default .mesh-state):
                                  root-key.pem (0600), root-cert.pem, roots.pem (trust bundle),
                                  node-tokens/<node>.token (0600)
@@ -91,7 +98,8 @@ public final class ConfigServerCommand {
     Running running;
     try {
       running = Running.start(o, out);
-    } catch (IOException | UncheckedIOException | IllegalArgumentException e) {
+    } catch (IOException | UncheckedIOException | IllegalArgumentException | IllegalStateException
+        | io.fabric8.kubernetes.client.KubernetesClientException e) {
       err.println("mesh config-server: " + e.getMessage());
       return 1;
     }
@@ -158,6 +166,7 @@ public final class ConfigServerCommand {
   /** Parsed flags; {@code null} from {@link #parse} means {@code --help}. */
   record Options(
       List<Path> configs,
+      boolean kubernetes,
       Path stateDir,
       InetSocketAddress listen,
       Duration maxCertTtl,
@@ -168,6 +177,7 @@ public final class ConfigServerCommand {
       String listen = DEFAULT_LISTEN;
       Duration maxTtl = CertificateAuthority.DEFAULT_VALIDITY;
       boolean waypointController = false;
+      boolean kubernetes = false;
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         String flag = a;
@@ -182,6 +192,7 @@ public final class ConfigServerCommand {
             return null;
           }
           case "--waypoint-controller" -> waypointController = true;
+          case "--kubernetes" -> kubernetes = true;
           case "--config", "--state-dir", "--listen", "--max-cert-ttl" -> {
             if (value == null) {
               if (i + 1 >= args.length) {
@@ -199,11 +210,15 @@ public final class ConfigServerCommand {
           default -> throw new UsageException("unknown flag '" + a + "'");
         }
       }
-      if (configs.isEmpty()) {
-        throw new UsageException("--config FILE is required (Kubernetes mode is not available yet)");
+      if (configs.isEmpty() == !kubernetes) {
+        throw new UsageException(
+            kubernetes
+                ? "--config and --kubernetes exclude each other (give one)"
+                : "--config FILE or --kubernetes is required");
       }
       return new Options(
-          List.copyOf(configs), stateDir, address(listen), maxTtl, waypointController);
+          List.copyOf(configs), kubernetes, stateDir, address(listen), maxTtl,
+          waypointController);
     }
 
     private static Duration duration(String v) throws UsageException {
@@ -238,7 +253,7 @@ public final class ConfigServerCommand {
   /** A started server with everything it holds; {@link #close} stops all of it. */
   record Running(
       ConfigServer server,
-      FileConfigSource source,
+      AutoCloseable source,
       AutoCloseable tokenSubscription,
       CaStateDirectory state,
       NodeTokens tokens,
@@ -246,9 +261,44 @@ public final class ConfigServerCommand {
       XdsServer xds)
       implements AutoCloseable {
 
+    /**
+     * Starts the server; in Kubernetes mode with a client built from the environment (kubeconfig
+     * or in-cluster), closed with the server.
+     */
     static Running start(Options o, PrintStream out) throws IOException {
+      if (!o.kubernetes()) {
+        return start(o, out, null);
+      }
+      KubernetesClient client = new KubernetesClientBuilder().build();
+      try {
+        Running r = start(o, out, client);
+        return new Running(r.server(), closingBoth(r.source(), client), r.tokenSubscription(),
+            r.state(), r.tokens(), r.publisher(), r.xds());
+      } catch (IOException | RuntimeException e) {
+        client.close();
+        throw e;
+      }
+    }
+
+    /**
+     * Starts the server; in Kubernetes mode ({@link Options#kubernetes()}) it watches the cluster
+     * of {@code client}, which stays the caller's to close.
+     */
+    static Running start(Options o, PrintStream out, KubernetesClient client) throws IOException {
       SnapshotPublisher publisher = new SnapshotPublisher();
-      FileConfigSource source = FileConfigSource.start(o.configs(), publisher);
+      AutoCloseable source;
+      if (o.kubernetes()) {
+        if (client == null) {
+          throw new IllegalArgumentException("Kubernetes mode needs a client");
+        }
+        KubernetesConfigSource k = KubernetesConfigSource.start(client, publisher);
+        out.println("mesh config-server: watching the mesh at " + client.getMasterUrl()
+            + (k.missingResources().isEmpty() ? ""
+                : " (not served, left out: " + k.missingResources() + ")"));
+        source = k;
+      } else {
+        source = FileConfigSource.start(o.configs(), publisher);
+      }
       try {
         MeshSnapshot snapshot = publisher.snapshot();
         CaStateDirectory state = CaStateDirectory.open(o.stateDir(), snapshot.trustDomain());
@@ -266,9 +316,19 @@ public final class ConfigServerCommand {
         r.describe(snapshot, ca, out);
         return r;
       } catch (IOException | RuntimeException e) {
-        source.close();
+        closeQuietly(source);
         throw e;
       }
+    }
+
+    private static AutoCloseable closingBoth(AutoCloseable source, KubernetesClient client) {
+      return () -> {
+        try {
+          source.close();
+        } finally {
+          client.close();
+        }
+      };
     }
 
     private void describe(MeshSnapshot snapshot, CertificateAuthority ca, PrintStream out) {
@@ -299,7 +359,7 @@ public final class ConfigServerCommand {
       } catch (Exception e) {
         // nothing to release beyond the listener entry
       }
-      source.close();
+      closeQuietly(source);
     }
   }
 

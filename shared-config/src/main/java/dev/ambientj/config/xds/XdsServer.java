@@ -80,8 +80,25 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
   public record Nack(Instant at, String nodeId, String typeUrl, String nonce, String message) {}
 
   /** What was computed from one snapshot for every stream. */
+  /**
+   * One snapshot's resources, encoded once for every stream. {@code versions} (type → name →
+   * version, immutable) is hashed here, once per push, rather than per stream; {@code changes}
+   * (type → what differs from the previous Computed's {@code versions}) lets a stream that holds
+   * exactly the previous set be answered without walking the whole set. With 10,000 workloads and
+   * 200 streams, per-stream hashing and walking cost seconds per change.
+   */
   private record Computed(MeshSnapshot snapshot, XdsResources resources,
-      Map<String, Authorization> authorizations, String version) {}
+      Map<String, Authorization> authorizations, Map<String, Map<String, String>> versions,
+      Map<String, Delta> changes, String version) {}
+
+  /**
+   * What changed in one type between two Computeds.
+   *
+   * @param from the earlier Computed's versions map (compared by identity with a stream's acked)
+   * @param changed names added or with a new version
+   * @param removed names gone
+   */
+  private record Delta(Map<String, String> from, List<String> changed, List<String> removed) {}
 
   private final WdsEncoder encoder;
   private final Duration debounce;
@@ -102,7 +119,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
     this.debounce = debounce;
     this.timer = Executors.newSingleThreadScheduledExecutor(
         Thread.ofPlatform().daemon().name("xds-push").factory());
-    this.current = compute(snapshots.snapshot());
+    this.current = compute(snapshots.snapshot(), null);
     this.subscription = snapshots.subscribe(new SnapshotListener() {
       @Override
       public void onSnapshot(MeshSnapshot s) {
@@ -156,7 +173,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
       pending = null;
     }
     try {
-      current = compute(s);
+      current = compute(s, current);
       for (Stream st : streams) {
         st.pushAll();
       }
@@ -165,7 +182,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
     }
   }
 
-  private Computed compute(MeshSnapshot s) {
+  private Computed compute(MeshSnapshot s, Computed previous) {
     XdsResources r = encoder.encode(s);
     Map<String, Authorization> authz = new HashMap<>();
     for (var e : r.of(TypeUrls.AUTHORIZATION).entrySet()) {
@@ -175,7 +192,32 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
         throw new IllegalStateException(ex);
       }
     }
-    return new Computed(s, r, authz, Long.toString(s.version()));
+    Map<String, Map<String, String>> versions = new HashMap<>();
+    Map<String, Delta> changes = new HashMap<>();
+    for (String type : TypeUrls.ALL) {
+      Map<String, String> ofType = new HashMap<>();
+      r.of(type).forEach((name, any) -> ofType.put(name, XdsResources.versionOf(any)));
+      Map<String, String> now = Map.copyOf(ofType);
+      versions.put(type, now);
+      if (previous != null) {
+        Map<String, String> before = previous.versions().get(type);
+        List<String> changed = new ArrayList<>();
+        now.forEach((name, v) -> {
+          if (!v.equals(before.get(name))) {
+            changed.add(name);
+          }
+        });
+        List<String> removed = new ArrayList<>();
+        for (String name : before.keySet()) {
+          if (!now.containsKey(name)) {
+            removed.add(name);
+          }
+        }
+        changes.put(type, new Delta(before, List.copyOf(changed), List.copyOf(removed)));
+      }
+    }
+    return new Computed(s, r, authz, Map.copyOf(versions), Map.copyOf(changes),
+        Long.toString(s.version()));
   }
 
   @Override
@@ -259,7 +301,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
       if (first) {
         ts = new TypeState(type);
         types.put(type, ts);
-        ts.acked.putAll(req.getInitialResourceVersionsMap());
+        ts.acked = Map.copyOf(req.getInitialResourceVersionsMap());
         ts.wildcard = req.getResourceNamesSubscribeCount() == 0;
       }
       for (String n : req.getResourceNamesSubscribeList()) {
@@ -274,7 +316,11 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
           ts.wildcard = false;
         } else {
           ts.names.remove(n);
-          ts.acked.remove(n);
+          if (ts.acked.containsKey(n)) {
+            Map<String, String> acked = new HashMap<>(ts.acked);
+            acked.remove(n);
+            ts.acked = Map.copyOf(acked);
+          }
         }
       }
       if (!req.getResponseNonce().isEmpty()) {
@@ -293,8 +339,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
           log.warn("xDS NACK from {} for {} (nonce {}): {}", node.id(), type, ts.inFlightNonce,
               msg);
         } else {
-          ts.acked.clear();
-          ts.acked.putAll(ts.inFlightVersions);
+          ts.acked = ts.inFlightVersions;
         }
         ts.inFlightNonce = null;
         ts.inFlightVersions = Map.of();
@@ -327,12 +372,46 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
       Map<String, Any> want = scoped(ts.type, c);
       DeltaDiscoveryResponse.Builder r = DeltaDiscoveryResponse.newBuilder()
           .setTypeUrl(ts.type).setSystemVersionInfo(c.version());
-      Map<String, String> versions = new LinkedHashMap<>();
+      Map<String, String> versionOf = c.versions().getOrDefault(ts.type, Map.of());
+      Map<String, String> versions;
+      if (ts.wildcard && want == c.resources().of(ts.type)) {
+        // The whole set: the stream will hold exactly the Computed's versions.
+        versions = versionOf;
+        Delta d = c.changes().get(ts.type);
+        if (d != null && ts.acked == d.from()) {
+          // It holds exactly the previous set: the precomputed difference is the answer.
+          for (String name : d.changed()) {
+            r.addResources(Resource.newBuilder().setName(name).setVersion(versionOf.get(name))
+                .setResource(want.get(name)));
+          }
+          r.addAllRemovedResources(d.removed());
+        } else {
+          for (var e : want.entrySet()) {
+            String v = versionOf.get(e.getKey());
+            if (!v.equals(ts.acked.get(e.getKey()))) {
+              r.addResources(Resource.newBuilder().setName(e.getKey()).setVersion(v)
+                  .setResource(e.getValue()));
+            }
+          }
+          for (String had : ts.acked.keySet()) {
+            if (!versionOf.containsKey(had)) {
+              r.addRemovedResources(had);
+            }
+          }
+        }
+        send(ts, r, versions, force);
+        return;
+      }
+      versions = new LinkedHashMap<>();
       for (var e : want.entrySet()) {
         if (!ts.wildcard && !ts.names.contains(e.getKey())) {
           continue;
         }
-        String v = XdsResources.versionOf(e.getValue());
+        // scoped() hands out the Computed's own resources, so their hashes are precomputed.
+        String v = versionOf.get(e.getKey());
+        if (v == null) {
+          v = XdsResources.versionOf(e.getValue());
+        }
         versions.put(e.getKey(), v);
         if (!v.equals(ts.acked.get(e.getKey()))) {
           r.addResources(Resource.newBuilder().setName(e.getKey()).setVersion(v)
@@ -344,6 +423,12 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
           r.addRemovedResources(had);
         }
       }
+      send(ts, r, Map.copyOf(versions), force);
+    }
+
+    /** Sends {@code r} unless it is empty and not forced; {@code versions} is immutable. */
+    private void send(TypeState ts, DeltaDiscoveryResponse.Builder r,
+        Map<String, String> versions, boolean force) {
       if (!force && r.getResourcesCount() == 0 && r.getRemovedResourcesCount() == 0) {
         return;
       }
@@ -458,7 +543,8 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
 
   private static final class TypeState {
     final String type;
-    final Map<String, String> acked = new HashMap<>();
+    /** Name → version the client holds; immutable, replaced whole (may be a Computed's map). */
+    Map<String, String> acked = Map.of();
     final Set<String> names = new HashSet<>();
     boolean wildcard;
     boolean firstSent;

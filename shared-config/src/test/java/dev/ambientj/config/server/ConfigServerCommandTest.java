@@ -32,7 +32,7 @@ class ConfigServerCommandTest {
     assertThat(errBytes.toString()).contains("unknown flag '--bogus'").contains("Usage: mesh config-server");
     errBytes.reset();
     assertThat(ConfigServerCommand.run(new String[] {}, out, err)).isEqualTo(2);
-    assertThat(errBytes.toString()).contains("--config FILE is required");
+    assertThat(errBytes.toString()).contains("--config FILE or --kubernetes is required");
     errBytes.reset();
     assertThat(ConfigServerCommand.run(new String[] {"--config", mesh().toString(), "--listen", "nowhere"}, out, err))
         .isEqualTo(2);

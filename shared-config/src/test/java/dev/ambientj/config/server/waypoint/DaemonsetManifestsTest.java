@@ -2,6 +2,7 @@ package dev.ambientj.config.server.waypoint;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -179,6 +180,33 @@ class DaemonsetManifestsTest {
                         && (r.getVerbs().contains(verb) || r.getVerbs().contains("*")));
       }
     }
+  }
+
+  @Test
+  void configServerRbacCoversEveryResourceTheKubernetesSourceWatches() {
+    ClusterRoleBinding binding = one(ClusterRoleBinding.class, "ambientj-config");
+    List<PolicyRule> rules = one(ClusterRole.class, binding.getRoleRef().getName()).getRules();
+    assertThat(KubernetesConfigSource.WATCHED).isNotEmpty();
+    for (KubernetesConfigSource.WatchedResource r : KubernetesConfigSource.WATCHED) {
+      for (String verb : KubernetesConfigSource.VERBS) {
+        assertThat(rules)
+            .as("a rule granting %s on %s in group '%s'", verb, r.plural(), r.group())
+            .anyMatch(rule -> grants(rule, r.group(), r.plural(), verb));
+      }
+    }
+  }
+
+  private static boolean grants(PolicyRule r, String group, String resource, String verb) {
+    return (r.getApiGroups().contains(group) || r.getApiGroups().contains("*"))
+        && (r.getResources().contains(resource) || r.getResources().contains("*"))
+        && (r.getVerbs().contains(verb) || r.getVerbs().contains("*"));
+  }
+
+  @Test
+  void configServerRunsTheKubernetesSource() {
+    Container c =
+        one(Deployment.class, "ambientj-config").getSpec().getTemplate().getSpec().getContainers().get(0);
+    assertThat(c.getArgs()).startsWith("config-server").contains("--kubernetes").doesNotContain("--config");
   }
 
   @Test
