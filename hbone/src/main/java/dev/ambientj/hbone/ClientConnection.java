@@ -93,7 +93,7 @@ final class ClientConnection {
       return;
     }
     ClientConnection self = this;
-    ChannelFuture cf = new Bootstrap()
+    Bootstrap bootstrap = new Bootstrap()
         .group(pool.loop)
         .channel(client.transport().socketChannelClass())
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.connectTimeout().toMillis())
@@ -107,8 +107,28 @@ final class ClientConnection {
             ch.pipeline().addLast("tls", tls);
             ch.pipeline().addLast("hbone-handshake", new ClientHandshakeHandler(self));
           }
-        })
-        .connect(pool.key.nextHop());
+        });
+    pool.key.origin().connect(bootstrap, pool.key.nextHop()).whenComplete((cf, err) -> {
+      if (pool.loop.inEventLoop()) {
+        connecting(cf, err);
+      } else {
+        pool.loop.execute(() -> connecting(cf, err));
+      }
+    });
+  }
+
+  /** The socket exists (or could not be created where the origin wanted it). */
+  private void connecting(ChannelFuture cf, Throwable createError) {
+    if (createError != null) {
+      fail(new HboneException(HboneException.Kind.CONNECT_FAILED, "cannot create a socket ("
+          + pool.key.origin() + ") for " + HboneException.addr(pool.key.nextHop()) + ": "
+          + createError.getMessage(), createError));
+      return;
+    }
+    if (closed) { // failed (e.g. the client closed) while the socket was being created elsewhere
+      cf.channel().close();
+      return;
+    }
     channel = cf.channel();
     cf.addListener(f -> {
       if (!f.isSuccess()) {

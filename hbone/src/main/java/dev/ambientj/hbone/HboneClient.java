@@ -3,6 +3,7 @@ package dev.ambientj.hbone;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.hbone.identity.WorkloadCertificate;
+import dev.ambientj.hbone.transport.SocketOrigin;
 import dev.ambientj.hbone.transport.Transport;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
@@ -52,7 +53,9 @@ public final class HboneClient implements AutoCloseable {
   private final ConcurrentMap<SpiffeId, ContextCache> contexts = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
-  record PoolKey(SpiffeId source, Set<SpiffeId> expectedPeers, InetSocketAddress nextHop) {}
+  /** {@code origin}: where the connection's socket lives (ztunnel in-pod: the source pod's netns). */
+  record PoolKey(SpiffeId source, Set<SpiffeId> expectedPeers, InetSocketAddress nextHop,
+      SocketOrigin origin) {}
 
   /** Client TLS contexts of one source certificate, by expected peer set; replaced on rotation. */
   private record ContextCache(WorkloadCertificate cert, ConcurrentMap<Set<SpiffeId>, SslContext> byPeers) {}
@@ -71,6 +74,16 @@ public final class HboneClient implements AutoCloseable {
    * kept until then.
    */
   public CompletableFuture<Channel> connect(ConnectTarget target) {
+    return connect(target, SocketOrigin.HOST);
+  }
+
+  /**
+   * As {@link #connect(ConnectTarget)}, with the connection's socket created by {@code origin}
+   * (e.g. inside the source pod's network namespace); connections of different origins are pooled
+   * apart.
+   */
+  public CompletableFuture<Channel> connect(ConnectTarget target, SocketOrigin origin) {
+    Objects.requireNonNull(origin, "origin");
     if (closed) {
       return CompletableFuture.failedFuture(new HboneException(HboneException.Kind.CLIENT_CLOSED, "HBONE client is closed"));
     }
@@ -82,14 +95,15 @@ public final class HboneClient implements AutoCloseable {
             "no certificate for " + target.source() + ": " + c.getMessage(), c));
         return;
       }
-      dispatch(target, cert, result);
+      dispatch(target, origin, cert, result);
     });
     // A caller that gives up (cancel/timeout) must not leak a stream opened later.
     return result;
   }
 
-  private void dispatch(ConnectTarget target, WorkloadCertificate cert, CompletableFuture<Channel> result) {
-    PoolKey key = new PoolKey(target.source(), target.expectedPeers(), target.nextHop());
+  private void dispatch(ConnectTarget target, SocketOrigin origin, WorkloadCertificate cert,
+      CompletableFuture<Channel> result) {
+    PoolKey key = new PoolKey(target.source(), target.expectedPeers(), target.nextHop(), origin);
     KeyPool pool = pools.computeIfAbsent(key, k -> new KeyPool(k, group.next()));
     if (pool.loop.inEventLoop()) {
       pool.acquire(target, cert, result);
@@ -157,7 +171,7 @@ public final class HboneClient implements AutoCloseable {
         return;
       }
       if (removed) { // raced with removal: go through the map again
-        dispatch(target, cert, result);
+        dispatch(target, key.origin(), cert, result);
         return;
       }
       for (ClientConnection c : connections) {

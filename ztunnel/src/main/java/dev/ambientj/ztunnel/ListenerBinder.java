@@ -1,6 +1,7 @@
 package dev.ambientj.ztunnel;
 
 import dev.ambientj.config.model.Workload;
+import dev.ambientj.hbone.transport.SocketOrigin;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -11,8 +12,9 @@ import java.net.InetSocketAddress;
  * The one seam between ztunnel's proxy logic and where its per-workload sockets live.
  *
  * <p>Host mode ({@link #hostMode()}): a pod IP is a loopback address and its listeners bind it
- * directly. In-pod mode (a later issue) creates the listening socket inside the pod's network
- * namespace and reads the capture's original destination there. Everything above this interface
+ * directly. In-pod mode ({@code inpod.InPodListenerBinder}) creates the listening sockets inside
+ * the pod's network namespace, handed over by the node agent, and the sockets of connections the
+ * workload's proxy opens (upstream TCP, HBONE) there too. Everything above this interface
  * — resolution, identity, HBONE — is the same code.
  */
 public interface ListenerBinder {
@@ -29,6 +31,27 @@ public interface ListenerBinder {
    * case, and host mode without capture).
    */
   InetSocketAddress originalDestination(Channel accepted);
+
+  /**
+   * Whether {@code workload} (local and enrolled in the snapshot) can be served now. In-pod: only
+   * once the node agent has handed over its network namespace.
+   */
+  default boolean serves(Workload workload) {
+    return true;
+  }
+
+  /**
+   * Where the sockets of connections opened for the local workload {@code workloadUid} are
+   * created (upstream TCP and HBONE). Called per connection; a map lookup at most.
+   */
+  default SocketOrigin origin(String workloadUid) {
+    return SocketOrigin.HOST;
+  }
+
+  /** Whether the binder itself is ready (in-pod: connected to the node agent, snapshot received). */
+  default boolean ready() {
+    return true;
+  }
 
   /** Binds the workload's own (loopback) address; original destinations via {@code SO_ORIGINAL_DST}. */
   static ListenerBinder hostMode() {

@@ -62,7 +62,7 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
     Map<String, Workload> desired = new LinkedHashMap<>();
     for (Workload w : snapshot.findWorkloadsOnNode(ctx.node())) {
       InetAddress address = primaryAddress(w);
-      if (w.enrolled() && address != null) {
+      if (w.enrolled() && address != null && ctx.binder().serves(w)) {
         desired.putIfAbsent(key(w, address), w);
       }
     }
@@ -120,6 +120,39 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
     }
   }
 
+  /** Re-binds workloads whose bind failed (in-pod mode retries them every few seconds, as ztunnel). */
+  void retryFailed() {
+    boolean any;
+    synchronized (this) {
+      any = active.values().stream().anyMatch(WorkloadListeners::failed);
+    }
+    if (any) {
+      try {
+        refresh();
+      } catch (RuntimeException e) { // keep the periodic retry alive
+        log.warn("retrying failed listeners: {}", e.toString());
+      }
+    }
+  }
+
+  /** Applies the current snapshot again: the set of servable workloads changed (in-pod mode). */
+  void refresh() {
+    onSnapshot(ctx.snapshot());
+  }
+
+  /**
+   * The bind outcome of the served workload matching {@code match}: completes when all its
+   * listeners are bound (true) or a bind failed (false); null if no such workload is served.
+   */
+  synchronized CompletableFuture<Boolean> findBound(java.util.function.Predicate<Workload> match) {
+    for (WorkloadListeners l : active.values()) {
+      if (match.test(l.workload())) {
+        return l.opened();
+      }
+    }
+    return null;
+  }
+
   @Override
   public void onTransientError(String message) {
     log.warn("configuration source error, keeping the current configuration: {}", message);
@@ -137,7 +170,7 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
 
   /** Ready once a configuration was loaded, every listener bind settled and certificates are in. */
   synchronized boolean ready() {
-    if (configVersion <= 0) {
+    if (configVersion <= 0 || !ctx.binder().ready()) {
       return false;
     }
     for (WorkloadListeners l : active.values()) {

@@ -49,6 +49,7 @@ final class WorkloadListeners {
   private final List<Channel> bound = new ArrayList<>();
   private final List<ChannelFuture> binds = new ArrayList<>();
   private volatile boolean failed;
+  private final CompletableFuture<Boolean> opened = new CompletableFuture<>();
   private volatile boolean closed;
 
   WorkloadListeners(ProxyContext ctx, HboneServerConfig hboneConfig, OutboundProxy outbound,
@@ -81,7 +82,14 @@ final class WorkloadListeners {
       f.addListener(x -> done.complete(null));
       return done;
     }).toArray(CompletableFuture[]::new);
-    return CompletableFuture.allOf(all);
+    CompletableFuture<Void> done = CompletableFuture.allOf(all);
+    done.whenComplete((v, e) -> opened.complete(!failed));
+    return done;
+  }
+
+  /** Completes once every bind has finished: true if all succeeded. */
+  CompletableFuture<Boolean> opened() {
+    return opened;
   }
 
   private void bind(int port, ChannelHandler childHandler, ChannelGroup tracked) {

@@ -11,6 +11,9 @@ import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.admin.AdminEndpoint;
 import dev.ambientj.ztunnel.admin.AdminResponse;
 import dev.ambientj.ztunnel.admin.AdminServer;
+import dev.ambientj.ztunnel.inpod.InPodListenerBinder;
+import dev.ambientj.ztunnel.inpod.NetnsExecutor;
+import dev.ambientj.ztunnel.inpod.ZdsClient;
 import dev.ambientj.ztunnel.proxy.Ports;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import dev.ambientj.ztunnel.proxy.WorkloadInfoCache;
@@ -20,7 +23,10 @@ import dev.ambientj.ztunnel.telemetry.PeerLabels;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetAddress;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -58,9 +64,27 @@ public final class Ztunnel implements AutoCloseable {
   private AdminServer admin;
   private AdminServer metricsServer;
   private AdminServer readiness;
+  private final NetnsExecutor netns;
+  private final InPodListenerBinder inPodBinder;
+  private ZdsClient zds;
+  private java.util.concurrent.ScheduledExecutorService retries;
+  /** How often in-pod mode retries pods whose listeners could not be bound (ztunnel: 5 s). */
+  static final Duration INPOD_RETRY = Duration.ofSeconds(5);
 
   private Ztunnel(Builder b) {
     this.b = b;
+    if (b.zdsSocket != null) {
+      try {
+        this.netns = new NetnsExecutor();
+      } catch (IOException e) {
+        throw new UncheckedIOException("in-pod mode: " + e.getMessage(), e);
+      }
+      this.inPodBinder = new InPodListenerBinder(netns);
+      b.binder = inPodBinder;
+    } else {
+      this.netns = null;
+      this.inPodBinder = null;
+    }
     this.ownsGroup = b.group == null;
     this.group = ownsGroup ? b.transport.newEventLoopGroup(b.workerThreads, "ztunnel-" + b.node)
         : b.group;
@@ -102,8 +126,16 @@ public final class Ztunnel implements AutoCloseable {
         new InetSocketAddress(nodeAddress, b.readinessPort), Map.of(
             "/healthz/ready", q -> ready()
                 ? AdminResponse.text(200, "ready\n")
-                : AdminResponse.text(503, "not ready: configuration, listeners or certificates pending\n")));
+                : AdminResponse.text(503, "not ready: configuration, listeners, certificates or (in-pod) the node agent's snapshot pending\n")));
     subscription = b.config.subscribe(manager);
+    if (inPodBinder != null) {
+      zds = new ZdsClient(b.zdsSocket, new InPodWorkloads(inPodBinder, manager, b.node)).start();
+      retries = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+          r -> Thread.ofPlatform().daemon().name("ztunnel-inpod-retry").unstarted(r));
+      retries.scheduleWithFixedDelay(manager::retryFailed, INPOD_RETRY.toMillis(),
+          INPOD_RETRY.toMillis(), TimeUnit.MILLISECONDS);
+      log.info("ztunnel for node {}: in-pod mode, node agent at {}", b.node, b.zdsSocket);
+    }
     log.info("ztunnel for node {} started: admin {}, metrics {}, readiness {}", b.node,
         admin.address(), metricsServer.address(), readiness.address());
   }
@@ -188,6 +220,14 @@ public final class Ztunnel implements AutoCloseable {
    */
   @Override
   public synchronized void close() {
+    if (retries != null) {
+      retries.shutdownNow();
+      retries = null;
+    }
+    if (zds != null) {
+      zds.close();
+      zds = null;
+    }
     if (subscription != null) {
       try {
         subscription.close();
@@ -219,6 +259,10 @@ public final class Ztunnel implements AutoCloseable {
     }
     admin = metricsServer = readiness = null;
     hboneClient.close();
+    if (inPodBinder != null) {
+      inPodBinder.close();
+      netns.close();
+    }
     if (ownsGroup) {
       group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
     }
@@ -244,8 +288,20 @@ public final class Ztunnel implements AutoCloseable {
     private String cluster = PeerLabels.DEFAULT_CLUSTER;
     private Duration drainDeadline = Duration.ofSeconds(5);
     private String rootNamespace = AuthorizationEngine.DEFAULT_ROOT_NAMESPACE;
+    private Path zdsSocket;
 
     private Builder() {}
+
+    /**
+     * In-pod mode: take pods' network namespaces from the node agent at {@code zdsSocket}
+     * (ZDS over SOCK_SEQPACKET; Istio's default {@code /var/run/ztunnel/ztunnel.sock}) and open
+     * every workload's listeners and connections inside its pod. Needs root (setns, SO_MARK) and
+     * a native transport. Replaces {@link #binder}.
+     */
+    public Builder inPod(Path zdsSocket) {
+      this.zdsSocket = zdsSocket;
+      return this;
+    }
 
     /**
      * Istio's root namespace (default {@code istio-system}): its AuthorizationPolicies apply to

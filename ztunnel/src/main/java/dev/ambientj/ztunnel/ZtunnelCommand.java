@@ -26,6 +26,9 @@ public final class ZtunnelCommand {
   /** Lifetime of workload certificates from the local CA (ztunnel's default SECRET_TTL). */
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
 
+  /** Where the node agent serves ZDS (Istio's default; env {@code INPOD_UDS}). */
+  static final String DEFAULT_ZDS_SOCKET = "/var/run/ztunnel/ztunnel.sock";
+
   private ZtunnelCommand() {}
 
   /** Runs the subcommand; returns the process exit code. */
@@ -42,6 +45,8 @@ public final class ZtunnelCommand {
     Duration certTtl = CERTIFICATE_TTL;
     String rootNamespace = null;
     String xds = null;
+    boolean inPod = false;
+    Path zdsSocket = Path.of(envOr("INPOD_UDS", DEFAULT_ZDS_SOCKET));
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
@@ -53,6 +58,8 @@ public final class ZtunnelCommand {
           case "--config" -> configs.add(Path.of(args[++i]));
           case "--xds" -> xds = args[++i];
           case "--node" -> node = args[++i];
+          case "--inpod" -> inPod = true;
+          case "--zds-socket" -> zdsSocket = Path.of(args[++i]);
           case "--state-dir" -> stateDir = Path.of(args[++i]);
           case "--transport" -> transport = Transport.Kind.parse(args[++i]);
           case "--admin-address" -> adminAddress = InetAddress.ofLiteral(args[++i]);
@@ -151,6 +158,9 @@ public final class ZtunnelCommand {
       if (rootNamespace != null) {
         builder.rootNamespace(rootNamespace);
       }
+      if (inPod) {
+        builder.inPod(zdsSocket);
+      }
       CountDownLatch stop = new CountDownLatch(1);
       try (Ztunnel ztunnel = builder.build().start()) {
         Thread hook = new Thread(stop::countDown, "ztunnel-shutdown");
@@ -210,6 +220,11 @@ public final class ZtunnelCommand {
     out.println("  --cert-ttl D         certificate lifetime to ask for, e.g. 24h, 30m (default 24h)");
     out.println("  --root-namespace NS  Istio's root namespace for mesh-wide policies");
     out.println("                       (default istio-system)");
+    out.println("  --inpod              in-pod mode (needs root): pods' network namespaces come");
+    out.println("                       from the node agent (mesh cni-agent) over ZDS; listeners");
+    out.println("                       and connections are opened inside each pod, marked 1337");
+    out.println("  --zds-socket PATH    the node agent's ZDS socket (default $INPOD_UDS, else");
+    out.println("                       " + DEFAULT_ZDS_SOCKET + ")");
     out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
     out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the node IP");
     out.println("  --worker-threads N   event-loop threads (default 2, as ztunnel's workers)");

@@ -35,10 +35,12 @@ import org.slf4j.LoggerFactory;
  * and answers {@code OK}; a pod not enrolled or not (yet) in the snapshot → {@code SKIP}. DEL
  * removes whatever of ours is in the netns, if the netns still exists, and answers {@code OK}.
  *
- * <p>Not yet: the ZDS hand-off (ISTIO-FACTS §5) — after the rules, ADD must send ztunnel
- * {@code AddWorkload} with the netns fd over SOCK_SEQPACKET and answer {@code OK} only on its Ack,
- * so that the pod's first packet finds ztunnel's listeners. Until then a captured pod whose
- * ztunnel is not listening is refused (connection reset), never let out uncaptured.
+ * <p>ZDS hand-off (ISTIO-FACTS §5): with a {@link ZtunnelServer}, ADD installs the rules, then
+ * sends ztunnel {@code AddWorkload} with the pod's netns fd and answers {@code OK} only on its
+ * Ack — so the pod's first packet finds ztunnel's listeners — and {@code ERR} with the reason on
+ * a NACK or when no ztunnel acks in time (the rules stay: a captured pod without a listener is
+ * refused, never let out uncaptured). DEL sends {@code DelWorkload} before removing the rules.
+ * Without a ZDS server (tests, host mode) ADD stops after the rules.
  */
 public final class NodeAgent implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeAgent.class);
@@ -49,6 +51,7 @@ public final class NodeAgent implements AutoCloseable {
   private final InpodRedirect redirect;
   private final ReentrantLock rulesLock = new ReentrantLock();
   private final Thread acceptor;
+  private volatile ZtunnelServer zds;
 
   private NodeAgent(
       Path socket, ServerSocketChannel server, Supplier<MeshSnapshot> snapshots, InpodRedirect redirect) {
@@ -88,6 +91,15 @@ public final class NodeAgent implements AutoCloseable {
 
   public Path socket() {
     return socket;
+  }
+
+  /**
+   * Hands enrolled pods to ztunnel through {@code server} from now on (the agent closes it). Set
+   * once, right after {@link #start}.
+   */
+  public NodeAgent zds(ZtunnelServer server) {
+    this.zds = server;
+    return this;
   }
 
   private void acceptLoop() {
@@ -162,9 +174,37 @@ public final class NodeAgent implements AutoCloseable {
           }
           withRules(() -> redirect.install(req.netns()));
           log.info("cni-agent: ADD {}: redirection installed in {}", pod, req.netns());
+          ZtunnelServer z = zds;
+          if (z != null) {
+            Workload wl = w.get();
+            String uid = req.uid().isEmpty() ? wl.uid() : req.uid();
+            String error = z.add(new ZtunnelServer.Pod(uid, wl.namespace(), wl.name(),
+                wl.serviceAccount(), Path.of(req.netns())));
+            if (!error.isEmpty()) {
+              log.warn("cni-agent: ADD {}: ztunnel did not take the pod: {}", pod, error);
+              return AgentProtocol.ERR + " " + pod + " is redirected but ztunnel is not serving it: "
+                  + oneLine(error);
+            }
+            log.info("cni-agent: ADD {}: ztunnel serves it", pod);
+          }
           return AgentProtocol.OK;
         }
         case AgentProtocol.DEL -> {
+          ZtunnelServer z = zds;
+          if (z != null) {
+            String uid = req.uid();
+            if (uid.isEmpty()) {
+              uid = z.pods().values().stream()
+                  .filter(p -> p.namespace().equals(req.namespace()) && p.name().equals(req.pod()))
+                  .map(ZtunnelServer.Pod::uid).findFirst().orElse("");
+            }
+            if (!uid.isEmpty()) {
+              String error = z.delete(uid);
+              if (!error.isEmpty()) {
+                log.warn("cni-agent: DEL {}: ztunnel: {}", pod, error);
+              }
+            }
+          }
           if (!req.netns().isEmpty() && Files.exists(Path.of(req.netns()))) {
             withRules(() -> redirect.remove(req.netns()));
             log.info("cni-agent: DEL {}: redirection removed from {}", pod, req.netns());
@@ -191,6 +231,41 @@ public final class NodeAgent implements AutoCloseable {
     } catch (RuntimeException e) {
       log.warn("cni-agent: {} {} failed", req.verb(), pod, e);
       return AgentProtocol.ERR + " " + oneLine(String.valueOf(e));
+    }
+  }
+
+  /**
+   * Follows the configuration: a pod handed to ztunnel that is still in the snapshot but no longer
+   * enrolled (un-labelled) gets its rules removed and is taken back from ztunnel, so its traffic
+   * flows uncaptured again. A pod missing from the snapshot is left alone (its CNI DEL comes).
+   * Called from the config publisher's thread; never throws.
+   */
+  public void reconcile(MeshSnapshot snapshot) {
+    ZtunnelServer z = zds;
+    if (z == null) {
+      return;
+    }
+    for (ZtunnelServer.Pod p : z.pods().values()) {
+      Optional<Workload> w = snapshot.findWorkloadByUid(p.uid());
+      if (w.isEmpty()) {
+        w = snapshot.workloads().stream()
+            .filter(x -> x.namespace().equals(p.namespace()) && x.name().equals(p.name())).findFirst();
+      }
+      if (w.isEmpty() || w.get().enrolled()) {
+        continue;
+      }
+      String pod = "pod " + p.namespace() + "/" + p.name();
+      try {
+        if (Files.exists(p.netns())) {
+          withRules(() -> redirect.remove(p.netns().toString()));
+        }
+      } catch (RedirectException | RuntimeException e) {
+        log.warn("cni-agent: {} left ambient mode but its rules could not be removed: {}", pod,
+            e.getMessage());
+      }
+      String error = z.delete(p.uid());
+      log.info("cni-agent: {} left ambient mode: redirection removed{}", pod,
+          error.isEmpty() ? ", ztunnel stopped serving it" : "; ztunnel: " + error);
     }
   }
 
@@ -229,6 +304,9 @@ public final class NodeAgent implements AutoCloseable {
 
   @Override
   public void close() throws IOException {
+    if (zds != null) {
+      zds.close();
+    }
     server.close();
     try {
       acceptor.join(2000);

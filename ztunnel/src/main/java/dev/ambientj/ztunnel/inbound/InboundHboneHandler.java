@@ -17,8 +17,8 @@ import dev.ambientj.ztunnel.telemetry.PeerLabels;
 import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
 import io.netty.util.NetUtil;
+import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
 import java.util.Optional;
 import org.slf4j.Logger;
@@ -91,7 +91,7 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
 
   private void connectUpstream(InetSocketAddress upstream, ConnectResponder responder,
       ConnectionTelemetry telemetry, String peer, AuthzRequest rbac) {
-    ChannelFuture connect = ctx.connectTcp(responder.eventLoop(), upstream);
+    Future<Channel> connect = ctx.connectTcp(responder.eventLoop(), upstream, ctx.binder().origin(localUid));
     connect.addListener(f -> {
       if (!f.isSuccess()) {
         String message = "connection to the application at "
@@ -101,7 +101,7 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
         telemetry.closed(0, 0, message, TrafficMetrics.FLAG_CONNECT);
         return;
       }
-      Channel app = connect.channel();
+      Channel app = connect.getNow();
       InetSocketAddress appSide = (InetSocketAddress) app.localAddress();
       ctx.inboundConnections().register(appSide, peer);
       Channel tunnel = responder.accept();

@@ -15,9 +15,9 @@ import dev.ambientj.ztunnel.proxy.Relays;
 import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.util.NetUtil;
+import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
 
 /**
@@ -94,7 +94,7 @@ public final class PlaintextInboundInitializer extends ChannelInitializer<Channe
       ch.close();
       return;
     }
-    ChannelFuture connect = ctx.connectTcp(ch.eventLoop(), upstream);
+    Future<Channel> connect = ctx.connectTcp(ch.eventLoop(), upstream, ctx.binder().origin(localUid));
     connect.addListener(f -> {
       if (!f.isSuccess()) {
         telemetry.closed(0, 0, "connection to the application at "
@@ -104,15 +104,15 @@ public final class PlaintextInboundInitializer extends ChannelInitializer<Channe
         return;
       }
       if (!ch.isActive()) {
-        connect.channel().close();
+        connect.getNow().close();
         telemetry.closed(0, 0, "client closed before the application answered",
             TrafficMetrics.NO_FLAGS);
         return;
       }
       TrackedConnection tracked = new TrackedConnection(localUid, rbac, true, ch,
-          connect.channel());
+          connect.getNow());
       ctx.inboundConnections().track(tracked);
-      Relays.start(ch, connect.channel(), (request, response, cause) -> {
+      Relays.start(ch, connect.getNow(), (request, response, cause) -> {
         ctx.inboundConnections().untrack(tracked);
         InboundHboneHandler.closed(telemetry, tracked, request, response, cause);
       });

@@ -5,6 +5,7 @@ import dev.ambientj.config.model.Workload;
 import dev.ambientj.hbone.ConnectTarget;
 import dev.ambientj.hbone.HboneException;
 import dev.ambientj.hbone.identity.SpiffeId;
+import dev.ambientj.hbone.transport.SocketOrigin;
 import dev.ambientj.ztunnel.proxy.ConnectionTelemetry;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import dev.ambientj.ztunnel.proxy.Relays;
@@ -13,7 +14,7 @@ import dev.ambientj.ztunnel.telemetry.PeerLabels;
 import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
+import io.netty.util.concurrent.Future;
 import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;
@@ -74,21 +75,22 @@ public final class OutboundProxy {
       }
       case OutboundRoute.Passthrough p -> {
         telemetry.destination(p.originalDestination(), null, null);
-        connectTcp(downstream, p.originalDestination(), telemetry, callback);
+        connectTcp(downstream, p.originalDestination(), ctx.binder().origin(sourceUid), telemetry,
+            callback);
       }
       case OutboundRoute.PlainTcp t -> {
         telemetry.destination(t.target(), ctx.infos().labels(t.destination()), null)
             .service(ctx.infos().labels(t.service()));
-        connectTcp(downstream, t.target(), telemetry, callback);
+        connectTcp(downstream, t.target(), ctx.binder().origin(sourceUid), telemetry, callback);
       }
       case OutboundRoute.Hbone h -> connectHbone(downstream, src, client, h, telemetry, callback);
     }
   }
 
-  private void connectTcp(Channel downstream, InetSocketAddress target,
+  private void connectTcp(Channel downstream, InetSocketAddress target, SocketOrigin origin,
       ConnectionTelemetry telemetry, OutboundCallback callback) {
     telemetry.opened();
-    ChannelFuture connect = ctx.connectTcp(downstream.eventLoop(), target);
+    Future<Channel> connect = ctx.connectTcp(downstream.eventLoop(), target, origin);
     connect.addListener(f -> {
       if (!f.isSuccess()) {
         fail(telemetry, callback, OutboundCallback.Failure.CONNECT_FAILED,
@@ -96,7 +98,7 @@ public final class OutboundProxy {
                 + ProxyContext.describe(f.cause()), TrafficMetrics.FLAG_CONNECT);
         return;
       }
-      established(downstream, connect.channel(), telemetry, callback);
+      established(downstream, connect.getNow(), telemetry, callback);
     });
   }
 
@@ -132,7 +134,7 @@ public final class OutboundProxy {
     headers.put("traceparent", traceparent());
     ConnectTarget target = new ConnectTarget(source.identity(), Set.of(expected), route.nextHop(),
         route.authority(), headers);
-    ctx.hboneClient().connect(target).whenComplete((tunnel, error) ->
+    ctx.hboneClient().connect(target, ctx.binder().origin(source.workload().uid())).whenComplete((tunnel, error) ->
         downstream.eventLoop().execute(() -> {
           if (error != null) {
             String flags = responseFlags(error);

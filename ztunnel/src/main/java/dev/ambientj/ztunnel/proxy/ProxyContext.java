@@ -4,6 +4,7 @@ import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.hbone.HboneClient;
 import dev.ambientj.hbone.identity.IdentityProvider;
+import dev.ambientj.hbone.transport.SocketOrigin;
 import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.ListenerBinder;
 import dev.ambientj.ztunnel.authz.PolicyState;
@@ -20,7 +21,9 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
+import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -131,11 +134,13 @@ public final class ProxyContext {
 
   /**
    * Connects a plain TCP upstream on {@code loop} (the downstream's, so the relay needs no
-   * cross-thread hand-off). What the upstream sends before the relay starts is held by an
-   * {@link EarlyDataBuffer}; half-closure is allowed.
+   * cross-thread hand-off), with its socket created where {@code origin} says (in-pod mode: inside
+   * the pod's network namespace, marked so it is not captured again). What the upstream sends
+   * before the relay starts is held by an {@link EarlyDataBuffer}; half-closure is allowed. The
+   * future completes on {@code loop} with the connected channel.
    */
-  public ChannelFuture connectTcp(EventLoop loop, InetSocketAddress target) {
-    ChannelFuture f = new Bootstrap()
+  public Future<Channel> connectTcp(EventLoop loop, InetSocketAddress target, SocketOrigin origin) {
+    Bootstrap b = new Bootstrap()
         .group(loop)
         .channel(transport.socketChannelClass())
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MILLIS)
@@ -146,10 +151,23 @@ public final class ProxyContext {
           protected void initChannel(Channel ch) {
             EarlyDataBuffer.install(ch);
           }
-        })
-        .connect(target);
-    connections.add(f.channel());
-    return f;
+        });
+    Promise<Channel> result = loop.newPromise();
+    origin.connect(b, target).whenComplete((cf, err) -> {
+      if (err != null) {
+        result.tryFailure(err);
+        return;
+      }
+      connections.add(cf.channel());
+      cf.addListener(f -> {
+        if (f.isSuccess()) {
+          result.trySuccess(cf.channel());
+        } else {
+          result.tryFailure(f.cause());
+        }
+      });
+    });
+    return result;
   }
 
   /**
