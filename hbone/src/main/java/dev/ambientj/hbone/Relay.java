@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
  * END_STREAM) ends the output of the other once everything before it is written (FIN or
  * END_STREAM). When both directions have ended, both channels are closed. A side whose input has
  * ended is finished reading: it is never asked to read again — not by {@code start}, not when
- * backpressure lifts (on epoll, re-arming a socket whose input is shut down fails in
- * {@code epoll_ctl} and closes it, which would cut the direction still running).
+ * backpressure lifts (there is nothing left to read, and on Netty 4.2.18's epoll re-arming such a
+ * socket used to fail in {@code epoll_ctl}; see {@code EpollReregisteringIoHandler}).
  *
  * <p><b>Errors.</b> An exception on either side (a TCP reset, an RST_STREAM, an I/O error) resets
  * the other side abortively ({@link TunnelChannels#reset}: RST_STREAM CANCEL or TCP RST) and closes
@@ -108,7 +108,7 @@ public final class Relay {
 
     void abort(Throwable t) {
       if (cause.compareAndSet(null, t)) {
-        log.debug("relay {} <-> {} aborted: {}", a, b, t.toString());
+        log.debug("relay {} <-> {} aborted", a, b, t); // with the cause chain: the first error
       }
       TunnelChannels.reset(a);
       TunnelChannels.reset(b);
@@ -167,9 +167,8 @@ public final class Relay {
 
     /**
      * Whether {@code self} may be asked to read. Never a channel whose input has ended: everything
-     * it had was read, and epoll refuses to watch such a socket again ({@code epoll_ctl} fails with
-     * ENOENT and the channel is closed, losing what the other direction still carries). Checked
-     * on {@code self}'s loop, where the input-shutdown state changes, so it cannot race.
+     * it had was read. Checked on {@code self}'s loop, where the input-shutdown state changes, so
+     * it cannot race.
      */
     private boolean readable() {
       return !inputEnded && self.isActive() && !TunnelChannels.isInputShutdown(self);

@@ -7,7 +7,6 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollDatagramChannel;
-import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
@@ -125,7 +124,7 @@ public final class Transport {
 
   public IoHandlerFactory ioHandlerFactory() {
     return switch (kind) {
-      case EPOLL -> EpollIoHandler.newFactory();
+      case EPOLL -> EpollReregisteringIoHandler.newFactory();
       case IO_URING -> IoUringIoHandler.newFactory();
       default -> NioIoHandler.newFactory();
     };

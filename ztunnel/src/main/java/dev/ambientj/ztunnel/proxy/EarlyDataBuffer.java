@@ -15,8 +15,7 @@ import java.util.ArrayDeque;
  *
  * <p>Why not auto-read off until the relay starts: with Netty 4.2.18's epoll transport, a peer
  * that sends data and FIN while auto-read is off still gets read (the RDHUP path reads regardless),
- * with no handler to take the bytes, and switching auto-read back on then fails with
- * {@code epoll_ctl(..) ENOENT} and closes the channel. Clients that write a request and half-close
+ * with no handler to take the bytes. Clients that write a request and half-close
  * at once (and servers that answer and close) are common, so early bytes are held here instead.
  *
  * <p>Bound: past {@link #LIMIT} held bytes, auto-read is switched off (back-pressure on a client
