@@ -7,7 +7,6 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.socket.DuplexChannel;
-import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.AttributeKey;
 import java.util.Optional;
@@ -29,11 +28,10 @@ public final class TunnelChannels {
    * called from any thread. The returned future completes when the end has been sent.
    */
   public static ChannelFuture shutdownOutput(Channel ch) {
-    if (isTunnel(ch)) {
-      if (isOutputShutdown(ch)) {
-        return ch.newSucceededFuture();
-      }
-      return ch.writeAndFlush(new DefaultHttp2DataFrame(true));
+    TunnelStreamCodec codec = ch instanceof Http2StreamChannel
+        ? ch.pipeline().get(TunnelStreamCodec.class) : null;
+    if (codec != null) {
+      return codec.endOutput();
     }
     ChannelPromise done = ch.newPromise();
     // Pending writes would be failed by shutdownOutput; a flushed empty write completes after them.
@@ -49,6 +47,37 @@ public final class TunnelChannels {
       }
     });
     return done;
+  }
+
+  /**
+   * Ends the output after what was written ({@link #shutdownOutput}), then closes once the peer has
+   * ended its side too, or after {@code lingerMillis} at the latest — Envoy's "delayed close" for a
+   * server that answers and hangs up. Closing at once would reset a tunnel (RST_STREAM CANCEL while
+   * the peer's side is open), and the peer's ztunnel would reset its client's socket, whose kernel
+   * then drops the response the client has not read yet. Reading stays on meanwhile so the peer's
+   * end is seen. May be called from any thread.
+   */
+  public static void endThenClose(Channel ch, long lingerMillis) {
+    shutdownOutput(ch).addListener(f -> {
+      if (!f.isSuccess() || !ch.isActive()) {
+        ch.close();
+        return;
+      }
+      boolean tunnel = isTunnel(ch);
+      if (!tunnel && isInputShutdown(ch)) {
+        ch.close();
+        return;
+      }
+      // A tunnel closes by itself once both ends are through; closing it here, even after the
+      // peer's END_STREAM, can race the stream's own close and send RST_STREAM. The timer is
+      // only the upper bound.
+      var timer = ch.eventLoop().schedule(() -> {
+        ch.close();
+      }, lingerMillis, java.util.concurrent.TimeUnit.MILLISECONDS);
+      ch.closeFuture().addListener(x -> timer.cancel(false));
+      ch.config().setAutoRead(true);
+      ch.read();
+    });
   }
 
   /**

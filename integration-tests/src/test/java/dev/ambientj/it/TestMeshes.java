@@ -17,6 +17,11 @@ final class TestMeshes {
     return relocate(read("examples/mesh.yaml"), prefix);
   }
 
+  /** A file of {@code examples/} as written, e.g. {@code payment-policies.yaml}. */
+  static String exampleFile(String name) {
+    return read("examples/" + name);
+  }
+
   static String relocate(String yaml, String prefix) {
     return yaml.replace("127.0.100.", prefix + ".100.")
         .replace("127.0.1.", prefix + ".1.")

@@ -6,8 +6,6 @@ import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.launcher.demo.HttpOverSocks;
 import dev.ambientj.launcher.demo.HttpOverSocks.Response;
 import dev.ambientj.waypoint.Waypoint;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -79,12 +77,12 @@ class WaypointThroughZtunnelTest {
 
   @BeforeAll
   void startMesh() throws Exception {
-    String policies = example("payment-policies.yaml");
+    String policies = TestMeshes.exampleFile("payment-policies.yaml");
     String limited = policies.replace("max_tokens: 100", "max_tokens: " + BUCKET)
         .replace("tokens_per_fill: 100", "tokens_per_fill: " + BUCKET)
         .replace("fill_interval: 60s", "fill_interval: 3600s");
     assertThat(limited).as("the example's rate limit was found and changed").isNotEqualTo(policies);
-    yaml = TestMeshes.relocate(example("mesh.yaml") + "\n---\n" + limited + DENY_ADMIN, P);
+    yaml = TestMeshes.relocate(TestMeshes.exampleFile("mesh.yaml") + "\n---\n" + limited + DENY_ADMIN, P);
     mesh = Mesh.fromYaml(yaml);
     mesh.node("node-a").ztunnel();
     mesh.node("node-b").ztunnel();
@@ -309,19 +307,5 @@ class WaypointThroughZtunnelTest {
 
   private static boolean isWaypointTunnelToV1(String line) {
     return line.contains("\"direction\":\"inbound\"") && line.contains("\"dst.workload\":\"payment-v1-0\"");
-  }
-
-  private static String example(String name) {
-    for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
-      Path f = dir.resolve("examples").resolve(name);
-      if (Files.isRegularFile(f)) {
-        try {
-          return Files.readString(f);
-        } catch (IOException e) {
-          throw new UncheckedIOException(e);
-        }
-      }
-    }
-    throw new IllegalStateException("examples/" + name + " not found");
   }
 }

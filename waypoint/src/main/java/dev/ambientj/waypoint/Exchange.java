@@ -658,7 +658,7 @@ final class Exchange {
    */
   private void endDownstream(boolean written) {
     if (written) {
-      TunnelChannels.shutdownOutput(ctx.channel()).addListener(x -> ctx.close());
+      TunnelChannels.endThenClose(ctx.channel(), Waypoint.DELAYED_CLOSE_MILLIS);
     } else {
       ctx.close();
     }

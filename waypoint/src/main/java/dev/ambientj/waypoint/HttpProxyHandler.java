@@ -1,7 +1,6 @@
 package dev.ambientj.waypoint;
 
 import dev.ambientj.hbone.TunnelChannels;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
@@ -111,7 +110,7 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
   /** The client is done and every response is out: end our side after them, then close. */
   private void finish() {
     closed = true;
-    TunnelChannels.shutdownOutput(ctx.channel()).addListener(ChannelFutureListener.CLOSE);
+    TunnelChannels.endThenClose(ctx.channel(), Waypoint.DELAYED_CLOSE_MILLIS);
   }
 
   @Override

@@ -18,7 +18,9 @@ import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
  * HTTP/1.1 ({@code HttpServerCodec} with Envoy-like limits: 60 KiB of headers → 431, 16 KiB
  * request line → 414, malformed → 400) or HTTP/2 with prior knowledge (one child channel per
  * stream, converted to HTTP/1-style objects), each followed by an aggregator and the
- * {@link HttpProxyHandler}.
+ * {@link HttpProxyHandler}. An HTTP/2 connection ends when its client has ended its side and no
+ * stream is open ({@link Http2ClientEndHandler}); the codec's own closes end the tunnel in order
+ * ({@link GracefulTunnelClose}).
  */
 final class L7Initializer implements ProtocolSniffer.Installer {
   static final int MAX_HEADER_BYTES = 60 * 1024;
@@ -67,7 +69,9 @@ final class L7Initializer implements ProtocolSniffer.Installer {
       }
     }).initialSettings(Http2Settings.defaultSettings().maxConcurrentStreams(100).maxHeaderListSize(MAX_HEADER_BYTES))
         .build();
+    p.addLast("h2-graceful-close", new GracefulTunnelClose());
     p.addLast("h2", h2);
+    p.addLast("h2-client-end", new Http2ClientEndHandler(h2.connection()));
     sinkLast(p);
   }
 }

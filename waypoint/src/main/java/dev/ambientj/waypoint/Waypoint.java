@@ -58,6 +58,11 @@ public final class Waypoint implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Waypoint.class);
   /** The HBONE port of waypoints (ISTIO-FACTS §10). */
   public static final int HBONE_PORT = 15008;
+  /**
+   * How long a downstream the waypoint has answered and ended may stay open waiting for the
+   * client's end before it is closed (Envoy's delayed_close_timeout default).
+   */
+  public static final long DELAYED_CLOSE_MILLIS = 1_000;
 
   private final Builder b;
   private final WaypointRef ref;

@@ -35,6 +35,7 @@ public final class WaypointCommand {
     String transport = "auto";
     InetAddress listen = null;
     String xds = null;
+    boolean kubernetes = false;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
@@ -45,6 +46,7 @@ public final class WaypointCommand {
           }
           case "--config" -> configs.add(Path.of(args[++i]));
           case "--xds" -> xds = args[++i];
+          case "--kubernetes" -> kubernetes = true;
           case "--name" -> name = args[++i];
           case "--namespace", "-n" -> namespace = args[++i];
           case "--state-dir" -> stateDir = Path.of(args[++i]);
@@ -65,9 +67,10 @@ public final class WaypointCommand {
         return 2;
       }
     }
-    if (configs.isEmpty() == (xds == null) || name == null || namespace == null) {
-      System.err.println("mesh waypoint: --name NAME, --namespace NS and one of --config FILE or "
-          + "--xds HOST:PORT are required");
+    int sources = (configs.isEmpty() ? 0 : 1) + (xds == null ? 0 : 1) + (kubernetes ? 1 : 0);
+    if (sources != 1 || name == null || namespace == null) {
+      System.err.println("mesh waypoint: --name NAME, --namespace NS and one of --config FILE, "
+          + "--xds HOST:PORT or --kubernetes are required");
       usage(System.err);
       return 2;
     }
@@ -87,13 +90,16 @@ public final class WaypointCommand {
     SnapshotPublisher publisher = new SnapshotPublisher();
     var sourceOptions = new ProxyConfigSources.Options(configs, xdsServer, "waypoint", name,
         namespace, "", null, stateDir.resolve("xds-cache-waypoint-" + namespace + "-" + name + ".pb"));
-    try (AutoCloseable ignored = ProxyConfigSources.start(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
+    String from = kubernetes ? "the Kubernetes API" : xds == null ? configs.toString() : "xDS from " + xds;
+    try (AutoCloseable ignored = kubernetes
+        ? ProxyConfigSources.startKubernetes(publisher, XDS_READY_TIMEOUT)
+        : ProxyConfigSources.start(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
       MeshSnapshot snapshot = publisher.snapshot();
       snapshot.rejections().forEach(r -> System.err.println("mesh waypoint: rejected " + r));
       var wp = snapshot.findWaypoint(new WaypointRef(namespace, name));
       if (wp.isEmpty()) {
-        System.err.println("mesh waypoint: no Gateway " + namespace + "/" + name + " of class istio-waypoint in "
-            + (xds == null ? configs : "xDS from " + xds));
+        System.err.println("mesh waypoint: no Gateway " + namespace + "/" + name
+            + " of class istio-waypoint in " + from);
         return 1;
       }
       if (listen == null && wp.get().addresses().isEmpty()) {
@@ -129,7 +135,8 @@ public final class WaypointCommand {
   }
 
   static void usage(PrintStream out) {
-    out.println("usage: mesh waypoint (--config FILE [--config FILE...] | --xds HOST:PORT) --name NAME --namespace NS [flags]");
+    out.println("usage: mesh waypoint (--config FILE [--config FILE...] | --xds HOST:PORT | --kubernetes)");
+    out.println("                     --name NAME --namespace NS [flags]");
     out.println();
     out.println("Runs the waypoint proxy of Gateway NS/NAME (class istio-waypoint): HBONE on its pod");
     out.println("address, port 15008 (the pod labeled gateway.networking.k8s.io/gateway-name=NAME);");
@@ -138,6 +145,8 @@ public final class WaypointCommand {
     out.println();
     out.println("  --config FILE        Kubernetes YAML (reloaded on change); repeatable");
     out.println("  --xds HOST:PORT      instead of --config: delta xDS from mesh config-server");
+    out.println("  --kubernetes         instead of --config: watch the Kubernetes API directly (in-cluster");
+    out.println("                       or the current kubeconfig; for small clusters without a config server)");
     out.println("  --name NAME          the waypoint's Gateway name");
     out.println("  --namespace NS       its namespace");
     out.println("  --state-dir DIR      where the local CA root is kept, shared with ztunnel (default .mesh-state)");

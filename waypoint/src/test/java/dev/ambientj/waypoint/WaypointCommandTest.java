@@ -13,5 +13,7 @@ class WaypointCommandTest {
     assertThat(WaypointCommand.run(new String[] {"--name", "x"})).as("missing --config/--namespace").isEqualTo(2);
     assertThat(WaypointCommand.run(new String[] {"--config", "/nonexistent.yaml", "--name", "x", "--namespace", "y"}))
         .isEqualTo(2);
+    assertThat(WaypointCommand.run(new String[] {"--kubernetes", "--xds", "127.0.0.1:15010", "--name", "x",
+        "--namespace", "y"})).as("two sources").isEqualTo(2);
   }
 }

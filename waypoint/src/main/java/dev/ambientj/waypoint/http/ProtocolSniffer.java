@@ -1,5 +1,7 @@
 package dev.ambientj.waypoint.http;
 
+import dev.ambientj.hbone.TunnelChannels;
+import dev.ambientj.waypoint.Waypoint;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPipeline;
@@ -27,6 +29,8 @@ public final class ProtocolSniffer extends ByteToMessageDecoder {
   private static final int PRI = 3;
 
   private final Installer installer;
+  /** A bad preface was answered: what else arrives is discarded until the tunnel closes. */
+  private boolean refused;
 
   public ProtocolSniffer(Installer installer) {
     this.installer = installer;
@@ -34,6 +38,10 @@ public final class ProtocolSniffer extends ByteToMessageDecoder {
 
   @Override
   protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+    if (refused) {
+      in.skipBytes(in.readableBytes());
+      return;
+    }
     int n = Math.min(in.readableBytes(), PREFACE.length);
     int from = in.readerIndex();
     for (int i = 0; i < n; i++) {
@@ -42,6 +50,7 @@ public final class ProtocolSniffer extends ByteToMessageDecoder {
           installer.installHttp1(ctx.pipeline());
           ctx.pipeline().remove(this);
         } else {
+          refused = true;
           badPreface(ctx, in);
         }
         return;
@@ -61,6 +70,8 @@ public final class ProtocolSniffer extends ByteToMessageDecoder {
     out.writeMedium(0).writeByte(0x4).writeByte(0).writeInt(0);
     out.writeMedium(8 + debug.length).writeByte(0x7).writeByte(0).writeInt(0);
     out.writeInt(0).writeInt(0x1).writeBytes(debug);
-    ctx.writeAndFlush(out).addListener(f -> ctx.close());
+    ctx.write(out);
+    // GOAWAY, then our end and a delayed close: a reset at once could overtake the GOAWAY
+    TunnelChannels.endThenClose(ctx.channel(), Waypoint.DELAYED_CLOSE_MILLIS);
   }
 }
