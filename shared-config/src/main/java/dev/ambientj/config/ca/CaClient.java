@@ -274,6 +274,7 @@ public final class CaClient implements AutoCloseable {
     private EventLoopGroup group;
     private Class<? extends io.netty.channel.Channel> channelType;
     private Executor executor;
+    private io.netty.handler.ssl.SslContext tls;
 
     private Builder(String target) {
       this.target = Objects.requireNonNull(target, "target");
@@ -314,11 +315,26 @@ public final class CaClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Speaks TLS (the config server's {@code --listen-tls} port, or istiod's 15012) with {@code
+     * context}, e.g. {@link ControlPlaneTls#client}; the server's name is verified against {@link
+     * ControlPlaneTls#SERVER_NAME} whatever address is dialled.
+     */
+    public Builder tls(io.netty.handler.ssl.SslContext context) {
+      this.tls = Objects.requireNonNull(context, "context");
+      return this;
+    }
+
     public CaClient build() {
       if (token == null) {
         throw new IllegalStateException("a CA client needs a token source (token(...) or tokenFile(...))");
       }
-      NettyChannelBuilder b = NettyChannelBuilder.forTarget(target).usePlaintext();
+      NettyChannelBuilder b = NettyChannelBuilder.forTarget(target);
+      if (tls == null) {
+        b.usePlaintext();
+      } else {
+        b.sslContext(tls).overrideAuthority(ControlPlaneTls.SERVER_NAME);
+      }
       if (group != null) {
         b.eventLoopGroup(group).channelType(channelType);
       }

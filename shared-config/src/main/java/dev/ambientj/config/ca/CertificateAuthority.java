@@ -8,6 +8,8 @@ import java.security.cert.X509Certificate;
 import java.security.interfaces.RSAPublicKey;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.net.InetAddress;
 import java.time.Instant;
 import java.util.Date;
 import java.util.List;
@@ -152,7 +154,34 @@ public final class CertificateAuthority {
    * @throws IllegalArgumentException if {@code requestedValidity} is negative
    */
   public List<X509Certificate> issue(ValidatedCsr csr, Duration requestedValidity) {
-    Duration ttl = effectiveValidity(requestedValidity);
+    return sign(csr.publicKey(), effectiveValidity(requestedValidity), csr.identity(),
+        new GeneralName[] {new GeneralName(GeneralName.uniformResourceIdentifier, csr.identity())});
+  }
+
+  /**
+   * A certificate for the config server's own TLS listener, not for a workload: {@code identity}
+   * (a SPIFFE id of this trust domain) and {@code dnsNames} and {@code addresses} as SANs, so that
+   * clients verify it by hostname ({@code istiod.istio-system.svc}) or by SPIFFE id. Not bounded
+   * by {@link #maxValidity()} (the server is not a workload asking for a lifetime), only by the
+   * root's expiry.
+   *
+   * @return the chain, leaf first, signing root last
+   */
+  public List<X509Certificate> issueServing(PublicKey key, String identity, List<String> dnsNames,
+      List<InetAddress> addresses, Duration validity) {
+    if (!SpiffeUri.parse(identity).trustDomain().equals(trustDomain)) {
+      throw new IllegalArgumentException(identity + " is not in trust domain " + trustDomain);
+    }
+    List<GeneralName> names = new ArrayList<>();
+    names.add(new GeneralName(GeneralName.uniformResourceIdentifier, identity));
+    dnsNames.forEach(d -> names.add(new GeneralName(GeneralName.dNSName, d)));
+    addresses.forEach(a -> names.add(new GeneralName(GeneralName.iPAddress,
+        new org.bouncycastle.asn1.DEROctetString(a.getAddress()))));
+    return sign(key, validity, identity, names.toArray(GeneralName[]::new));
+  }
+
+  private List<X509Certificate> sign(PublicKey key, Duration ttl, String identity,
+      GeneralName[] sans) {
     CaRoot signer = roots.get().signer();
     X509Certificate root = signer.certificate();
     Instant now = clock.instant();
@@ -169,20 +198,17 @@ public final class CertificateAuthority {
               Date.from(now.minus(BACKDATE)),
               Date.from(notAfter),
               new X500Name(new RDN[0]),
-              csr.publicKey());
+              key);
       b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
       int usage = KeyUsage.digitalSignature;
-      if (csr.publicKey() instanceof RSAPublicKey) {
+      if (key instanceof RSAPublicKey) {
         usage |= KeyUsage.keyEncipherment;
       }
       b.addExtension(Extension.keyUsage, true, new KeyUsage(usage));
       b.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(EKU));
+      b.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(sans));
       b.addExtension(
-          Extension.subjectAlternativeName,
-          true,
-          new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, csr.identity())));
-      b.addExtension(
-          Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(csr.publicKey()));
+          Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(key));
       b.addExtension(
           Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(root));
       String alg = signer.privateKey().getAlgorithm().equals("RSA") ? "SHA256withRSA" : "SHA256withECDSA";
@@ -190,7 +216,7 @@ public final class CertificateAuthority {
       X509Certificate leaf = new JcaX509CertificateConverter().getCertificate(b.build(contentSigner));
       return List.of(leaf, root);
     } catch (GeneralSecurityException | OperatorCreationException | IOException e) {
-      throw new IllegalStateException("cannot sign a certificate for " + csr.identity(), e);
+      throw new IllegalStateException("cannot sign a certificate for " + identity, e);
     }
   }
 

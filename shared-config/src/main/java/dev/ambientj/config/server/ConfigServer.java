@@ -5,6 +5,7 @@ import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.NettyServerBuilder;
+import io.netty.handler.ssl.SslContext;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -19,10 +20,11 @@ import org.slf4j.LoggerFactory;
  * The config server's gRPC listener: today the CA ({@code IstioCertificateService}); the xDS issue
  * adds the delta ADS service to the same server.
  *
- * <p>Transport: plaintext HTTP/2 on one address (default {@code 127.0.0.1:15010}, Istio's
- * plaintext port), meant for loopback and tests; callers authenticate with their node token, which
- * crosses the wire in clear, so do not expose this port beyond the host. The mTLS port 15012 comes
- * with the xDS issue (the server certificate will be signed by this CA's root).
+ * <p>Transport: one address per instance. Plaintext HTTP/2 (default {@code 127.0.0.1:15010},
+ * Istio's plaintext port) is meant for loopback and tests: callers authenticate with their node
+ * token, which crosses the wire in clear, so do not expose it beyond the host. With {@link
+ * Builder#tls} it is TLS ({@code mesh config-server --listen-tls}, Istio's 15012), with a server
+ * certificate from the mesh CA ({@link dev.ambientj.config.ca.ControlPlaneTls}).
  *
  * <p>Lifecycle: {@link Builder#start} binds (port 0 picks a free port, see {@link #address()});
  * {@link #close} stops accepting calls, lets running ones finish for a grace period, then cancels
@@ -34,7 +36,7 @@ public final class ConfigServer implements AutoCloseable {
   /** Istio's plaintext xDS/CA port. */
   public static final int PLAINTEXT_PORT = 15010;
 
-  /** Istio's mTLS xDS/CA port (not served yet). */
+  /** Istio's mTLS xDS/CA port. */
   public static final int MTLS_PORT = 15012;
 
   private final Server server;
@@ -85,6 +87,7 @@ public final class ConfigServer implements AutoCloseable {
     private final List<BindableService> services = new ArrayList<>();
     private final List<ServerInterceptor> interceptors = new ArrayList<>();
     private Duration grace = Duration.ofSeconds(5);
+    private SslContext tls;
 
     private Builder(InetSocketAddress listen) {
       this.listen = Objects.requireNonNull(listen, "listen");
@@ -101,6 +104,12 @@ public final class ConfigServer implements AutoCloseable {
       return this;
     }
 
+    /** Serves TLS with {@code context} (a server context: ALPN h2, e.g. from GrpcSslContexts). */
+    public Builder tls(SslContext context) {
+      this.tls = Objects.requireNonNull(context, "context");
+      return this;
+    }
+
     /** How long {@link #close} lets running calls finish; default 5 s. */
     public Builder shutdownGrace(Duration grace) {
       this.grace = Objects.requireNonNull(grace, "grace");
@@ -114,6 +123,9 @@ public final class ConfigServer implements AutoCloseable {
      */
     public ConfigServer start() throws IOException {
       NettyServerBuilder b = NettyServerBuilder.forAddress(listen);
+      if (tls != null) {
+        b.sslContext(tls);
+      }
       // ServerInterceptors.intercept runs the last given first; reverse to run them in added order.
       List<ServerInterceptor> inOrder = new ArrayList<>(interceptors);
       java.util.Collections.reverse(inOrder);
@@ -127,7 +139,7 @@ public final class ConfigServer implements AutoCloseable {
         throw new IOException("cannot listen on " + format(listen) + ": " + rootMessage(e), e);
       }
       InetSocketAddress bound = (InetSocketAddress) server.getListenSockets().get(0);
-      log.info("config server listening on {} (plaintext)", format(bound));
+      log.info("config server listening on {} ({})", format(bound), tls == null ? "plaintext" : "TLS");
       return new ConfigServer(server, bound, grace);
     }
   }

@@ -5,6 +5,7 @@ import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.SocketAddresses;
 import dev.ambientj.config.ca.CaStateDirectory;
 import dev.ambientj.config.ca.CertificateAuthority;
+import dev.ambientj.config.ca.ControlPlaneTls;
 import dev.ambientj.config.ca.IstioCertificateServiceImpl;
 import dev.ambientj.config.ca.NodeTokenAuthenticator;
 import dev.ambientj.config.ca.NodeTokens;
@@ -15,6 +16,7 @@ import dev.ambientj.config.model.Node;
 import dev.ambientj.config.server.waypoint.WaypointController;
 import dev.ambientj.config.server.waypoint.WaypointSettings;
 import dev.ambientj.config.xds.XdsServer;
+import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
@@ -25,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Entry point of {@code ./mesh config-server}: loads the mesh from files or watches it in a
@@ -40,7 +43,8 @@ public final class ConfigServerCommand {
   static final String USAGE =
       """
       Usage: mesh config-server (--config FILE [--config FILE...] | --kubernetes)
-                                [--state-dir DIR] [--listen ADDR:PORT] [--max-cert-ttl DURATION]
+                                [--state-dir DIR] [--listen ADDR:PORT] [--listen-tls ADDR:PORT]
+                                [--max-cert-ttl DURATION]
                                 [--waypoint-controller] [--help]
 
       Serves Istio's certificate service (istio.v1.auth.IstioCertificateService) and delta xDS
@@ -57,6 +61,11 @@ public final class ConfigServerCommand {
                                  root-key.pem (0600), root-cert.pem, roots.pem (trust bundle),
                                  node-tokens/<node>.token (0600)
         --listen ADDR:PORT     plaintext gRPC address (default 127.0.0.1:15010); keep it on loopback
+        --listen-tls ADDR:PORT also serve the same over TLS (Istio's port is 15012; off unless
+                                 given): server certificate from this CA for
+                                 istiod.istio-system.svc; xDS callers must present a client
+                                 certificate from this CA (their workload certificate), CA
+                                 callers may instead bootstrap with their node token alone
         --max-cert-ttl DUR     longest workload certificate lifetime granted (default 24h)
         --waypoint-controller  also deploy a waypoint for every Gateway of class istio-waypoint in
                                  the cluster of the current kubeconfig (or the pod's service
@@ -75,6 +84,27 @@ public final class ConfigServerCommand {
   /** Runs the subcommand; returns the process exit code. */
   public static int run(String[] args) {
     return run(args, System.out, System.err);
+  }
+
+  /**
+   * Starts what {@code mesh config-server ARGS} serves and returns it running, without the
+   * shutdown hook or the waypoint controller: for embedding (tests, the demo). {@link
+   * Running#close} stops it.
+   *
+   * @throws IllegalArgumentException on a usage error or {@code --help} (the message says which)
+   * @throws IOException when the state directory, the configuration or an address cannot be used
+   */
+  public static Running start(String[] args, PrintStream out) throws IOException {
+    Options o;
+    try {
+      o = Options.parse(args);
+    } catch (UsageException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+    if (o == null) {
+      throw new IllegalArgumentException("--help asks for no server");
+    }
+    return Running.start(o, out);
   }
 
   /** Runs the server by hand: {@code java -cp ... dev.ambientj.config.server.ConfigServerCommand}. */
@@ -170,11 +200,13 @@ public final class ConfigServerCommand {
       Path stateDir,
       InetSocketAddress listen,
       Duration maxCertTtl,
-      boolean waypointController) {
+      boolean waypointController,
+      InetSocketAddress listenTls) {
     static Options parse(String[] args) throws UsageException {
       List<Path> configs = new ArrayList<>();
       Path stateDir = Path.of(DEFAULT_STATE_DIR);
       String listen = DEFAULT_LISTEN;
+      String listenTls = null;
       Duration maxTtl = CertificateAuthority.DEFAULT_VALIDITY;
       boolean waypointController = false;
       boolean kubernetes = false;
@@ -193,7 +225,7 @@ public final class ConfigServerCommand {
           }
           case "--waypoint-controller" -> waypointController = true;
           case "--kubernetes" -> kubernetes = true;
-          case "--config", "--state-dir", "--listen", "--max-cert-ttl" -> {
+          case "--config", "--state-dir", "--listen", "--listen-tls", "--max-cert-ttl" -> {
             if (value == null) {
               if (i + 1 >= args.length) {
                 throw new UsageException(flag + " needs a value");
@@ -204,6 +236,7 @@ public final class ConfigServerCommand {
               case "--config" -> configs.add(Path.of(value));
               case "--state-dir" -> stateDir = Path.of(value);
               case "--listen" -> listen = value;
+              case "--listen-tls" -> listenTls = value;
               default -> maxTtl = duration(value);
             }
           }
@@ -218,7 +251,7 @@ public final class ConfigServerCommand {
       }
       return new Options(
           List.copyOf(configs), kubernetes, stateDir, address(listen), maxTtl,
-          waypointController);
+          waypointController, listenTls == null ? null : address(listenTls));
     }
 
     private static Duration duration(String v) throws UsageException {
@@ -251,8 +284,9 @@ public final class ConfigServerCommand {
   }
 
   /** A started server with everything it holds; {@link #close} stops all of it. */
-  record Running(
+  public record Running(
       ConfigServer server,
+      ConfigServer tlsServer,
       AutoCloseable source,
       AutoCloseable tokenSubscription,
       CaStateDirectory state,
@@ -272,7 +306,7 @@ public final class ConfigServerCommand {
       KubernetesClient client = new KubernetesClientBuilder().build();
       try {
         Running r = start(o, out, client);
-        return new Running(r.server(), closingBoth(r.source(), client), r.tokenSubscription(),
+        return new Running(r.server(), r.tlsServer(), closingBoth(r.source(), client), r.tokenSubscription(),
             r.state(), r.tokens(), r.publisher(), r.xds());
       } catch (IOException | RuntimeException e) {
         client.close();
@@ -306,13 +340,31 @@ public final class ConfigServerCommand {
         AutoCloseable subscription = publisher.subscribe(tokens);
         CertificateAuthority ca = CertificateAuthority.of(state, o.maxCertTtl());
         XdsServer xds = XdsServer.builder(publisher).build();
+        IstioCertificateServiceImpl caService = new IstioCertificateServiceImpl(ca, publisher);
         ConfigServer server =
             ConfigServer.builder(o.listen())
                 .interceptor(new NodeTokenAuthenticator(tokens))
-                .service(new IstioCertificateServiceImpl(ca, publisher))
+                .service(caService)
                 .service(xds)
                 .start();
-        Running r = new Running(server, source, subscription, state, tokens, publisher, xds);
+        ConfigServer tlsServer = null;
+        if (o.listenTls() != null) {
+          try {
+            tlsServer = ConfigServer.builder(o.listenTls())
+                .tls(ControlPlaneTls.server(ca, o.listenTls().getAddress()))
+                .interceptor(new ClientCertificates(Set.of(AggregatedDiscoveryServiceGrpc.SERVICE_NAME)))
+                .interceptor(new NodeTokenAuthenticator(tokens))
+                .service(caService)
+                .service(xds)
+                .start();
+          } catch (IOException | RuntimeException e) {
+            xds.close();
+            server.close();
+            throw e;
+          }
+        }
+        Running r = new Running(server, tlsServer, source, subscription, state, tokens, publisher,
+            xds);
         r.describe(snapshot, ca, out);
         return r;
       } catch (IOException | RuntimeException e) {
@@ -348,12 +400,21 @@ public final class ConfigServerCommand {
       out.println("  listening on:     " + ConfigServer.format(server.address())
           + " (plaintext gRPC; CA: istio.v1.auth.IstioCertificateService/CreateCertificate;"
           + " xDS: envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources)");
+      if (tlsServer != null) {
+        out.println("  listening on:     " + ConfigServer.format(tlsServer.address())
+            + " (TLS as " + ControlPlaneTls.SERVER_NAME + ", "
+            + ControlPlaneTls.serverIdentity(state.trustDomain())
+            + "; xDS needs a client certificate from this CA)");
+      }
     }
 
     @Override
     public void close() {
       xds.close(); // ends the xDS streams first, so the server need not wait for them
       server.close();
+      if (tlsServer != null) {
+        tlsServer.close();
+      }
       try {
         tokenSubscription.close();
       } catch (Exception e) {

@@ -2,6 +2,7 @@ package dev.ambientj.config.xds;
 
 import com.google.protobuf.Any;
 import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.ca.ControlPlaneTls;
 import dev.ambientj.config.model.MeshSnapshot;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
@@ -15,6 +16,7 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.MetadataUtils;
+import io.netty.handler.ssl.SslContext;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -50,7 +52,8 @@ import org.slf4j.LoggerFactory;
  * nonce, and (once every type has had its first response: the set is complete) a publish; failure
  * → NACK with the nonce and {@code error_detail} naming the resource, and the previous resources
  * and snapshot stay. On reconnect the resource versions held are sent as {@code
- * initial_resource_versions}, so the server sends only what changed.
+ * initial_resource_versions}, so the server sends only what changed; a resync that changes nothing
+ * publishes nothing (the data path keeps its snapshot and its connections are not re-checked).
  *
  * <p><b>Availability.</b> {@link #ready()} completes after the first complete set (from the server,
  * or from the on-disk copy when the server cannot be reached at start). A broken stream is retried
@@ -96,6 +99,8 @@ public final class XdsConfigSource implements AutoCloseable {
   private boolean closed;
   private boolean fromCache;
   private String lastNack;
+  /** Whether {@code held} changed since the last publish. */
+  private boolean unpublished;
 
   private XdsConfigSource(Builder b) {
     this.server = b.server;
@@ -105,8 +110,14 @@ public final class XdsConfigSource implements AutoCloseable {
     this.validator = b.validator;
     this.cacheFile = b.cacheFile;
     this.bearerToken = b.bearerToken;
-    this.channel = NettyChannelBuilder.forAddress(server).usePlaintext()
-        .maxInboundMessageSize(200 * 1024 * 1024).build();
+    NettyChannelBuilder channel = NettyChannelBuilder.forAddress(server)
+        .maxInboundMessageSize(200 * 1024 * 1024);
+    if (b.tls == null) {
+      channel.usePlaintext();
+    } else {
+      channel.sslContext(b.tls).overrideAuthority(ControlPlaneTls.SERVER_NAME);
+    }
+    this.channel = channel.build();
     this.timer = Executors.newSingleThreadScheduledExecutor(
         Thread.ofPlatform().daemon().name("xds-client").factory());
     for (String t : TypeUrls.ALL) {
@@ -247,6 +258,13 @@ public final class XdsConfigSource implements AutoCloseable {
       nack(call, r, "cannot apply: " + e);
       return;
     }
+    Map<String, Resource> before = held.get(type);
+    boolean changed = r.getRemovedResourcesList().stream().anyMatch(before::containsKey);
+    for (Resource res : r.getResourcesList()) {
+      Resource had = before.get(res.getName());
+      changed |= had == null || !had.getVersion().equals(res.getVersion());
+    }
+    unpublished |= changed;
     held.put(type, next);
     received.add(type);
     failures = 0;
@@ -254,8 +272,12 @@ public final class XdsConfigSource implements AutoCloseable {
         .setResponseNonce(r.getNonce()).build());
     acks.incrementAndGet();
     if (receivedNow.containsAll(TypeUrls.ALL)) {
-      versions.incrementAndGet();
       fromCache = false;
+      if (!unpublished && ready.isDone()) {
+        return; // a resync that changed nothing (e.g. after a reconnect): keep the snapshot
+      }
+      unpublished = false;
+      versions.incrementAndGet();
       out.publish(s);
       log.info("xDS: applied {} ({} workloads, {} services, {} policies) as version {}",
           shortType(type), s.workloads().size(), s.services().size(),
@@ -385,6 +407,7 @@ public final class XdsConfigSource implements AutoCloseable {
     private Validator validator;
     private Path cacheFile;
     private String bearerToken;
+    private SslContext tls;
 
     private Builder(InetSocketAddress server, Node node, SnapshotPublisher out) {
       this.server = Objects.requireNonNull(server, "server");
@@ -412,6 +435,18 @@ public final class XdsConfigSource implements AutoCloseable {
     /** Sent as {@code authorization: Bearer <token>} (the node token in file mode). */
     public Builder bearerToken(String token) {
       this.bearerToken = token;
+      return this;
+    }
+
+    /**
+     * Speaks TLS to the config server's {@code --listen-tls} port with {@code context} (from
+     * {@link ControlPlaneTls#client}: the mesh CA's roots and the proxy's workload certificate,
+     * which the server requires for xDS); the server's name is verified against {@link
+     * ControlPlaneTls#SERVER_NAME} whatever address is dialled. The context is fixed for the
+     * source's life: when the certificate is renewed, start a new source.
+     */
+    public Builder tls(SslContext context) {
+      this.tls = Objects.requireNonNull(context, "context");
       return this;
     }
 

@@ -6,6 +6,7 @@ import dev.ambientj.config.SnapshotListener;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.NodeTokenAuthenticator;
 import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.config.model.WaypointRef;
 import dev.ambientj.config.model.Workload;
 import dev.ambientj.config.proto.security.Authorization;
 import dev.ambientj.config.proto.security.Scope;
@@ -22,6 +23,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -46,7 +48,9 @@ import org.slf4j.LoggerFactory;
  * <p><b>Lifecycle.</b> Listens to a {@link SnapshotPublisher}; a new snapshot is encoded once
  * ({@link WdsEncoder}) after a debounce of at most {@link Builder#debounce} (default 100 ms, so a
  * burst of changes becomes one push), then every stream gets the difference from what it has
- * acknowledged. {@link #close} stops the debounce thread; streams end with the gRPC server.
+ * acknowledged. {@link #close} stops the debounce thread and ends every stream with UNAVAILABLE;
+ * a stream opened after it (the gRPC server may still be draining) is ended at once, so that no
+ * client is served a snapshot that no longer follows changes.
  *
  * <p><b>Per stream.</b> Per type: wildcard or the names subscribed, the versions the client has
  * ACKed, and at most one response in flight (its nonce). A change while a response is in flight is
@@ -56,14 +60,17 @@ import org.slf4j.LoggerFactory;
  * changed meanwhile (and the removals) is sent. The first response of every subscribed type is sent
  * even when empty: it tells the client its set is complete.
  *
- * <p><b>Scoping.</b> Every stream gets every Address and MeshNode. A ztunnel (id {@code
- * ztunnel~…}) gets the PeerAuthentications among the MeshObjects and, when its node is known
- * (the node of its node token when it sent a valid one, else metadata {@code NODE_NAME}, else the
- * node of the pod named in its id), only the Authorization
- * resources that apply to workloads on its node: GLOBAL ones, NAMESPACE ones of their namespaces,
- * WORKLOAD_SELECTOR ones they list (all of them when the node is unknown). Any other proxy (a
- * waypoint) gets every MeshObject, AuthorizationPolicies included in their whole L7 form, and no
- * Authorization. (Narrowing a waypoint to the services bound to it is left for later.)
+ * <p><b>Scoping.</b> Every stream gets every Address and MeshNode: a proxy may connect to any
+ * workload or service. A ztunnel (id {@code ztunnel~…}) gets the PeerAuthentications among the
+ * MeshObjects and, when its node is known (the node of its node token when it sent a valid one,
+ * else metadata {@code NODE_NAME}, else the node of the pod named in its id), only the
+ * Authorization resources that apply to workloads on its node: GLOBAL ones, NAMESPACE ones of
+ * their namespaces, WORKLOAD_SELECTOR ones they list (all of them when the node is unknown). A
+ * waypoint (id {@code waypoint~…}) gets no Authorization and only the MeshObjects of the services
+ * bound to its Gateway ({@link WaypointScope}: their routes, the DestinationRules of the routes'
+ * destinations, the AuthorizationPolicies and rate limits it enforces for them). Any other proxy
+ * type gets every MeshObject. Scopes are computed once per snapshot and scope, not per stream;
+ * a change outside a stream's scope leaves its set unchanged, so nothing is sent to it.
  *
  * <p><b>Threading.</b> Requests arrive on gRPC's executor, pushes run on the debounce thread; a
  * stream's state and its {@code onNext} calls are guarded by the stream's monitor. Flow control is
@@ -79,17 +86,21 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
   /** A NACK received from a client, as kept for config dumps. */
   public record Nack(Instant at, String nodeId, String typeUrl, String nonce, String message) {}
 
-  /** What was computed from one snapshot for every stream. */
   /**
    * One snapshot's resources, encoded once for every stream. {@code versions} (type → name →
    * version, immutable) is hashed here, once per push, rather than per stream; {@code changes}
    * (type → what differs from the previous Computed's {@code versions}) lets a stream that holds
    * exactly the previous set be answered without walking the whole set. With 10,000 workloads and
-   * 200 streams, per-stream hashing and walking cost seconds per change.
+   * 200 streams, per-stream hashing and walking cost seconds per change. {@code scopes} memoizes
+   * the subsets of {@code resources} computed for one scope (a ztunnel's node, a waypoint's
+   * Gateway), filled on first use by any stream of that scope.
    */
   private record Computed(MeshSnapshot snapshot, XdsResources resources,
       Map<String, Authorization> authorizations, Map<String, Map<String, String>> versions,
-      Map<String, Delta> changes, String version) {}
+      Map<String, Delta> changes, String version, Map<Scoped, Map<String, Any>> scopes) {}
+
+  /** The key of a memoized subset: a type and who it is for (a node name, a WaypointRef). */
+  private record Scoped(String type, Object scope) {}
 
   /**
    * What changed in one type between two Computeds.
@@ -111,6 +122,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
   private final AtomicLong nonces = new AtomicLong();
   private final Object debounceLock = new Object();
   private volatile Computed current;
+  private volatile boolean closed;
   private MeshSnapshot latest;
   private ScheduledFuture<?> pending;
 
@@ -217,7 +229,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
       }
     }
     return new Computed(s, r, authz, Map.copyOf(versions), Map.copyOf(changes),
-        Long.toString(s.version()));
+        Long.toString(s.version()), new ConcurrentHashMap<>());
   }
 
   @Override
@@ -242,7 +254,16 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
   public StreamObserver<DeltaDiscoveryRequest> deltaAggregatedResources(
       StreamObserver<DeltaDiscoveryResponse> responses) {
     Stream s = new Stream(responses, NodeTokenAuthenticator.callerNode().orElse(""));
+    if (closed) {
+      // Between close() and the gRPC server's own shutdown, a reconnecting client would otherwise
+      // be served the last snapshot by a server that no longer follows changes.
+      s.shutdown();
+      return s;
+    }
     streams.add(s);
+    if (closed) {
+      s.shutdown(); // close() ran between the check and the add
+    }
     return s;
   }
 
@@ -252,6 +273,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
    */
   @Override
   public void close() {
+    closed = true;
     try {
       subscription.close();
     } catch (Exception e) {
@@ -450,16 +472,18 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
       Map<String, Any> all = c.resources().of(type);
       boolean ztunnel = node.type().equals("ztunnel");
       if (type.equals(TypeUrls.MESH_OBJECT)) {
-        if (!ztunnel) {
+        if (ztunnel) {
+          return c.scopes().computeIfAbsent(new Scoped(type, "ztunnel"),
+              k -> filter(all, name -> name.startsWith("PeerAuthentication/")));
+        }
+        if (!node.type().equals("waypoint")) {
           return all;
         }
-        Map<String, Any> out = new LinkedHashMap<>();
-        all.forEach((name, r) -> {
-          if (name.startsWith("PeerAuthentication/")) {
-            out.put(name, r);
-          }
+        WaypointRef self = WaypointScope.resolve(c.snapshot(), node);
+        return c.scopes().computeIfAbsent(new Scoped(type, self), k -> {
+          Set<String> keys = WaypointScope.meshObjectKeys(c.snapshot(), self);
+          return filter(all, keys::contains);
         });
-        return out;
       }
       if (!type.equals(TypeUrls.AUTHORIZATION)) {
         return all;
@@ -478,30 +502,8 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
       if (nodeName.isEmpty()) {
         return all;
       }
-      Set<String> namespaces = new HashSet<>();
-      Set<String> selected = new HashSet<>();
-      for (Workload w : c.snapshot().findWorkloadsOnNode(nodeName)) {
-        namespaces.add(w.namespace());
-        try {
-          Any a = c.resources().of(TypeUrls.ADDRESS).get(w.uid());
-          if (a != null) {
-            selected.addAll(a.unpack(Address.class).getWorkload().getAuthorizationPoliciesList());
-          }
-        } catch (InvalidProtocolBufferException e) {
-          throw new IllegalStateException(e);
-        }
-      }
-      Map<String, Any> out = new LinkedHashMap<>();
-      for (var e : all.entrySet()) {
-        Authorization a = c.authorizations().get(e.getKey());
-        boolean applies = a.getScope() == Scope.GLOBAL
-            || (a.getScope() == Scope.NAMESPACE && namespaces.contains(a.getNamespace()))
-            || (a.getScope() == Scope.WORKLOAD_SELECTOR && selected.contains(e.getKey()));
-        if (applies) {
-          out.put(e.getKey(), e.getValue());
-        }
-      }
-      return out;
+      return c.scopes().computeIfAbsent(new Scoped(type, nodeName),
+          k -> authorizationsForNode(c, (String) k.scope()));
     }
 
     @Override
@@ -539,6 +541,44 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
         log.debug("ending the xDS stream", e);
       }
     }
+  }
+
+  private static Map<String, Any> filter(Map<String, Any> all,
+      java.util.function.Predicate<String> keep) {
+    Map<String, Any> out = new LinkedHashMap<>();
+    all.forEach((name, r) -> {
+      if (keep.test(name)) {
+        out.put(name, r);
+      }
+    });
+    return Collections.unmodifiableMap(out);
+  }
+
+  /**
+   * The Authorizations a ztunnel on {@code nodeName} enforces: GLOBAL ones, NAMESPACE ones of the
+   * namespaces of its workloads, WORKLOAD_SELECTOR ones its workloads list. A policy selecting
+   * only workloads on other nodes is not sent.
+   */
+  private static Map<String, Any> authorizationsForNode(Computed c, String nodeName) {
+    Set<String> namespaces = new HashSet<>();
+    Set<String> selected = new HashSet<>();
+    for (Workload w : c.snapshot().findWorkloadsOnNode(nodeName)) {
+      namespaces.add(w.namespace());
+      try {
+        Any a = c.resources().of(TypeUrls.ADDRESS).get(w.uid());
+        if (a != null) {
+          selected.addAll(a.unpack(Address.class).getWorkload().getAuthorizationPoliciesList());
+        }
+      } catch (InvalidProtocolBufferException e) {
+        throw new IllegalStateException(e);
+      }
+    }
+    return filter(c.resources().of(TypeUrls.AUTHORIZATION), name -> {
+      Authorization a = c.authorizations().get(name);
+      return a.getScope() == Scope.GLOBAL
+          || (a.getScope() == Scope.NAMESPACE && namespaces.contains(a.getNamespace()))
+          || (a.getScope() == Scope.WORKLOAD_SELECTOR && selected.contains(name));
+    });
   }
 
   private static final class TypeState {
