@@ -46,8 +46,9 @@ import org.slf4j.LoggerFactory;
  * DeltaAggregatedResources}) for the {@link TypeUrls} types.
  *
  * <p><b>Lifecycle.</b> Listens to a {@link SnapshotPublisher}; a new snapshot is encoded once
- * ({@link WdsEncoder}) after a debounce of at most {@link Builder#debounce} (default 100 ms, so a
- * burst of changes becomes one push), then every stream gets the difference from what it has
+ * ({@link WdsEncoder}) — at once when nothing was pushed within {@link Builder#debounce} (default
+ * 100 ms), else at the end of that window, so a burst of changes costs at most one push per
+ * window — then every stream gets the difference from what it has
  * acknowledged. {@link #close} stops the debounce thread and ends every stream with UNAVAILABLE;
  * a stream opened after it (the gRPC server may still be draining) is ended at once, so that no
  * client is served a snapshot that no longer follows changes.
@@ -125,6 +126,8 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
   private volatile boolean closed;
   private MeshSnapshot latest;
   private ScheduledFuture<?> pending;
+  /** When the last push started ({@link System#nanoTime}); guarded by {@code debounceLock}. */
+  private long lastPushNanos = System.nanoTime() - TimeUnit.DAYS.toNanos(1);
 
   private XdsServer(SnapshotPublisher snapshots, WdsEncoder encoder, Duration debounce) {
     this.encoder = encoder;
@@ -173,7 +176,11 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
         return;
       }
       if (pending == null) {
-        pending = timer.schedule(this::pushLatest, debounce.toMillis(), TimeUnit.MILLISECONDS);
+        // Leading edge: a change after a quiet period goes out at once; changes within the
+        // debounce window after a push wait for the window's end and go out together.
+        long sinceLastPush = System.nanoTime() - lastPushNanos;
+        long delay = Math.max(0, debounce.toNanos() - sinceLastPush);
+        pending = timer.schedule(this::pushLatest, delay, TimeUnit.NANOSECONDS);
       }
     }
   }
@@ -183,6 +190,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
     synchronized (debounceLock) {
       s = latest;
       pending = null;
+      lastPushNanos = System.nanoTime();
     }
     try {
       current = compute(s, current);
