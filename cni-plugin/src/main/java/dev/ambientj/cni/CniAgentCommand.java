@@ -1,27 +1,40 @@
 package dev.ambientj.cni;
 
 import dev.ambientj.cni.agent.AgentProtocol;
+import dev.ambientj.cni.agent.KubernetesRedirectionAnnotator;
 import dev.ambientj.cni.agent.NodeAgent;
 import dev.ambientj.cni.agent.ZtunnelServer;
 import dev.ambientj.cni.redirect.CommandRunner;
 import dev.ambientj.cni.redirect.InpodRedirect;
 import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.ProxyConfigSources;
 import dev.ambientj.config.SnapshotListener;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * Entry point of {@code ./mesh cni-agent --config FILE... [--socket PATH]}: the node agent that the
- * CNI plugin asks to enroll pods (needs root: it enters pods' network namespaces).
+ * Entry point of {@code ./mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH]
+ * [--state-dir DIR] [--zds-socket PATH | --no-zds]}: the node agent that the CNI plugin asks to
+ * enroll pods (needs root: it enters pods' network namespaces). With {@code --kubernetes} it
+ * watches the API server (in-cluster service account or the current kubeconfig) and writes the
+ * {@code ambient.istio.io/redirection} annotation on the pods it captures.
  */
 public final class CniAgentCommand {
   private static final String USAGE =
-      "usage: mesh cni-agent --config FILE... [--socket PATH] [--zds-socket PATH | --no-zds]";
+      "usage: mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH] [--state-dir DIR]"
+          + " [--zds-socket PATH | --no-zds]";
+  /** Where the agent keeps the pods CNI told it about (survives an agent restart, not a reboot). */
+  static final String DEFAULT_STATE_DIR = "/var/run/ambientj";
+  private static final Duration KUBERNETES_READY_TIMEOUT = Duration.ofSeconds(60);
 
   private CniAgentCommand() {}
 
@@ -30,36 +43,62 @@ public final class CniAgentCommand {
     List<Path> configs = new ArrayList<>();
     Path socket = Path.of(AgentProtocol.DEFAULT_SOCKET);
     Path zdsSocket = Path.of(ZtunnelServer.DEFAULT_SOCKET);
+    Path stateDir = Path.of(DEFAULT_STATE_DIR);
     boolean zds = true;
+    boolean kubernetes = false;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
-      if ((a.equals("--config") || a.equals("--socket") || a.equals("--zds-socket"))
-          && i + 1 < args.length) {
+      if ((a.equals("--config") || a.equals("--socket") || a.equals("--zds-socket")
+          || a.equals("--state-dir")) && i + 1 < args.length) {
         switch (a) {
           case "--config" -> configs.add(Path.of(args[++i]));
           case "--socket" -> socket = Path.of(args[++i]);
+          case "--state-dir" -> stateDir = Path.of(args[++i]);
           default -> zdsSocket = Path.of(args[++i]);
         }
       } else if (a.equals("--no-zds")) {
         zds = false;
+      } else if (a.equals("--kubernetes")) {
+        kubernetes = true;
       } else {
         System.err.println("mesh cni-agent: unknown or incomplete argument '" + a + "'");
         System.err.println(USAGE);
         return 2;
       }
     }
-    if (configs.isEmpty()) {
+    if (configs.isEmpty() == !kubernetes) {
+      System.err.println("mesh cni-agent: one of --config FILE or --kubernetes is required");
       System.err.println(USAGE);
       return 2;
     }
     SnapshotPublisher publisher = new SnapshotPublisher();
-    try (FileConfigSource source = FileConfigSource.start(configs, publisher);
-        NodeAgent agent =
-            NodeAgent.start(socket, publisher::snapshot, new InpodRedirect(CommandRunner.nsenter()))) {
-      AutoCloseable following = null;
-      if (zds) {
-        agent.zds(ZtunnelServer.start(zdsSocket));
-        following = publisher.subscribe(new SnapshotListener() {
+    KubernetesClient client = null;
+    KubernetesRedirectionAnnotator annotator = null;
+    try {
+      AutoCloseable source;
+      if (kubernetes) {
+        try {
+          client = new KubernetesClientBuilder().build();
+        } catch (KubernetesClientException e) {
+          throw new IOException("Kubernetes client: " + e.getMessage(), e);
+        }
+        source = ProxyConfigSources.startKubernetes(client, publisher, KUBERNETES_READY_TIMEOUT);
+        annotator = new KubernetesRedirectionAnnotator(client);
+      } else {
+        source = FileConfigSource.start(configs, publisher);
+      }
+      try (AutoCloseable ignored = source;
+          NodeAgent agent = NodeAgent.start(socket, publisher::snapshot,
+              new InpodRedirect(CommandRunner.nsenter()), stateDir.resolve("cni-agent-pods"))) {
+        if (annotator != null) {
+          agent.annotator(annotator);
+        }
+        if (zds) {
+          agent.zds(ZtunnelServer.start(zdsSocket));
+          System.err.println("mesh cni-agent: ZDS for ztunnel --inpod on " + zdsSocket);
+        }
+        // also without ZDS: label changes add or remove the rules of running pods
+        AutoCloseable following = publisher.subscribe(new SnapshotListener() {
           @Override
           public void onSnapshot(MeshSnapshot snapshot) {
             agent.reconcile(snapshot);
@@ -70,19 +109,26 @@ public final class CniAgentCommand {
             System.err.println("mesh cni-agent: config error, keeping the current one: " + message);
           }
         });
-        System.err.println("mesh cni-agent: ZDS for ztunnel --inpod on " + zdsSocket);
+        CountDownLatch stop = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
+        System.err.println("mesh cni-agent: listening on " + agent.socket());
+        stop.await();
+        following.close();
+        return 0;
       }
-      CountDownLatch stop = new CountDownLatch(1);
-      Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
-      System.err.println("mesh cni-agent: listening on " + agent.socket());
-      stop.await();
-      return 0;
-    } catch (IOException | RuntimeException e) {
-      System.err.println("mesh cni-agent: " + e.getMessage());
-      return 1;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       return 0;
+    } catch (Exception e) {
+      System.err.println("mesh cni-agent: " + e.getMessage());
+      return 1;
+    } finally {
+      if (annotator != null) {
+        annotator.close();
+      }
+      if (client != null) {
+        client.close();
+      }
     }
   }
 }

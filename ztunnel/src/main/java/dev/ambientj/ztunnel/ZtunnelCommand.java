@@ -45,6 +45,7 @@ public final class ZtunnelCommand {
     Duration certTtl = CERTIFICATE_TTL;
     String rootNamespace = null;
     String xds = null;
+    boolean kubernetes = false;
     boolean inPod = false;
     Path zdsSocket = Path.of(envOr("INPOD_UDS", DEFAULT_ZDS_SOCKET));
     for (int i = 0; i < args.length; i++) {
@@ -57,6 +58,7 @@ public final class ZtunnelCommand {
           }
           case "--config" -> configs.add(Path.of(args[++i]));
           case "--xds" -> xds = args[++i];
+          case "--kubernetes" -> kubernetes = true;
           case "--node" -> node = args[++i];
           case "--inpod" -> inPod = true;
           case "--zds-socket" -> zdsSocket = Path.of(args[++i]);
@@ -88,8 +90,10 @@ public final class ZtunnelCommand {
         return 2;
       }
     }
-    if ((configs.isEmpty() == (xds == null)) || node == null || node.isEmpty()) {
-      System.err.println("mesh ztunnel: --node NODE and one of --config FILE or --xds HOST:PORT are required");
+    int sources = (configs.isEmpty() ? 0 : 1) + (xds == null ? 0 : 1) + (kubernetes ? 1 : 0);
+    if (sources != 1 || node == null || node.isEmpty()) {
+      System.err.println("mesh ztunnel: --node NODE and one of --config FILE, --xds HOST:PORT or"
+          + " --kubernetes are required");
       usage(System.err);
       return 2;
     }
@@ -129,7 +133,9 @@ public final class ZtunnelCommand {
     }
     var sourceOptions = new ProxyConfigSources.Options(configs, xdsServer, "ztunnel", podName,
         podNamespace, node, token, stateDir.resolve("xds-cache-" + node + ".pb"));
-    try (AutoCloseable ignored = ProxyConfigSources.start(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
+    try (AutoCloseable ignored = kubernetes
+        ? ProxyConfigSources.startKubernetes(publisher, XDS_READY_TIMEOUT)
+        : ProxyConfigSources.start(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
       MeshSnapshot snapshot = publisher.snapshot();
       snapshot.rejections().forEach(r -> System.err.println("mesh ztunnel: rejected " + r));
       if (snapshot.findNode(node).isEmpty()) {
@@ -197,7 +203,8 @@ public final class ZtunnelCommand {
   }
 
   static void usage(PrintStream out) {
-    out.println("usage: mesh ztunnel (--config FILE [--config FILE...] | --xds HOST:PORT) --node NODE [flags]");
+    out.println("usage: mesh ztunnel (--config FILE [--config FILE...] | --xds HOST:PORT | --kubernetes)");
+    out.println("                    --node NODE [flags]");
     out.println();
     out.println("Serves every enrolled workload scheduled on NODE: HBONE 15008, inbound 15006,");
     out.println("outbound 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and");
@@ -207,6 +214,9 @@ public final class ZtunnelCommand {
     out.println("  --xds HOST:PORT      instead of --config: delta xDS from mesh config-server");
     out.println("                       (e.g. 127.0.0.1:15010); the last good set is cached in the");
     out.println("                       state dir and used when the server is down at start");
+    out.println("  --kubernetes         instead of --config: watch the Kubernetes API directly");
+    out.println("                       (in-cluster or the current kubeconfig; for small clusters");
+    out.println("                       without a config server: every node watches the API server)");
     out.println("  --node NODE          the node to serve (default: $NODE_NAME)");
     out.println("  --state-dir DIR      where the local CA root is kept (default .mesh-state)");
     out.println("  --ca-address H:P     get workload certificates from mesh config-server's CA");

@@ -14,6 +14,10 @@ class ZtunnelCommandTest {
     assertThat(ZtunnelCommand.run(new String[] {"--node", "node-a"})).as("no --config").isEqualTo(2);
     assertThat(ZtunnelCommand.run(new String[] {"--config", "/nonexistent.yaml", "--node", "a"}))
         .isEqualTo(2);
+    assertThat(ZtunnelCommand.run(new String[] {"--kubernetes", "--xds", "127.0.0.1:15010",
+        "--node", "a"})).as("two config sources").isEqualTo(2);
+    assertThat(ZtunnelCommand.run(new String[] {"--kubernetes", "--config", "/x.yaml",
+        "--node", "a"})).as("two config sources").isEqualTo(2);
   }
 
   @Test

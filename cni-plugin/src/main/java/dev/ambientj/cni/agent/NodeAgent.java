@@ -15,7 +15,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -41,6 +47,18 @@ import org.slf4j.LoggerFactory;
  * a NACK or when no ztunnel acks in time (the rules stay: a captured pod without a listener is
  * refused, never let out uncaptured). DEL sends {@code DelWorkload} before removing the rules.
  * Without a ZDS server (tests, host mode) ADD stops after the rules.
+ *
+ * <p>Label changes of running pods: every ADD, enrolled or not, is remembered in {@link KnownPods}
+ * (persisted in the agent's state file when it has one) until the pod's DEL. {@link #reconcile}
+ * compares that list with each new snapshot: a known pod that became enrolled gets its rules and
+ * is handed to ztunnel; one that left ambient mode loses both. An agent that restarts with its
+ * state file does the same for the pods that existed before it started (scanning {@code /proc}
+ * for pod sandboxes was the alternative: it depends on the runtime's cgroup layout to find a pod's
+ * uid, where the list is what CNI itself said). Reconciles run on one agent thread, coalesced to
+ * the latest snapshot, so the config publisher never waits on iptables or ztunnel.
+ *
+ * <p>Invariant: one pod's enrollment changes are serialised by a lock per pod key (CNI ADD/DEL
+ * and reconcile never interleave on one pod); rule commands by {@code rulesLock}.
  */
 public final class NodeAgent implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeAgent.class);
@@ -50,26 +68,45 @@ public final class NodeAgent implements AutoCloseable {
   private final Supplier<MeshSnapshot> snapshots;
   private final InpodRedirect redirect;
   private final ReentrantLock rulesLock = new ReentrantLock();
+  private final Map<String, ReentrantLock> podLocks = new ConcurrentHashMap<>();
+  private final KnownPods known;
   private final Thread acceptor;
+  private final ExecutorService reconciler;
+  private final AtomicReference<MeshSnapshot> toReconcile = new AtomicReference<>();
   private volatile ZtunnelServer zds;
+  private volatile RedirectionAnnotator annotator = RedirectionAnnotator.NONE;
 
-  private NodeAgent(
-      Path socket, ServerSocketChannel server, Supplier<MeshSnapshot> snapshots, InpodRedirect redirect) {
+  private NodeAgent(Path socket, ServerSocketChannel server, Supplier<MeshSnapshot> snapshots,
+      InpodRedirect redirect, KnownPods known) {
     this.socket = socket;
     this.server = server;
     this.snapshots = snapshots;
     this.redirect = redirect;
+    this.known = known;
     this.acceptor = Thread.ofPlatform().daemon().name("cni-agent-accept").unstarted(this::acceptLoop);
+    this.reconciler = Executors.newSingleThreadExecutor(
+        Thread.ofPlatform().daemon().name("cni-agent-reconcile").factory());
   }
 
   /** An agent that answers {@link #answer} but listens nowhere (tests). */
   static NodeAgent unstarted(Supplier<MeshSnapshot> snapshots, InpodRedirect redirect) {
-    return new NodeAgent(null, null, snapshots, redirect);
+    return new NodeAgent(null, null, snapshots, redirect, KnownPods.inMemory());
   }
 
-  /** Binds {@code socket} and starts answering. */
+  /** Binds {@code socket} and starts answering; the pods it learns are kept in memory only. */
   public static NodeAgent start(Path socket, Supplier<MeshSnapshot> snapshots, InpodRedirect redirect)
       throws IOException {
+    return start(socket, snapshots, redirect, null);
+  }
+
+  /**
+   * Binds {@code socket} and starts answering; the pods CNI told it about are kept in {@code
+   * podsFile} (null: in memory only) and read back from it first, so that a restarted agent
+   * follows label changes of pods that started before it.
+   */
+  public static NodeAgent start(Path socket, Supplier<MeshSnapshot> snapshots, InpodRedirect redirect,
+      Path podsFile) throws IOException {
+    KnownPods known = podsFile == null ? KnownPods.inMemory() : KnownPods.load(podsFile);
     Path parent = socket.toAbsolutePath().getParent();
     if (parent != null) {
       Files.createDirectories(parent);
@@ -83,7 +120,7 @@ public final class NodeAgent implements AutoCloseable {
       server.close();
       throw e;
     }
-    NodeAgent agent = new NodeAgent(socket, server, snapshots, redirect);
+    NodeAgent agent = new NodeAgent(socket, server, snapshots, redirect, known);
     agent.acceptor.start();
     log.info("cni-agent listening on {}", socket);
     return agent;
@@ -99,6 +136,15 @@ public final class NodeAgent implements AutoCloseable {
    */
   public NodeAgent zds(ZtunnelServer server) {
     this.zds = server;
+    return this;
+  }
+
+  /**
+   * Sets the pod annotation {@code ambient.istio.io/redirection} through {@code a} from now on.
+   * Set once, right after {@link #start}.
+   */
+  public NodeAgent annotator(RedirectionAnnotator a) {
+    this.annotator = a;
     return this;
   }
 
@@ -164,55 +210,76 @@ public final class NodeAgent implements AutoCloseable {
     try {
       switch (req.verb()) {
         case AgentProtocol.ADD -> {
-          Optional<Workload> w = find(req);
-          if (w.isEmpty() || !w.get().enrolled()) {
-            log.info("cni-agent: ADD {}: {}", pod, w.isEmpty() ? "not in the mesh config" : "not enrolled");
-            return AgentProtocol.SKIP;
-          }
-          if (req.netns().isEmpty()) {
-            return AgentProtocol.ERR + " ADD " + pod + ": no netns given";
-          }
-          withRules(() -> redirect.install(req.netns()));
-          log.info("cni-agent: ADD {}: redirection installed in {}", pod, req.netns());
-          ZtunnelServer z = zds;
-          if (z != null) {
-            Workload wl = w.get();
-            String uid = req.uid().isEmpty() ? wl.uid() : req.uid();
-            String error = z.add(new ZtunnelServer.Pod(uid, wl.namespace(), wl.name(),
-                wl.serviceAccount(), Path.of(req.netns())));
+          String key = KnownPods.keyOf(req.uid(), req.namespace(), req.pod());
+          ReentrantLock lock = podLock(key);
+          lock.lock();
+          try {
+            KnownPods.Pod before = known.find(key);
+            if (!req.netns().isEmpty()) {
+              known.put(new KnownPods.Pod(key, req.uid(), req.namespace(), req.pod(), req.netns(),
+                  before != null && before.netns().equals(req.netns()) && before.captured()));
+            }
+            Optional<Workload> w = find(snapshots.get(), req.uid(), req.namespace(), req.pod());
+            if (w.isEmpty() || !w.get().enrolled()) {
+              log.info("cni-agent: ADD {}: {}", pod, w.isEmpty() ? "not in the mesh config" : "not enrolled");
+              return AgentProtocol.SKIP;
+            }
+            if (req.netns().isEmpty()) {
+              return AgentProtocol.ERR + " ADD " + pod + ": no netns given";
+            }
+            String error = enroll(known.find(key), w.get(), true);
             if (!error.isEmpty()) {
               log.warn("cni-agent: ADD {}: ztunnel did not take the pod: {}", pod, error);
               return AgentProtocol.ERR + " " + pod + " is redirected but ztunnel is not serving it: "
                   + oneLine(error);
             }
-            log.info("cni-agent: ADD {}: ztunnel serves it", pod);
+            return AgentProtocol.OK;
+          } finally {
+            lock.unlock();
           }
-          return AgentProtocol.OK;
         }
         case AgentProtocol.DEL -> {
-          ZtunnelServer z = zds;
-          if (z != null) {
-            String uid = req.uid();
-            if (uid.isEmpty()) {
-              uid = z.pods().values().stream()
-                  .filter(p -> p.namespace().equals(req.namespace()) && p.name().equals(req.pod()))
-                  .map(ZtunnelServer.Pod::uid).findFirst().orElse("");
+          String key = KnownPods.keyOf(req.uid(), req.namespace(), req.pod());
+          ReentrantLock lock = podLock(key);
+          lock.lock();
+          try {
+            KnownPods.Pod p = known.find(key);
+            if (p == null) {
+              p = known.findByName(req.namespace(), req.pod());
             }
-            if (!uid.isEmpty()) {
-              String error = z.delete(uid);
-              if (!error.isEmpty()) {
-                log.warn("cni-agent: DEL {}: ztunnel: {}", pod, error);
+            String uid = req.uid();
+            if (uid.isEmpty() && p != null) {
+              uid = p.uid();
+            }
+            ZtunnelServer z = zds;
+            if (z != null) {
+              if (uid.isEmpty()) {
+                uid = z.pods().values().stream()
+                    .filter(x -> x.namespace().equals(req.namespace()) && x.name().equals(req.pod()))
+                    .map(ZtunnelServer.Pod::uid).findFirst().orElse("");
+              }
+              if (!uid.isEmpty()) {
+                String error = z.delete(uid);
+                if (!error.isEmpty()) {
+                  log.warn("cni-agent: DEL {}: ztunnel: {}", pod, error);
+                }
               }
             }
+            if (!req.netns().isEmpty() && Files.exists(Path.of(req.netns()))) {
+              withRules(() -> redirect.remove(req.netns()));
+              log.info("cni-agent: DEL {}: redirection removed from {}", pod, req.netns());
+            }
+            if (p != null) {
+              known.remove(p.key());
+            }
+            return AgentProtocol.OK;
+          } finally {
+            lock.unlock();
+            podLocks.remove(key, lock);
           }
-          if (!req.netns().isEmpty() && Files.exists(Path.of(req.netns()))) {
-            withRules(() -> redirect.remove(req.netns()));
-            log.info("cni-agent: DEL {}: redirection removed from {}", pod, req.netns());
-          }
-          return AgentProtocol.OK;
         }
         default -> {
-          Optional<Workload> w = find(req);
+          Optional<Workload> w = find(snapshots.get(), req.uid(), req.namespace(), req.pod());
           if (w.isEmpty() || !w.get().enrolled()) {
             return AgentProtocol.SKIP;
           }
@@ -235,50 +302,132 @@ public final class NodeAgent implements AutoCloseable {
   }
 
   /**
-   * Follows the configuration: a pod handed to ztunnel that is still in the snapshot but no longer
-   * enrolled (un-labelled) gets its rules removed and is taken back from ztunnel, so its traffic
-   * flows uncaptured again. A pod missing from the snapshot is left alone (its CNI DEL comes).
-   * Called from the config publisher's thread; never throws.
+   * Installs the rules in {@code p}'s netns and hands it to ztunnel; returns "" when ztunnel serves
+   * it (or there is no ztunnel server), else why not. With {@code wait} false an absent ztunnel is
+   * not waited for: the pod goes into the next ztunnel's snapshot. Caller holds the pod's lock.
+   */
+  private String enroll(KnownPods.Pod p, Workload wl, boolean wait) throws RedirectException {
+    withRules(() -> redirect.install(p.netns()));
+    known.put(p.withCaptured(true));
+    log.info("cni-agent: {}: redirection installed in {}", p.describe(), p.netns());
+    ZtunnelServer z = zds;
+    if (z != null) {
+      String uid = p.uid().isEmpty() ? wl.uid() : p.uid();
+      ZtunnelServer.Pod zp = new ZtunnelServer.Pod(uid, wl.namespace(), wl.name(),
+          wl.serviceAccount(), Path.of(p.netns()));
+      String error = wait ? z.add(zp) : z.offer(zp);
+      if (error == null) {
+        log.info("cni-agent: {}: no ztunnel connected; it gets the pod when it connects", p.describe());
+        return "";
+      }
+      if (!error.isEmpty()) {
+        return error;
+      }
+      log.info("cni-agent: {}: ztunnel serves it", p.describe());
+    }
+    annotator.enabled(wl.namespace(), wl.name());
+    return "";
+  }
+
+  /** Takes {@code p} back from ztunnel and removes its rules. Caller holds the pod's lock. */
+  private void unenroll(KnownPods.Pod p, String uid) {
+    try {
+      if (Files.exists(Path.of(p.netns()))) {
+        withRules(() -> redirect.remove(p.netns()));
+      }
+      known.put(p.withCaptured(false));
+    } catch (RedirectException | RuntimeException e) {
+      log.warn("cni-agent: {} left ambient mode but its rules could not be removed: {}",
+          p.describe(), e.getMessage());
+    }
+    ZtunnelServer z = zds;
+    String error = z == null || uid.isEmpty() ? "" : z.delete(uid);
+    annotator.removed(p.namespace(), p.name());
+    log.info("cni-agent: {} left ambient mode: redirection removed{}", p.describe(),
+        error.isEmpty() ? ", ztunnel stopped serving it" : "; ztunnel: " + error);
+  }
+
+  /**
+   * Follows the configuration for every pod CNI told this agent about: one that is enrolled now
+   * but not captured (labelled after it started, or known from before an agent restart) gets its
+   * rules and goes to ztunnel; one still in the snapshot but no longer enrolled (un-labelled)
+   * loses its rules and is taken back from ztunnel, so its traffic flows uncaptured again. A pod
+   * missing from the snapshot is left alone (its CNI DEL comes); one whose netns is gone is
+   * forgotten. Returns at once: the work runs on the agent's reconcile thread, coalesced to the
+   * latest snapshot. Never throws.
    */
   public void reconcile(MeshSnapshot snapshot) {
-    ZtunnelServer z = zds;
-    if (z == null) {
-      return;
-    }
-    for (ZtunnelServer.Pod p : z.pods().values()) {
-      Optional<Workload> w = snapshot.findWorkloadByUid(p.uid());
-      if (w.isEmpty()) {
-        w = snapshot.workloads().stream()
-            .filter(x -> x.namespace().equals(p.namespace()) && x.name().equals(p.name())).findFirst();
-      }
-      if (w.isEmpty() || w.get().enrolled()) {
-        continue;
-      }
-      String pod = "pod " + p.namespace() + "/" + p.name();
+    if (toReconcile.getAndSet(snapshot) == null) {
       try {
-        if (Files.exists(p.netns())) {
-          withRules(() -> redirect.remove(p.netns().toString()));
-        }
-      } catch (RedirectException | RuntimeException e) {
-        log.warn("cni-agent: {} left ambient mode but its rules could not be removed: {}", pod,
-            e.getMessage());
+        reconciler.execute(() -> reconcileNow(toReconcile.getAndSet(null)));
+      } catch (RejectedExecutionException e) {
+        // closed
       }
-      String error = z.delete(p.uid());
-      log.info("cni-agent: {} left ambient mode: redirection removed{}", pod,
-          error.isEmpty() ? ", ztunnel stopped serving it" : "; ztunnel: " + error);
     }
   }
 
-  private Optional<Workload> find(AgentProtocol.Request req) {
-    MeshSnapshot snapshot = snapshots.get();
-    if (!req.uid().isEmpty()) {
-      Optional<Workload> byUid = snapshot.findWorkloadByUid(req.uid());
+  /** Reconciles right away on the caller's thread (tests, and the reconcile thread). */
+  void reconcileNow(MeshSnapshot snapshot) {
+    if (snapshot == null) {
+      return;
+    }
+    ZtunnelServer z = zds;
+    java.util.Set<String> handed = z == null ? java.util.Set.of() : z.pods().keySet();
+    for (KnownPods.Pod seen : known.all()) {
+      ReentrantLock lock = podLock(seen.key());
+      lock.lock();
+      try {
+        KnownPods.Pod p = known.find(seen.key());
+        if (p == null || p.netns().isEmpty()) {
+          continue; // deleted meanwhile
+        }
+        Optional<Workload> w = find(snapshot, p.uid(), p.namespace(), p.name());
+        String uid = p.uid().isEmpty() ? w.map(Workload::uid).orElse("") : p.uid();
+        if (!Files.exists(Path.of(p.netns()))) {
+          log.info("cni-agent: {}: its netns {} is gone; forgetting it", p.describe(), p.netns());
+          known.remove(p.key());
+          if (z != null && !uid.isEmpty() && handed.contains(uid)) {
+            z.delete(uid);
+          }
+          continue;
+        }
+        if (w.isEmpty()) {
+          continue;
+        }
+        boolean served = z == null || handed.contains(uid);
+        if (w.get().enrolled() && !(p.captured() && served)) {
+          String error = enroll(p, w.get(), false);
+          if (!error.isEmpty()) {
+            log.warn("cni-agent: {} joined ambient mode but ztunnel did not take it: {}",
+                p.describe(), error);
+          } else {
+            log.info("cni-agent: {} joined ambient mode: captured", p.describe());
+          }
+        } else if (!w.get().enrolled() && (p.captured() || handed.contains(uid))) {
+          unenroll(p, uid);
+        }
+      } catch (RedirectException | RuntimeException e) {
+        log.warn("cni-agent: {}: reconcile failed: {}", seen.describe(), e.getMessage());
+      } finally {
+        lock.unlock();
+      }
+    }
+  }
+
+  private ReentrantLock podLock(String key) {
+    return podLocks.computeIfAbsent(key, k -> new ReentrantLock());
+  }
+
+  private static Optional<Workload> find(MeshSnapshot snapshot, String uid, String namespace,
+      String name) {
+    if (!uid.isEmpty()) {
+      Optional<Workload> byUid = snapshot.findWorkloadByUid(uid);
       if (byUid.isPresent()) {
         return byUid;
       }
     }
     for (Workload w : snapshot.workloads()) {
-      if (w.namespace().equals(req.namespace()) && w.name().equals(req.pod())) {
+      if (w.namespace().equals(namespace) && w.name().equals(name)) {
         return Optional.of(w);
       }
     }
@@ -304,8 +453,12 @@ public final class NodeAgent implements AutoCloseable {
 
   @Override
   public void close() throws IOException {
+    reconciler.shutdownNow();
     if (zds != null) {
       zds.close();
+    }
+    if (server == null) {
+      return;
     }
     server.close();
     try {

@@ -17,8 +17,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -61,6 +63,9 @@ public final class ZtunnelServer implements AutoCloseable {
 
   private record Pending(WorkloadRequest request, Path netns, CompletableFuture<String> answer) {}
 
+  /** Queued to wake a connection's thread so that it ends (see {@link Connection#retire}). */
+  private static final Pending RETIRE = new Pending(null, null, null);
+
   private final SeqPacketListener listener;
   private final Map<String, Pod> pods = new ConcurrentHashMap<>();
   private final Thread acceptor;
@@ -99,6 +104,22 @@ public final class ZtunnelServer implements AutoCloseable {
    */
   public String add(Pod pod) {
     pods.put(pod.uid(), pod);
+    WorkloadRequest req = WorkloadRequest.newBuilder().setAdd(addOf(pod)).build();
+    return send(req, pod.netns(), "pod " + pod.namespace() + "/" + pod.name());
+  }
+
+  /**
+   * As {@link #add} when a ztunnel is connected; otherwise registers {@code pod} for the next
+   * ztunnel's snapshot and returns null at once, without waiting for one to connect (for the
+   * agent's reconcile, which must not stall on an absent ztunnel).
+   */
+  public String offer(Pod pod) {
+    synchronized (this) { // against a connection completing its snapshot: see Connection.run
+      pods.put(pod.uid(), pod);
+      if (!connected()) {
+        return null;
+      }
+    }
     WorkloadRequest req = WorkloadRequest.newBuilder().setAdd(addOf(pod)).build();
     return send(req, pod.netns(), "pod " + pod.namespace() + "/" + pod.name());
   }
@@ -166,7 +187,7 @@ public final class ZtunnelServer implements AutoCloseable {
       }
       if (old != null) {
         log.info("cni-agent: a new ztunnel connected; closing the previous connection");
-        old.close();
+        old.retire();
       }
       Thread.ofPlatform().daemon().name("cni-agent-zds-conn").start(c::run);
     }
@@ -195,7 +216,9 @@ public final class ZtunnelServer implements AutoCloseable {
           throw new IOException("ztunnel speaks ZDS version " + h.getVersion() + " (expected V1)");
         }
         int added = 0;
+        Set<String> sent = new HashSet<>();
         for (Pod pod : List.copyOf(pods.values())) {
+          sent.add(pod.uid());
           String error = exchange(WorkloadRequest.newBuilder().setAdd(addOf(pod)).build(), pod.netns());
           if (error == null) { // netns gone: ztunnel may keep what it has until the pod is deleted
             error = exchange(WorkloadRequest.newBuilder()
@@ -212,10 +235,27 @@ public final class ZtunnelServer implements AutoCloseable {
         synchronized (ZtunnelServer.this) {
           if (current == this) {
             synced.complete(this);
+            // pods offered while the snapshot was going out follow as live Adds; later offers
+            // see connected() and send themselves
+            for (Pod pod : pods.values()) {
+              if (!sent.contains(pod.uid())) {
+                CompletableFuture<String> answer = new CompletableFuture<>();
+                answer.whenComplete((error, failure) -> {
+                  if (error != null && !error.isEmpty()) {
+                    log.warn("cni-agent: ztunnel NACKed pod {}/{}: {}", pod.namespace(), pod.name(), error);
+                  }
+                });
+                queue.add(new Pending(WorkloadRequest.newBuilder().setAdd(addOf(pod)).build(),
+                    pod.netns(), answer));
+              }
+            }
           }
         }
         while (!gone) {
           Pending p = queue.poll(KEEPALIVE.toMillis(), TimeUnit.MILLISECONDS);
+          if (p == RETIRE) {
+            break;
+          }
           if (p == null) {
             keepalive();
             continue;
@@ -238,6 +278,9 @@ public final class ZtunnelServer implements AutoCloseable {
       } finally {
         close();
         for (Pending p; (p = queue.poll()) != null; ) {
+          if (p == RETIRE) {
+            continue;
+          }
           p.answer().completeExceptionally(new IOException("ztunnel disconnected"));
         }
       }
@@ -296,7 +339,19 @@ public final class ZtunnelServer implements AutoCloseable {
       }
     }
 
-    void close() {
+    /**
+     * Ends the connection from another thread: its own thread closes the socket once it wakes
+     * (at once when idle, else after the exchange in flight, bounded by {@link #DEADLINE}). Only
+     * that thread touches the descriptor: a closed descriptor's number is reused at once, and a
+     * late recvmsg on it could read another socket's messages.
+     */
+    void retire() {
+      gone = true;
+      queue.add(RETIRE);
+    }
+
+    /** Closes the socket; on the connection's own thread only. */
+    private void close() {
       gone = true;
       socket.close();
       synchronized (ZtunnelServer.this) {
@@ -327,7 +382,7 @@ public final class ZtunnelServer implements AutoCloseable {
     listener.close();
     Connection c = current;
     if (c != null) {
-      c.close();
+      c.retire();
     }
     try {
       acceptor.join(2000);

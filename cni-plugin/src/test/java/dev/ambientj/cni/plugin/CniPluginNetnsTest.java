@@ -7,7 +7,7 @@ import dev.ambientj.cni.agent.NodeAgent;
 import dev.ambientj.cni.redirect.CommandRunner;
 import dev.ambientj.cni.redirect.InpodRedirect;
 import dev.ambientj.cni.redirect.NetnsProbe;
-import dev.ambientj.cni.redirect.Privileged;
+import dev.ambientj.testing.Privileged;
 import java.io.BufferedReader;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;

@@ -2,16 +2,12 @@ package dev.ambientj.it.netns;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * The machine as a test sees it: commands, network namespaces, and an undo list run in reverse
@@ -23,50 +19,6 @@ final class Host implements AutoCloseable {
 
   interface Undo {
     void run() throws Exception;
-  }
-
-  /** Skips (prints why) unless root with the tools; fails instead under CI's flag. */
-  static void require(String... tools) {
-    List<String> reasons = new ArrayList<>();
-    if (!isRoot()) {
-      reasons.add("not running as root");
-    }
-    for (String t : tools) {
-      if (!(t.startsWith("/") ? Files.isExecutable(Path.of(t)) : onPath(t))) {
-        reasons.add("'" + t + "' not found");
-      }
-    }
-    if (reasons.isEmpty()) {
-      return;
-    }
-    String reason = "privileged netns test: " + String.join(", ", reasons);
-    if ("true".equals(System.getenv("AMBIENTJ_REQUIRE_PRIVILEGED_TESTS"))) {
-      Assertions.fail(reason + " (AMBIENTJ_REQUIRE_PRIVILEGED_TESTS=true: must not be skipped)");
-    }
-    System.out.println("SKIPPED " + reason);
-    Assumptions.abort(reason);
-  }
-
-  private static boolean isRoot() {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith("Uid:")) {
-          return line.split("\\s+")[2].equals("0");
-        }
-      }
-    } catch (IOException e) {
-      return false;
-    }
-    return false;
-  }
-
-  private static boolean onPath(String tool) {
-    for (String d : (System.getenv().getOrDefault("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin").split(":")) {
-      if (!d.isEmpty() && Files.isExecutable(Path.of(d, tool))) {
-        return true;
-      }
-    }
-    return false;
   }
 
   void onClose(Undo u) {

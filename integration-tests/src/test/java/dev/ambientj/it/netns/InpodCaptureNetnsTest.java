@@ -13,6 +13,7 @@ import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
 import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.testing.Privileged;
 import dev.ambientj.ztunnel.Ztunnel;
 import dev.ambientj.ztunnel.telemetry.InMemoryAccessLogSink;
 import java.net.InetAddress;
@@ -44,13 +45,15 @@ import org.junit.jupiter.api.TestMethodOrder;
  * Pods are wired by the CNI reference plugins (bridge + host-local) with our plugin chained after
  * them; our plugin asks the node agent, which installs the pod's iptables rules and hands its
  * netns to the node's ztunnel over ZDS; ztunnel listens inside the pod. An unmodified curl in the
- * client pod then reaches the server by pod IP and by service VIP through HBONE.
+ * client pod then reaches the server by pod IP and by service VIP through HBONE, and iperf3
+ * moves its bytes through both ztunnels. Un-labelling the client's namespace releases the running
+ * pod and labelling it again captures it again — no CNI call, no pod restart.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class InpodCaptureNetnsTest {
   private static final String TD = "cluster.local";
-  private static final String CLIENT_ID = "spiffe://cluster.local/ns/demo/sa/client";
+  private static final String CLIENT_ID = "spiffe://cluster.local/ns/front/sa/client";
   private static final String SERVER_ID = "spiffe://cluster.local/ns/demo/sa/server";
   private static final Duration WAIT = Duration.ofSeconds(20);
 
@@ -75,26 +78,41 @@ class InpodCaptureNetnsTest {
     final String name;
     final Path agentSocket;
     final Path zdsSocket;
-    final NodeAgent agent;
+    final Path podsFile;
     final InMemoryAccessLogSink accessLog = new InMemoryAccessLogSink();
+    NodeAgent agent;
+    AutoCloseable following;
     Ztunnel ztunnel;
 
     Node(String name) throws Exception {
       this.name = name;
       this.agentSocket = work.resolve("agent-" + name + ".sock");
       this.zdsSocket = work.resolve("zds-" + name + ".sock");
-      this.agent = NodeAgent.start(agentSocket, config::snapshot,
-          new InpodRedirect(CommandRunner.nsenter()));
-      host.onClose(agent::close);
-      agent.zds(ZtunnelServer.start(zdsSocket));
+      this.podsFile = work.resolve("state-" + name + "/cni-agent-pods");
+      startAgent();
+      startZtunnel();
+    }
+
+    /** The node agent with its ZDS server, following the config; its pod list on disk. */
+    void startAgent() throws Exception {
+      NodeAgent mine = NodeAgent.start(agentSocket, config::snapshot,
+          new InpodRedirect(CommandRunner.nsenter()), podsFile);
+      agent = mine;
+      host.onClose(mine::close);
+      mine.zds(ZtunnelServer.start(zdsSocket));
       AutoCloseable sub = config.subscribe(new SnapshotListener() {
         @Override
         public void onSnapshot(MeshSnapshot snapshot) {
-          agent.reconcile(snapshot);
+          mine.reconcile(snapshot);
         }
       });
+      following = sub;
       host.onClose(sub::close);
-      startZtunnel();
+    }
+
+    void stopAgent() throws Exception {
+      following.close();
+      agent.close();
     }
 
     void startZtunnel() throws Exception {
@@ -110,12 +128,12 @@ class InpodCaptureNetnsTest {
 
   @BeforeAll
   void setUp() throws Exception {
-    Host.require("ip", "iptables-restore", "nsenter", "curl", "socat", "ss",
+    Privileged.require("ip", "iptables-restore", "nsenter", "curl", "socat", "iperf3", "ss",
         "/usr/lib/cni/bridge", "/usr/lib/cni/host-local");
     work = Files.createTempDirectory("ambientj-inpod-");
     host.onClose(() -> deleteTree(work));
     configFile = work.resolve("mesh.yaml");
-    Files.writeString(configFile, meshYaml(false));
+    Files.writeString(configFile, meshYaml(true));
     config = new SnapshotPublisher();
     source = FileConfigSource.start(List.of(configFile), config);
     host.onClose(source::close);
@@ -153,23 +171,24 @@ class InpodCaptureNetnsTest {
     app.toFile().setExecutable(true);
     host.start("ip", "netns", "exec", serverNs, "socat", "TCP-LISTEN:8080,fork,reuseaddr",
         "EXEC:" + app);
-    addPod(b, nodeB, serverNs, "server", "10.244.2.0/24", "10.244.2.1", "10.244.2.10");
-    addPod(a, nodeA, clientNs, "client", "10.244.1.0/24", "10.244.1.1", "10.244.1.10");
+    host.start("ip", "netns", "exec", serverNs, "iperf3", "-s", "-p", "5201");
+    addPod(b, nodeB, serverNs, "demo", "server", "10.244.2.0/24", "10.244.2.1", "10.244.2.10");
+    addPod(a, nodeA, clientNs, "front", "client", "10.244.1.0/24", "10.244.1.1", "10.244.1.10");
     assertThat(a.ztunnel.awaitReady(WAIT)).as("ztunnel-a ready").isTrue();
     assertThat(b.ztunnel.awaitReady(WAIT)).as("ztunnel-b ready").isTrue();
   }
 
   /** bridge ADD in the node, then ours with its result; DELs (reverse order) registered for close. */
-  private void addPod(Node node, String nodeNs, String podNs, String pod, String subnet,
-      String gateway, String ip) throws Exception {
+  private void addPod(Node node, String nodeNs, String podNs, String namespace, String pod,
+      String subnet, String gateway, String ip) throws Exception {
     String netns = "/var/run/netns/" + podNs;
     String bridgeConfig = cni.bridgeConfig(subnet, gateway, ip);
     Host.Result br = cni.bridge("ADD", nodeNs, netns, podNs, bridgeConfig);
     assertThat(br.exit()).as("bridge ADD: " + br.out() + br.err()).isZero();
     host.onClose(() -> cni.bridge("DEL", nodeNs, netns, podNs, bridgeConfig));
-    Host.Result ours = cni.ambientj("ADD", netns, podNs, node.agentSocket, br.out(), "demo", pod,
-        "uid-" + pod);
-    host.onClose(() -> cni.ambientj("DEL", netns, podNs, node.agentSocket, null, "demo", pod,
+    Host.Result ours = cni.ambientj("ADD", netns, podNs, node.agentSocket, br.out(), namespace,
+        pod, "uid-" + pod);
+    host.onClose(() -> cni.ambientj("DEL", netns, podNs, node.agentSocket, null, namespace, pod,
         "uid-" + pod));
     assertThat(ours.exit()).as("ambientj ADD: " + ours.out() + ours.err()).isZero();
     assertThat(ours.out()).as("our plugin passes the bridge's result on").contains(ip);
@@ -268,22 +287,108 @@ class InpodCaptureNetnsTest {
 
   @Test
   @Order(5)
-  void unlabellingThePodStopsItsCapture() throws Exception {
+  void unlabellingTheNamespaceStopsCaptureOfTheRunningPod() throws Exception {
     int before = a.accessLog.lines().size();
-    Files.writeString(configFile, meshYaml(true));
-    eventually(() -> {
-      try {
-        return !host.exec(clientNs, "iptables-save").contains("AMBIENTJ")
-            && !host.exec(clientNs, "ss", "-ltnH").contains(":15001");
-      } catch (Exception e) {
-        return false;
-      }
-    });
+    Files.writeString(configFile, meshYaml(false));
+    eventually(() -> released(clientNs));
     // the server is still in the mesh: its ztunnel takes the plaintext connection on 15006
     assertThat(curl("http://10.244.2.10:8080/")).contains("peer=10.244.2.10");
     assertThat(a.accessLog.lines()).hasSize(before);
     eventually(() -> b.accessLog.lines().stream().anyMatch(l -> !l.contains(CLIENT_ID)
         && l.contains("\"dst.addr\":\"10.244.2.10:8080\"") && l.contains("\"direction\":\"inbound\"")));
+  }
+
+  @Test
+  @Order(6)
+  void labellingItAgainRestoresCaptureWithoutARestart() throws Exception {
+    Files.writeString(configFile, meshYaml(true));
+    eventually(() -> captured(clientNs));
+    a.accessLog.clear();
+    b.accessLog.clear();
+    assertThat(curl("http://10.244.2.10:8080/")).contains("peer=10.244.2.10");
+    eventually(() -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+    eventually(() -> b.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+  }
+
+  @Test
+  @Order(8)
+  void aRestartedAgentFollowsLabelChangesOfPodsThatStartedBeforeIt() throws Exception {
+    a.stopAgent();
+    Files.writeString(configFile, meshYaml(false)); // un-labelled while node-a has no agent
+    eventually(() -> config.snapshot().workloads().stream()
+        .anyMatch(w -> w.name().equals("client") && !w.enrolled()));
+    assertThat(host.exec(clientNs, "iptables-save")).as("nobody released the pod yet")
+        .contains("AMBIENTJ");
+
+    a.startAgent(); // knows the client pod from its pod list, not from a CNI call
+    eventually(() -> released(clientNs));
+
+    Files.writeString(configFile, meshYaml(true));
+    eventually(() -> captured(clientNs));
+    a.accessLog.clear();
+    assertThat(curl("http://10.244.2.10:8080/")).contains("peer=10.244.2.10");
+    eventually(() -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+  }
+
+  @Test
+  @Order(7)
+  void iperf3InTheClientPodMovesItsBytesThroughBothZtunnels() throws Exception {
+    a.accessLog.clear();
+    b.accessLog.clear();
+    // bounded: two seconds at 20 Mbit/s; the JSON report says how many bytes iperf3 sent
+    String report = host.exec(clientNs, "iperf3", "-c", "10.244.2.10", "-p", "5201", "-t", "2",
+        "-b", "20M", "-J");
+    java.util.regex.Matcher m = java.util.regex.Pattern
+        .compile("\"sum_sent\"\\s*:\\s*\\{[^}]*?\"bytes\"\\s*:\\s*(\\d+)").matcher(report);
+    assertThat(m.find()).as("iperf3's sum_sent in " + report).isTrue();
+    long sent = Long.parseLong(m.group(1));
+    assertThat(sent).as("iperf3 sent something").isGreaterThan(100_000);
+    // every byte iperf3 wrote crossed ztunnel-a's outbound and ztunnel-b's inbound, with both ids
+    try {
+      eventually(() -> bytesTo(a, "10.244.2.10:5201") >= sent);
+      eventually(() -> bytesTo(b, "10.244.2.10:5201") >= sent);
+    } catch (AssertionError e) {
+      throw new AssertionError("iperf3 sent " + sent + " bytes; ztunnel-a logged "
+          + bytesTo(a, "10.244.2.10:5201") + ", ztunnel-b " + bytesTo(b, "10.244.2.10:5201")
+          + "\nztunnel-a access log: " + a.accessLog.lines()
+          + "\nztunnel-b access log: " + b.accessLog.lines(), e);
+    }
+  }
+
+  /** Bytes client→server that {@code node}'s ztunnel logged for HBONE connections to {@code dst}. */
+  private static long bytesTo(Node node, String dst) {
+    long total = 0;
+    java.util.regex.Pattern bytes = java.util.regex.Pattern.compile("\"bytes_sent\":(\\d+)");
+    for (String l : node.accessLog.lines()) {
+      if (l.contains("\"dst.hbone_addr\":\"" + dst + "\"") && l.contains(CLIENT_ID)
+          && l.contains(SERVER_ID)) {
+        java.util.regex.Matcher m = bytes.matcher(l);
+        if (m.find()) {
+          total += Long.parseLong(m.group(1));
+        }
+      }
+    }
+    return total;
+  }
+
+  /** Whether neither our rules nor ztunnel's outbound listener are in pod netns {@code ns}. */
+  private boolean released(String ns) {
+    try {
+      return !host.exec(ns, "iptables-save").contains("AMBIENTJ")
+          && !host.exec(ns, "ss", "-ltnH").contains(":15001");
+    } catch (Exception e) {
+      return false;
+    }
+  }
+
+  /** Whether our rules and ztunnel's outbound listener are in pod netns {@code ns}. */
+  private boolean captured(String ns) {
+    try {
+      return host.exec(ns, "iptables-save").contains("AMBIENTJ")
+          && host.exec(ns, "ss", "-ltnH").contains(":15001");
+    } catch (Exception e) {
+      return false;
+    }
   }
 
   private String curl(String url) throws Exception {
@@ -311,7 +416,7 @@ class InpodCaptureNetnsTest {
     }
   }
 
-  private static String meshYaml(boolean clientUnlabelled) {
+  private static String meshYaml(boolean frontLabelled) {
     return """
         apiVersion: v1
         kind: Node
@@ -329,6 +434,12 @@ class InpodCaptureNetnsTest {
           name: demo
           labels: {istio.io/dataplane-mode: ambient}
         ---
+        apiVersion: v1
+        kind: Namespace
+        metadata:
+          name: front
+          labels: {%s}
+        ---
         %s
         ---
         %s
@@ -343,26 +454,26 @@ class InpodCaptureNetnsTest {
           selector: {app: server}
           ports: [{name: http, port: 80, targetPort: 8080}]
         """.formatted(
-        pod("client", "node-a", "10.244.1.10", clientUnlabelled ? "none" : null),
-        pod("server", "node-b", "10.244.2.10", null),
-        pod("bench", "node-a", "10.244.1.20", null));
+        frontLabelled ? "istio.io/dataplane-mode: ambient" : "",
+        pod("front", "client", "node-a", "10.244.1.10"),
+        pod("demo", "server", "node-b", "10.244.2.10"),
+        pod("demo", "bench", "node-a", "10.244.1.20"));
   }
 
-  private static String pod(String name, String node, String ip, String mode) {
+  private static String pod(String namespace, String name, String node, String ip) {
     return """
         apiVersion: v1
         kind: Pod
         metadata:
           name: %s
-          namespace: demo
+          namespace: %s
           uid: uid-%s
-          labels: {app: %s%s}
+          labels: {app: %s}
         spec:
           nodeName: %s
           serviceAccountName: %s
           containers: [{name: app, image: example/app:1.0}]
         status: {phase: Running, podIP: %s}
-        """.formatted(name, name, name,
-        mode == null ? "" : ", istio.io/dataplane-mode: " + mode, node, name, ip);
+        """.formatted(name, namespace, name, name, node, name, ip);
   }
 }

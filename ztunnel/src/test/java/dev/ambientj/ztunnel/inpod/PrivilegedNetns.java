@@ -1,18 +1,15 @@
 package dev.ambientj.ztunnel.inpod;
 
+import dev.ambientj.testing.Privileged;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.Assumptions;
 
 /**
- * Network namespaces for tests: the gate (skipped with the reason unless root with {@code ip};
- * fails instead where {@code AMBIENTJ_REQUIRE_PRIVILEGED_TESTS=true}) and create/run/delete.
+ * Network namespaces for tests: the gate ({@link Privileged}) and create/run/delete.
  */
 public final class PrivilegedNetns implements AutoCloseable {
   private final String name;
@@ -21,37 +18,9 @@ public final class PrivilegedNetns implements AutoCloseable {
     this.name = name;
   }
 
+  /** Skips unless root with {@code ip} (fails instead in CI): {@link Privileged#require}. */
   public static void require() {
-    List<String> reasons = new ArrayList<>();
-    if (!isRoot()) {
-      reasons.add("not running as root");
-    }
-    if (!Files.isExecutable(Path.of("/usr/sbin/ip")) && !Files.isExecutable(Path.of("/sbin/ip"))
-        && !Files.isExecutable(Path.of("/usr/bin/ip"))) {
-      reasons.add("'ip' not found");
-    }
-    if (reasons.isEmpty()) {
-      return;
-    }
-    String reason = "privileged netns test: " + String.join(", ", reasons);
-    if ("true".equals(System.getenv("AMBIENTJ_REQUIRE_PRIVILEGED_TESTS"))) {
-      Assertions.fail(reason + " (AMBIENTJ_REQUIRE_PRIVILEGED_TESTS=true: must not be skipped)");
-    }
-    System.out.println("SKIPPED " + reason);
-    Assumptions.abort(reason);
-  }
-
-  private static boolean isRoot() {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith("Uid:")) {
-          return line.split("\\s+")[2].equals("0");
-        }
-      }
-    } catch (IOException e) {
-      return false;
-    }
-    return false;
+    Privileged.require("ip");
   }
 
   /** Creates {@code ip netns add <prefix>-<pid>-<n>} with loopback up. */

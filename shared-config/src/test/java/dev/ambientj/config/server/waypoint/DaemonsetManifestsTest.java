@@ -160,6 +160,48 @@ class DaemonsetManifestsTest {
   }
 
   @Test
+  void ztunnelRunsInPodAndSharesTheZdsSocketDirectoryWithTheCniAgent() {
+    PodSpec zt = one(DaemonSet.class, "ztunnel").getSpec().getTemplate().getSpec();
+    PodSpec cni = one(DaemonSet.class, "ambientj-cni-node").getSpec().getTemplate().getSpec();
+    assertThat(zt.getContainers().get(0).getArgs()).contains("--inpod");
+    // ztunnel's default ZDS path (Istio's INPOD_UDS); the agent's --zds-socket, if given, is it
+    String socketDir = "/var/run/ztunnel";
+    List<String> agentArgs = cni.getContainers().get(0).getArgs();
+    int i = agentArgs.indexOf("--zds-socket");
+    if (i >= 0) {
+      assertThat(agentArgs.get(i + 1)).isEqualTo(socketDir + "/ztunnel.sock");
+    }
+    for (PodSpec spec : List.of(zt, cni)) {
+      String volume = spec.getVolumes().stream()
+          .filter(v -> v.getHostPath() != null && v.getHostPath().getPath().equals(socketDir))
+          .map(io.fabric8.kubernetes.api.model.Volume::getName)
+          .findFirst().orElse(null);
+      assertThat(volume).as("a hostPath volume of " + socketDir).isNotNull();
+      assertThat(spec.getContainers().get(0).getVolumeMounts())
+          .anyMatch(m -> m.getName().equals(volume) && m.getMountPath().equals(socketDir));
+    }
+  }
+
+  @Test
+  void cniAgentWatchesTheApiAndMayAnnotatePods() {
+    Container c = one(DaemonSet.class, "ambientj-cni-node").getSpec().getTemplate().getSpec()
+        .getContainers().get(0);
+    assertThat(c.getArgs()).contains("--kubernetes").doesNotContain("--config");
+    ClusterRoleBinding binding = one(ClusterRoleBinding.class, "ambientj-cni");
+    assertThat(binding.getSubjects()).anyMatch(s -> s.getName().equals("ambientj-cni") && NS.equals(s.getNamespace()));
+    List<PolicyRule> rules = one(ClusterRole.class, binding.getRoleRef().getName()).getRules();
+    for (KubernetesConfigSource.WatchedResource r : KubernetesConfigSource.WATCHED) {
+      for (String verb : KubernetesConfigSource.VERBS) {
+        assertThat(rules)
+            .as("a rule granting %s on %s in group '%s'", verb, r.plural(), r.group())
+            .anyMatch(rule -> grants(rule, r.group(), r.plural(), verb));
+      }
+    }
+    assertThat(rules).as("patching pods (ambient.istio.io/redirection)")
+        .anyMatch(rule -> grants(rule, "", "pods", "patch"));
+  }
+
+  @Test
   void waypointGatewayClassExists() {
     assertThat(one(GatewayClass.class, WaypointController.GATEWAY_CLASS).getSpec().getControllerName()).isNotBlank();
   }

@@ -1,0 +1,16 @@
+package dev.ambientj.cni;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class CniAgentCommandTest {
+  @Test
+  void exactlyOneConfigSourceIsRequired() {
+    assertThat(CniAgentCommand.run(new String[] {})).as("no source").isEqualTo(2);
+    assertThat(CniAgentCommand.run(new String[] {"--kubernetes", "--config", "/x.yaml"}))
+        .as("two sources").isEqualTo(2);
+    assertThat(CniAgentCommand.run(new String[] {"--state-dir"})).as("no value").isEqualTo(2);
+    assertThat(CniAgentCommand.run(new String[] {"--bogus"})).isEqualTo(2);
+  }
+}
