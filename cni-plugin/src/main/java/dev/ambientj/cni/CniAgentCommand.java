@@ -4,6 +4,7 @@ import dev.ambientj.cni.agent.AgentProtocol;
 import dev.ambientj.cni.agent.KubernetesRedirectionAnnotator;
 import dev.ambientj.cni.agent.NodeAgent;
 import dev.ambientj.cni.agent.ZtunnelServer;
+import dev.ambientj.cni.install.CniConfInstaller;
 import dev.ambientj.cni.redirect.CommandRunner;
 import dev.ambientj.cni.redirect.InpodRedirect;
 import dev.ambientj.config.FileConfigSource;
@@ -18,20 +19,32 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Entry point of {@code ./mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH]
  * [--state-dir DIR] [--zds-socket PATH | --no-zds]}: the node agent that the CNI plugin asks to
  * enroll pods (needs root: it enters pods' network namespaces). With {@code --kubernetes} it
  * watches the API server (in-cluster service account or the current kubeconfig) and writes the
- * {@code ambient.istio.io/redirection} annotation on the pods it captures.
+ * {@code ambient.istio.io/redirection} annotation on the pods it captures. With {@code
+ * --cni-net-dir DIR --cni-bin-dir DIR} it installs the plugin as istio-cni does: the executable
+ * into the bin directory and its entry at the end of the node's primary conflist, checked again
+ * every {@value #REINSTALL_SECONDS} s (a primary plugin that rewrites its file drops our entry).
+ * The entry stays when the agent stops: a pod created meanwhile fails its ADD (the plugin cannot
+ * reach the agent and is not fail-open) and the runtime retries, rather than starting uncaptured.
  */
 public final class CniAgentCommand {
   private static final String USAGE =
       "usage: mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH] [--state-dir DIR]"
-          + " [--zds-socket PATH | --no-zds]";
+          + " [--zds-socket PATH | --no-zds] [--cni-net-dir DIR --cni-bin-dir DIR [--cni-plugin FILE]]";
+  static final String PLUGIN_TYPE = "ambientj-cni";
+  static final long REINSTALL_SECONDS = 30;
   /** Where the agent keeps the pods CNI told it about (survives an agent restart, not a reboot). */
   static final String DEFAULT_STATE_DIR = "/var/run/ambientj";
   private static final Duration KUBERNETES_READY_TIMEOUT = Duration.ofSeconds(60);
@@ -46,15 +59,26 @@ public final class CniAgentCommand {
     Path stateDir = Path.of(DEFAULT_STATE_DIR);
     boolean zds = true;
     boolean kubernetes = false;
+    Path cniNetDir = null;
+    Path cniBinDir = null;
+    Path cniPlugin = null;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       if ((a.equals("--config") || a.equals("--socket") || a.equals("--zds-socket")
-          || a.equals("--state-dir")) && i + 1 < args.length) {
+          || a.equals("--state-dir") || a.startsWith("--cni-")) && i + 1 < args.length) {
         switch (a) {
           case "--config" -> configs.add(Path.of(args[++i]));
           case "--socket" -> socket = Path.of(args[++i]);
           case "--state-dir" -> stateDir = Path.of(args[++i]);
-          default -> zdsSocket = Path.of(args[++i]);
+          case "--zds-socket" -> zdsSocket = Path.of(args[++i]);
+          case "--cni-net-dir" -> cniNetDir = Path.of(args[++i]);
+          case "--cni-bin-dir" -> cniBinDir = Path.of(args[++i]);
+          case "--cni-plugin" -> cniPlugin = Path.of(args[++i]);
+          default -> {
+            System.err.println("mesh cni-agent: unknown argument '" + a + "'");
+            System.err.println(USAGE);
+            return 2;
+          }
         }
       } else if (a.equals("--no-zds")) {
         zds = false;
@@ -65,6 +89,12 @@ public final class CniAgentCommand {
         System.err.println(USAGE);
         return 2;
       }
+    }
+    if ((cniNetDir == null) != (cniBinDir == null) || (cniPlugin != null && cniNetDir == null)) {
+      System.err.println("mesh cni-agent: --cni-net-dir and --cni-bin-dir go together"
+          + " (--cni-plugin needs them)");
+      System.err.println(USAGE);
+      return 2;
     }
     if (configs.isEmpty() == !kubernetes) {
       System.err.println("mesh cni-agent: one of --config FILE or --kubernetes is required");
@@ -109,10 +139,17 @@ public final class CniAgentCommand {
             System.err.println("mesh cni-agent: config error, keeping the current one: " + message);
           }
         });
+        ScheduledExecutorService installer = null;
+        if (cniNetDir != null) {
+          installer = startInstaller(cniNetDir, cniBinDir, cniPlugin, agent.socket());
+        }
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
         System.err.println("mesh cni-agent: listening on " + agent.socket());
         stop.await();
+        if (installer != null) {
+          installer.shutdownNow();
+        }
         following.close();
         return 0;
       }
@@ -130,5 +167,33 @@ public final class CniAgentCommand {
         client.close();
       }
     }
+  }
+
+  /**
+   * Installs the plugin now (a failure is fatal: the node would start pods uncaptured) and again
+   * every {@value #REINSTALL_SECONDS} s (a failure then is logged; the next round retries).
+   */
+  private static ScheduledExecutorService startInstaller(Path netDir, Path binDir, Path plugin,
+      Path agentSocket) throws IOException {
+    Map<String, Object> entry = new LinkedHashMap<>();
+    entry.put("agentSocket", agentSocket.toString());
+    entry.put("failOpen", false);
+    CniConfInstaller.Change first = CniConfInstaller.install(netDir, binDir, plugin, PLUGIN_TYPE, entry);
+    System.err.println("mesh cni-agent: " + (first.written() ? "chained " + PLUGIN_TYPE + " into "
+        : PLUGIN_TYPE + " already in ") + first.file());
+    ScheduledExecutorService again = Executors.newSingleThreadScheduledExecutor(
+        Thread.ofPlatform().daemon().name("cni-agent-install").factory());
+    again.scheduleWithFixedDelay(() -> {
+      try {
+        CniConfInstaller.Change c = CniConfInstaller.install(netDir, binDir, plugin, PLUGIN_TYPE, entry);
+        if (c.written()) {
+          System.err.println("mesh cni-agent: our entry was missing; chained " + PLUGIN_TYPE
+              + " into " + c.file() + " again");
+        }
+      } catch (IOException | RuntimeException e) {
+        System.err.println("mesh cni-agent: CNI configuration not checked: " + e.getMessage());
+      }
+    }, REINSTALL_SECONDS, REINSTALL_SECONDS, TimeUnit.SECONDS);
+    return again;
   }
 }

@@ -12,5 +12,7 @@ class CniAgentCommandTest {
         .as("two sources").isEqualTo(2);
     assertThat(CniAgentCommand.run(new String[] {"--state-dir"})).as("no value").isEqualTo(2);
     assertThat(CniAgentCommand.run(new String[] {"--bogus"})).isEqualTo(2);
+    assertThat(CniAgentCommand.run(new String[] {"--config", "/x.yaml", "--cni-net-dir", "/etc/cni/net.d"}))
+        .as("--cni-net-dir without --cni-bin-dir").isEqualTo(2);
   }
 }

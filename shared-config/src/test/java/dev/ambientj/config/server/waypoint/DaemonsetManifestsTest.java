@@ -157,6 +157,15 @@ class DaemonsetManifestsTest {
         spec.getVolumes().stream().filter(v -> v.getHostPath() != null).map(v -> v.getHostPath().getPath()).collect(Collectors.toSet());
     assertThat(hostPaths).contains("/opt/cni/bin", "/etc/cni/net.d", "/var/run/ambientj");
     assertThat(spec.getInitContainers()).extracting(Container::getName).contains("install-cni");
+    // the agent chains the plugin into the host's conflist, through the mounts above
+    List<String> args = c.getArgs();
+    assertThat(args.get(args.indexOf("--cni-net-dir") + 1)).isEqualTo(mountOf(c, "cni-net"));
+    assertThat(args.get(args.indexOf("--cni-bin-dir") + 1)).isEqualTo(mountOf(c, "cni-bin"));
+  }
+
+  private static String mountOf(Container c, String volume) {
+    return c.getVolumeMounts().stream().filter(m -> m.getName().equals(volume)).findFirst()
+        .orElseThrow(() -> new AssertionError("no mount of volume " + volume)).getMountPath();
   }
 
   @Test
