@@ -29,6 +29,9 @@ public final class SeqPacketSocket implements AutoCloseable {
 
   private final int fd;
   private final AtomicBoolean closed = new AtomicBoolean();
+  /** Calls using {@link #fd} right now; the descriptor is closed only once none is (see close). */
+  private final java.util.concurrent.atomic.AtomicInteger users = new java.util.concurrent.atomic.AtomicInteger();
+  private final AtomicBoolean released = new AtomicBoolean();
 
   SeqPacketSocket(int fd) {
     this.fd = fd;
@@ -55,12 +58,33 @@ public final class SeqPacketSocket implements AutoCloseable {
 
   /** Read and write deadlines; a call that waits longer throws ({@code Duration.ZERO}: none). */
   public void setTimeouts(Duration timeout) throws IOException {
-    Libc.setTimeout(fd, Libc.SO_RCVTIMEO, timeout.toMillis());
-    Libc.setTimeout(fd, Libc.SO_SNDTIMEO, timeout.toMillis());
+    acquire();
+    try {
+      Libc.setTimeout(fd, Libc.SO_RCVTIMEO, timeout.toMillis());
+      Libc.setTimeout(fd, Libc.SO_SNDTIMEO, timeout.toMillis());
+    } finally {
+      release();
+    }
+  }
+
+  /** Marks a call in flight on {@link #fd}; throws once the socket is closed. */
+  private void acquire() throws IOException {
+    users.incrementAndGet();
+    if (closed.get()) {
+      release();
+      throw new IOException(this + " is closed");
+    }
+  }
+
+  private void release() {
+    if (users.decrementAndGet() == 0 && closed.get() && released.compareAndSet(false, true)) {
+      Libc.close(fd);
+    }
   }
 
   /** Sends {@code data} as one message, with {@code passFd} attached unless it is negative. */
   public void send(byte[] data, int passFd) throws IOException {
+    acquire();
     try (Arena a = Arena.ofConfined()) {
       MemorySegment buf = a.allocate(Math.max(1, data.length));
       MemorySegment.copy(data, 0, buf, ValueLayout.JAVA_BYTE, 0, data.length);
@@ -93,6 +117,8 @@ public final class SeqPacketSocket implements AutoCloseable {
       throw x;
     } catch (Throwable t) {
       throw new IllegalStateException(t);
+    } finally {
+      release();
     }
   }
 
@@ -101,6 +127,7 @@ public final class SeqPacketSocket implements AutoCloseable {
    * the connection; throws on a timeout ({@link #isTimeout}), an error or a protocol violation.
    */
   public Received receive() throws IOException {
+    acquire();
     try (Arena a = Arena.ofConfined()) {
       MemorySegment buf = a.allocate(MAX_MESSAGE);
       MemorySegment iov = a.allocate(16, 8);
@@ -145,6 +172,8 @@ public final class SeqPacketSocket implements AutoCloseable {
       throw x;
     } catch (Throwable t) {
       throw new IllegalStateException(t);
+    } finally {
+      release();
     }
   }
 
@@ -174,10 +203,17 @@ public final class SeqPacketSocket implements AutoCloseable {
   }
 
   @Override
+  /**
+   * Closes the socket; any thread. A call blocked on it is woken ({@code shutdown}) and the
+   * descriptor is closed only after the last call in flight returns: a closed descriptor's number
+   * is reused at once, and a late {@code recvmsg} on it would read another socket's messages.
+   */
   public void close() {
     if (closed.compareAndSet(false, true)) {
       Libc.shutdown(fd);
-      Libc.close(fd);
+      if (users.get() == 0 && released.compareAndSet(false, true)) {
+        Libc.close(fd);
+      }
     }
   }
 
