@@ -7,6 +7,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.AttributeKey;
 import java.util.Optional;
@@ -28,10 +29,11 @@ public final class TunnelChannels {
    * called from any thread. The returned future completes when the end has been sent.
    */
   public static ChannelFuture shutdownOutput(Channel ch) {
-    TunnelStreamCodec codec = ch instanceof Http2StreamChannel
-        ? ch.pipeline().get(TunnelStreamCodec.class) : null;
-    if (codec != null) {
-      return codec.endOutput();
+    if (isTunnel(ch)) {
+      if (isOutputShutdown(ch)) {
+        return ch.newSucceededFuture();
+      }
+      return ch.writeAndFlush(new DefaultHttp2DataFrame(true));
     }
     ChannelPromise done = ch.newPromise();
     // Pending writes would be failed by shutdownOutput; a flushed empty write completes after them.
@@ -58,19 +60,21 @@ public final class TunnelChannels {
    * end is seen. May be called from any thread.
    */
   public static void endThenClose(Channel ch, long lingerMillis) {
-    shutdownOutput(ch).addListener(f -> {
-      if (!f.isSuccess() || !ch.isActive()) {
+    closeAfterPeerEnds(ch, shutdownOutput(ch), lingerMillis);
+  }
+
+  /**
+   * Once {@code ended} (our end of {@code ch}'s output) is through, closes {@code ch} when the peer
+   * has ended too — a tunnel closes by itself then; a half-closed socket at once — or after
+   * {@code lingerMillis} at the latest. Closing a tunnel here even after the peer's END_STREAM can
+   * race the stream's own close and send RST_STREAM, so a tunnel is left to close itself.
+   */
+  public static void closeAfterPeerEnds(Channel ch, ChannelFuture ended, long lingerMillis) {
+    ended.addListener(f -> {
+      if (!f.isSuccess() || !ch.isActive() || (!isTunnel(ch) && isInputShutdown(ch))) {
         ch.close();
         return;
       }
-      boolean tunnel = isTunnel(ch);
-      if (!tunnel && isInputShutdown(ch)) {
-        ch.close();
-        return;
-      }
-      // A tunnel closes by itself once both ends are through; closing it here, even after the
-      // peer's END_STREAM, can race the stream's own close and send RST_STREAM. The timer is
-      // only the upper bound.
       var timer = ch.eventLoop().schedule(() -> {
         ch.close();
       }, lingerMillis, java.util.concurrent.TimeUnit.MILLISECONDS);

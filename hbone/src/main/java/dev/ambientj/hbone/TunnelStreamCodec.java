@@ -27,9 +27,8 @@ import java.util.List;
  * the stream channel then closes.
  *
  * <p>Outbound: a {@code ByteBuf} becomes a DATA frame without copying (ownership moves to the
- * HTTP/2 codec, which releases it once written). {@link TunnelChannels#shutdownOutput} sends
- * END_STREAM from here ({@link #endOutput}); an END_STREAM DATA frame written from above passes
- * through; either marks the output shut down; later
+ * HTTP/2 codec, which releases it once written). An END_STREAM DATA frame written by
+ * {@link TunnelChannels#shutdownOutput} passes through and marks the output shut down; later
  * {@code ByteBuf} writes are released and failed with {@link ChannelOutputShutdownException}.
  *
  * <p>Holding: until the first {@code read()} reaches this handler, inbound bytes and the end marker
@@ -49,7 +48,6 @@ final class TunnelStreamCodec extends ChannelDuplexHandler {
   private static final Object END = new Object();
 
   private ArrayDeque<Object> held = new ArrayDeque<>();
-  private ChannelHandlerContext ctx;
   // volatile: read by TunnelChannels from other threads
   private volatile boolean inputShutdown;
   private volatile boolean outputShutdown;
@@ -72,35 +70,6 @@ final class TunnelStreamCodec extends ChannelDuplexHandler {
         ReferenceCountUtil.release(frame);
       }
     }
-  }
-
-  @Override
-  public void handlerAdded(ChannelHandlerContext ctx) {
-    this.ctx = ctx;
-  }
-
-  /**
-   * Sends END_STREAM after everything written so far, from this handler's place in the pipeline:
-   * handlers above (an HTTP/2 codec of the connection carried inside the tunnel, say) must not
-   * take the frame for one of theirs. Any thread; completes when the frame is written.
-   */
-  io.netty.channel.ChannelFuture endOutput() {
-    ChannelPromise promise = ctx.newPromise();
-    if (ctx.executor().inEventLoop()) {
-      endOutput(promise);
-    } else {
-      ctx.executor().execute(() -> endOutput(promise));
-    }
-    return promise;
-  }
-
-  private void endOutput(ChannelPromise promise) {
-    if (outputShutdown) {
-      promise.setSuccess();
-      return;
-    }
-    outputShutdown = true;
-    ctx.writeAndFlush(new DefaultHttp2DataFrame(true), promise);
   }
 
   boolean isInputShutdown() {

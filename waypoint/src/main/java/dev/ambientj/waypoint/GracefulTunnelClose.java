@@ -4,6 +4,7 @@ import dev.ambientj.hbone.TunnelChannels;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOutboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 
 /**
  * Turns a close of a downstream HTTP/2 connection's tunnel into an orderly end: END_STREAM after
@@ -21,6 +22,9 @@ final class GracefulTunnelClose extends ChannelOutboundHandlerAdapter {
       return;
     }
     ctx.channel().closeFuture().addListener(f -> promise.trySuccess());
-    TunnelChannels.endThenClose(ctx.channel(), Waypoint.DELAYED_CLOSE_MILLIS);
+    // END_STREAM from here, toward the tunnel's codec: written from the pipeline's tail it would
+    // pass the HTTP/2 codec above, which takes DATA frames for streams of its own
+    TunnelChannels.closeAfterPeerEnds(ctx.channel(),
+        ctx.writeAndFlush(new DefaultHttp2DataFrame(true)), Waypoint.DELAYED_CLOSE_MILLIS);
   }
 }
