@@ -150,6 +150,7 @@ public final class ProxyContext {
           @Override
           protected void initChannel(Channel ch) {
             EarlyDataBuffer.install(ch);
+            ch.pipeline().addLast(ConnectingReadGuard.INSTANCE);
           }
         });
     Promise<Channel> result = loop.newPromise();
