@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * END_STREAM). When both directions have ended, both channels are closed. A side whose input has
  * ended is finished reading: it is never asked to read again — not by {@code start}, not when
  * backpressure lifts (there is nothing left to read, and on Netty 4.2.18's epoll re-arming such a
- * socket used to fail in {@code epoll_ctl}; see {@code EpollReregisteringIoHandler}).
+ * socket used to fail in {@code epoll_ctl}; see {@code GuardedEpollIoHandler}).
  *
  * <p><b>Errors.</b> An exception on either side (a TCP reset, an RST_STREAM, an I/O error) resets
  * the other side abortively ({@link TunnelChannels#reset}: RST_STREAM CANCEL or TCP RST) and closes

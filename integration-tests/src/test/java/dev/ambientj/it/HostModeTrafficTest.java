@@ -184,7 +184,7 @@ class HostModeTrafficTest {
   /**
    * Once failed about 1 run in 4: after the client's half-close Netty 4.2.18's epoll dropped the
    * SOCKS socket from epoll and the next write that needed EPOLLOUT shut its output down
-   * (EpollReregisteringIoHandler in hbone works around it).
+   * (GuardedEpollIoHandler in hbone works around it).
    */
   @Test
   void largeTransferWithHalfCloseUnderBackpressureIsByteExact() throws Exception {

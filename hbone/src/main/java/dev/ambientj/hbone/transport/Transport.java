@@ -124,7 +124,7 @@ public final class Transport {
 
   public IoHandlerFactory ioHandlerFactory() {
     return switch (kind) {
-      case EPOLL -> EpollReregisteringIoHandler.newFactory();
+      case EPOLL -> GuardedEpollIoHandler.newFactory();
       case IO_URING -> IoUringIoHandler.newFactory();
       default -> NioIoHandler.newFactory();
     };

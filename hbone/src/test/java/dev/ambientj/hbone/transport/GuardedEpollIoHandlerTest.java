@@ -25,10 +25,10 @@ import org.junit.jupiter.api.Test;
 /**
  * A server that answers after its client's half-close, with more than a socket buffer holds, on
  * epoll: the write needs EPOLLOUT after Netty emptied (and removed) the descriptor's interest set.
- * Without the re-registering handler Netty 4.2.18 fails that write ({@code epoll_ctl} ENOENT) and
+ * Without the guarded handler Netty 4.2.18 fails that write ({@code epoll_ctl} ENOENT) and
  * shuts the output down, so the client gets a few MiB and then EOF.
  */
-class EpollReregisteringIoHandlerTest {
+class GuardedEpollIoHandlerTest {
   private static final int ANSWER_BYTES = 32 << 20;
 
   /** What became of the server's answer: null when written whole. */
