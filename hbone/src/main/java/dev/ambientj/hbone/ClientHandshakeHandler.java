@@ -67,7 +67,7 @@ final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     HboneClientConfig c = conn.config();
-    Http2FrameCodec codec = Http2FrameCodecBuilder.forClient()
+    Http2FrameCodec codec = Http2Tuning.withResetLimits(Http2FrameCodecBuilder.forClient())
         .initialSettings(Http2Tuning.settings(c.streamWindowSize(), c.maxFrameSize(), c.maxHeaderListSize(), null))
         .build();
     ChannelPipeline p = ch.pipeline();

@@ -27,7 +27,39 @@ final class Http2Tuning {
   static final io.netty.channel.WriteBufferWaterMark CONNECTION_WATER_MARK =
       new io.netty.channel.WriteBufferWaterMark(512 << 10, 1 << 20);
 
+  /**
+   * RST_STREAM frames a peer may send within {@link #RESET_WINDOW_SECONDS} before the connection is
+   * closed with ENHANCE_YOUR_CALM (the HTTP/2 "rapid reset" guard). Netty's server default, 200 per
+   * 30 s, is sized for one client's connection; an HBONE connection carries every tunnel between
+   * two nodes, and every client that aborts its TCP connection becomes one RST_STREAM — seven
+   * aborts a second would have reset all tunnels between the two nodes. 1,000 a second on average
+   * is above the connection rate one ztunnel sustains (bench: under 1,000 new connections/s), and
+   * still stops a peer that opens and resets streams as fast as it can write.
+   */
+  static final int RESETS_RECEIVED_PER_WINDOW = 10_000;
+
+  static final int RESET_WINDOW_SECONDS = 10;
+
   private Http2Tuning() {}
+
+  /**
+   * Applies the RST_STREAM limits to a codec builder, client or server alike.
+   *
+   * <p>Received: {@link #RESETS_RECEIVED_PER_WINDOW}. Sent: no limit. Netty limits the RST_STREAMs
+   * a server sends (200 per 30 s; its guard against a peer provoking resets) — and it sends one for
+   * every DATA frame that arrives for a stream it has already reset and forgotten: a tunnel whose
+   * upstream resets while the client uploads gets one per frame of the window still in flight
+   * (256 with a 4 MiB window in 16 KiB frames). Two iperf3 uploads whose server hung up were
+   * enough for Netty to close the connection with every other tunnel on it. Those RST_STREAMs
+   * are a 13-byte answer to a frame of at least 9 bytes the peer had to send, within windows we
+   * granted: nothing to amplify, so no limit.
+   */
+  static io.netty.handler.codec.http2.Http2FrameCodecBuilder withResetLimits(
+      io.netty.handler.codec.http2.Http2FrameCodecBuilder builder) {
+    return builder
+        .decoderEnforceMaxRstFramesPerWindow(RESETS_RECEIVED_PER_WINDOW, RESET_WINDOW_SECONDS)
+        .encoderEnforceMaxRstFramesPerWindow(0, 0);
+  }
 
   static void check(int streamWindow, int connectionWindow, int maxFrame) {
     if (streamWindow < Http2CodecUtil.DEFAULT_WINDOW_SIZE || streamWindow > Http2CodecUtil.MAX_INITIAL_WINDOW_SIZE) {

@@ -74,7 +74,7 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
     }
     ch.attr(TunnelChannels.PEER_IDENTITY).set(peer);
     HboneServerConfig c = server.config();
-    Http2FrameCodec codec = Http2FrameCodecBuilder.forServer()
+    Http2FrameCodec codec = Http2Tuning.withResetLimits(Http2FrameCodecBuilder.forServer())
         .initialSettings(Http2Tuning.settings(c.streamWindowSize(), c.maxFrameSize(), c.maxHeaderListSize(),
             c.maxConcurrentStreams()))
         .gracefulShutdownTimeoutMillis(c.drainTimeout().toMillis())
