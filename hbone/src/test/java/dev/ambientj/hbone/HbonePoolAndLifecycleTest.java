@@ -88,6 +88,37 @@ class HbonePoolAndLifecycleTest {
   }
 
   @Test
+  void callersNamingTheirEventLoopGetTunnelsOnThatLoop() throws Exception {
+    try (TestMesh mesh = TestMesh.standard()) {
+      io.netty.channel.EventLoop first = mesh.group.next();
+      io.netty.channel.EventLoop second = mesh.group.next();
+      assertThat(second).isNotSameAs(first);
+      List<Channel> open = new ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        for (io.netty.channel.EventLoop loop : List.of(first, second)) {
+          Channel tunnel = mesh.client.connect(mesh.echoTarget(),
+              dev.ambientj.hbone.transport.SocketOrigin.HOST, loop).get(10, TimeUnit.SECONDS);
+          assertThat(tunnel.eventLoop()).isSameAs(loop);
+          open.add(tunnel);
+        }
+      }
+      // One connection per loop, each carrying that loop's three tunnels; bytes go through both.
+      assertThat(mesh.client.connectionCount()).isEqualTo(2);
+      assertThat(mesh.server.activeConnections()).isEqualTo(2);
+      assertThat(mesh.server.activeStreams()).isEqualTo(6);
+      for (Channel tunnel : open.subList(0, 2)) {
+        Sink sink = Sink.attach(tunnel, true);
+        tunnel.writeAndFlush(Unpooled.copiedBuffer("on " + tunnel.eventLoop(), StandardCharsets.UTF_8));
+        TunnelChannels.shutdownOutput(tunnel);
+        sink.closed.get(10, TimeUnit.SECONDS);
+        assertThat(sink.text()).isEqualTo("on " + tunnel.eventLoop());
+      }
+      open.forEach(Channel::close);
+      eventually(() -> mesh.server.activeStreams() == 0);
+    }
+  }
+
+  @Test
   void concurrentCallersShareAConnectionBeingEstablished() throws Exception {
     try (TestMesh mesh = TestMesh.standard()) {
       List<CompletableFuture<Channel>> fs = new ArrayList<>();

@@ -801,7 +801,8 @@ final class Exchange {
       }
       ConnectTarget target = new ConnectTarget(self, Set.of(peer),
           new InetSocketAddress(host.address(), HBONE_PORT), host.authority(), Map.of());
-      rt.connector.connect(target).whenComplete((ch, err) -> ctx.executor().execute(() -> connected(ch, err)));
+      rt.connector.connect(target, ctx.channel().eventLoop())
+          .whenComplete((ch, err) -> ctx.executor().execute(() -> connected(ch, err)));
     }
 
     private void connected(Channel ch, Throwable err) {

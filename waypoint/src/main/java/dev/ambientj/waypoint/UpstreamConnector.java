@@ -2,6 +2,7 @@ package dev.ambientj.waypoint;
 
 import dev.ambientj.hbone.ConnectTarget;
 import io.netty.channel.Channel;
+import io.netty.channel.EventLoop;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -11,5 +12,9 @@ import java.util.concurrent.CompletableFuture;
  */
 @FunctionalInterface
 public interface UpstreamConnector {
-  CompletableFuture<Channel> connect(ConnectTarget target);
+  /**
+   * Opens the tunnel, over a connection living on {@code loop} (the downstream's event loop, so
+   * the exchange and its upstream share a thread) where the connector pools per loop.
+   */
+  CompletableFuture<Channel> connect(ConnectTarget target, EventLoop loop);
 }

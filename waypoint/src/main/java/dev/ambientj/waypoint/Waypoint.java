@@ -10,6 +10,7 @@ import dev.ambientj.hbone.HboneServer;
 import dev.ambientj.hbone.HboneServerConfig;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.SpiffeId;
+import dev.ambientj.hbone.transport.SocketOrigin;
 import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.waypoint.cluster.ClusterManager;
 import dev.ambientj.waypoint.filter.ratelimit.RateLimiter;
@@ -123,7 +124,8 @@ public final class Waypoint implements AutoCloseable {
     UpstreamConnector connector = b.connector;
     if (connector == null) {
       client = new HboneClient(b.clientConfig, transport, group, b.identities);
-      connector = client::connect;
+      HboneClient hbone = client;
+      connector = (target, loop) -> hbone.connect(target, SocketOrigin.HOST, loop);
     }
     rt.connector = connector;
     server = HboneServer.create(b.serverConfig, b.identities, rt.identity, new WaypointConnectHandler(rt));

@@ -132,7 +132,7 @@ final class WaypointConnectHandler implements ConnectRequestHandler {
     if (picked != null) {
       picked.requestStarted();
     }
-    rt.connector.connect(target).whenComplete((up, err) -> responder.eventLoop().execute(() -> {
+    rt.connector.connect(target, responder.eventLoop()).whenComplete((up, err) -> responder.eventLoop().execute(() -> {
       if (err != null) {
         if (picked != null) {
           picked.requestEnded();

@@ -55,7 +55,7 @@ class ExchangeTest {
 
   EmbeddedChannel start(String policies) throws Exception {
     MeshSnapshot snap = TestMesh.snapshot(policies);
-    WaypointRuntime rt = new WaypointRuntime(this::connect, new Telemetry(registry, "Kubernetes"), now::get,
+    WaypointRuntime rt = new WaypointRuntime((target, loop) -> connect(target), new Telemetry(registry, "Kubernetes"), now::get,
         new Random(1), 1 << 20);
     rt.identity = SpiffeId.parse("spiffe://cluster.local/ns/production/sa/payment-waypoint");
     rt.config.set(WaypointConfig.compile(snap, new WaypointRef("production", "payment-waypoint"), new ClusterManager(),

@@ -134,7 +134,9 @@ public final class OutboundProxy {
     headers.put("traceparent", traceparent());
     ConnectTarget target = new ConnectTarget(source.identity(), Set.of(expected), route.nextHop(),
         route.authority(), headers);
-    ctx.hboneClient().connect(target, ctx.binder().origin(source.workload().uid())).whenComplete((tunnel, error) ->
+    ctx.hboneClient()
+        .connect(target, ctx.binder().origin(source.workload().uid()), downstream.eventLoop())
+        .whenComplete((tunnel, error) ->
         downstream.eventLoop().execute(() -> {
           if (error != null) {
             String flags = responseFlags(error);
