@@ -515,6 +515,10 @@ measure() { # measure CONFIG RUN
   local warm=$(( r == 1 ? t_warm_first : t_warm ))
   log "run $r/$runs config ($c): warm-up ${warm} s"
   load $((warm + 10)) h2load --h1 -t 1 -c "$max_clients" -D "$warm" "$url" >"$d/warmup.txt" 2>&1 || true
+  # The bulk path (large reads, flow-control windows) is other code than the request path: left
+  # cold, the first run's iperf3 figure measured the JIT compiling it on the proxies' own core.
+  load $((warm + 10)) iperf3 -c "$ih" -p "$ip" -P 2 -t "$(( (warm + 1) / 2 ))" --connect-timeout 3000 \
+    >"$d/warmup-iperf.txt" 2>&1 || true
   snap "$d/idle-before.snap" "${p[@]}"
 
   log "run $r/$runs config ($c): HTTP/1.1 1 KiB at $rate rps (open loop)"
