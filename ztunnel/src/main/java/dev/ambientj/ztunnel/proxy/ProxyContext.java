@@ -198,6 +198,10 @@ public final class ProxyContext {
         && c.getCause() != null) {
       c = c.getCause();
     }
+    if (c instanceof java.nio.channels.NotYetConnectedException) {
+      // ENOTCONN from a socket that was connected: the peer reset it before we finished with it
+      return "socket no longer connected (reset by peer)";
+    }
     String m = c.getMessage();
     return m == null ? c.getClass().getSimpleName() : m;
   }
