@@ -17,6 +17,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -40,8 +41,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Design note. One platform thread accepts; each ztunnel connection gets a platform thread that
  * owns the socket and works through a queue, one request in flight at a time (the protocol is
- * request/Ack). A new connection replaces the old one (a restarted ztunnel), and gets the whole
- * snapshot again. While idle the connection thread checks every {@link #KEEPALIVE} that ztunnel is
+ * request/Ack). The newest connection is the current one: it gets the whole snapshot, then every
+ * live Add and Del. A connection it superseded stays open and gets nothing more — during a
+ * rolling update (the DaemonSet surges) that is the old ztunnel, which keeps serving its pods
+ * until it has drained and exits; a restarted ztunnel's dead connection is found by the
+ * keepalive. Were the old one closed instead, it would reconnect and supersede the new one, and
+ * the two would take turns every few milliseconds. When the current connection ends while
+ * superseded ones are open, those are closed too, so that their ztunnels reconnect and the
+ * newest of them gets a fresh snapshot instead of serving a stale set. While idle the connection thread checks every {@link #KEEPALIVE} that ztunnel is
  * still there (a short read that must time out; end-of-stream means it is gone). Read and write
  * deadlines are {@link #DEADLINE}. {@link #add} blocks its caller (a CNI request's thread, never
  * an event loop) until ztunnel acked, NACKed or the deadline passed.
@@ -70,6 +77,8 @@ public final class ZtunnelServer implements AutoCloseable {
   private final Map<String, Pod> pods = new ConcurrentHashMap<>();
   private final Thread acceptor;
   private volatile Connection current;
+  /** Older connections still open (guarded by {@code this}); they get no requests. */
+  private final Set<Connection> superseded = new HashSet<>();
   private volatile CompletableFuture<Connection> synced = new CompletableFuture<>();
   private volatile boolean closed;
 
@@ -181,13 +190,16 @@ public final class ZtunnelServer implements AutoCloseable {
       synchronized (this) {
         old = current;
         current = c;
+        if (old != null) {
+          superseded.add(old);
+        }
         if (synced.isDone()) {
           synced = new CompletableFuture<>();
         }
       }
       if (old != null) {
-        log.info("cni-agent: a new ztunnel connected; closing the previous connection");
-        old.retire();
+        log.info("cni-agent: a new ztunnel connected; it gets the pods from now on, the previous"
+            + " one keeps what it has until it disconnects");
       }
       Thread.ofPlatform().daemon().name("cni-agent-zds-conn").start(c::run);
     }
@@ -354,14 +366,24 @@ public final class ZtunnelServer implements AutoCloseable {
     private void close() {
       gone = true;
       socket.close();
+      List<Connection> stale = List.of();
       synchronized (ZtunnelServer.this) {
         if (current == this) {
           current = null;
           if (synced.isDone()) {
             synced = new CompletableFuture<>();
           }
+          stale = List.copyOf(superseded);
+          superseded.clear();
+        } else {
+          superseded.remove(this);
         }
       }
+      if (!stale.isEmpty() && !closed) {
+        log.info("cni-agent: the current ztunnel disconnected; closing {} older connection(s) so"
+            + " that their ztunnels reconnect and resync", stale.size());
+      }
+      stale.forEach(Connection::retire);
     }
   }
 
@@ -380,10 +402,14 @@ public final class ZtunnelServer implements AutoCloseable {
   public void close() {
     closed = true;
     listener.close();
-    Connection c = current;
-    if (c != null) {
-      c.retire();
+    List<Connection> open;
+    synchronized (this) {
+      open = new ArrayList<>(superseded);
+      if (current != null) {
+        open.add(current);
+      }
     }
+    open.forEach(Connection::retire);
     try {
       acceptor.join(2000);
     } catch (InterruptedException e) {

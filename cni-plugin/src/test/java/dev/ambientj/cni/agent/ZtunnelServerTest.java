@@ -112,6 +112,43 @@ class ZtunnelServerTest {
   }
 
   @Test
+  void duringARollingUpdateTheOldZtunnelStaysConnectedAndTheNewOneGetsThePods() throws Exception {
+    try (ZtunnelServer server = ZtunnelServer.start(dir.resolve("surge.sock"))) {
+      ZtunnelServer.Pod a = new ZtunnelServer.Pod("uid-a", "ns", "a", "sa-a", OWN_NETNS);
+      ZtunnelServer.Pod b = new ZtunnelServer.Pod("uid-b", "ns", "b", "sa-b", OWN_NETNS);
+      try (FakeZtunnel old = new FakeZtunnel(server.socket())) {
+        assertThat(old.next().request().hasSnapshotSent()).isTrue();
+        awaitConnected(server);
+        assertThat(server.add(a)).isEmpty();
+        assertThat(old.next().request().getAdd().getUid()).isEqualTo("uid-a");
+
+        try (FakeZtunnel surge = new FakeZtunnel(server.socket())) {
+          assertThat(surge.next().request().getAdd().getUid()).isEqualTo("uid-a");
+          assertThat(surge.next().request().hasSnapshotSent()).isTrue();
+          awaitConnected(server);
+          assertThat(server.add(b)).isEmpty();
+          assertThat(surge.next().request().getAdd().getUid()).isEqualTo("uid-b");
+          // the old ztunnel keeps its connection (and pod a) and hears nothing more
+          assertThat(old.seen.poll(300, TimeUnit.MILLISECONDS)).isNull();
+          assertThat(old.thread.isAlive()).as("old ztunnel still connected").isTrue();
+        }
+        // the new one went away while the old one is still there: the old one is told to
+        // reconnect (its connection ends), so that it resyncs instead of serving a stale set
+        old.thread.join(Duration.ofSeconds(15));
+        assertThat(old.thread.isAlive()).as("old connection closed by the agent").isFalse();
+      }
+    }
+  }
+
+  private static void awaitConnected(ZtunnelServer server) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (!server.connected() && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    assertThat(server.connected()).as("snapshot acknowledged").isTrue();
+  }
+
+  @Test
   void aPodWhoseNetnsIsGoneIsKeptInTheSnapshot() throws Exception {
     try (ZtunnelServer server = ZtunnelServer.start(dir.resolve("z.sock"))) {
       try (FakeZtunnel zt = new FakeZtunnel(server.socket())) {
