@@ -1,5 +1,7 @@
 package dev.ambientj.config;
 
+import dev.ambientj.config.ca.CaClient;
+import dev.ambientj.config.ca.ControlPlaneTls;
 import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import dev.ambientj.config.xds.ProxyNode;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -10,6 +12,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -36,9 +39,22 @@ public final class ProxyConfigSources {
    * @param nodeName the Kubernetes node it runs on (xDS metadata NODE_NAME), may be empty
    * @param bearerToken sent to the xDS server (the node token in file mode), or null
    * @param cacheFile where the last good xDS set is kept, or null
+   * @param tokenFile the bearer token is read from this file at every (re)connect instead (a
+   *     projected service-account token rotates), or null
+   * @param rootCertFile PEM roots: speak TLS to the xDS server and verify it with them, or null
+   *     for plaintext
    */
   public record Options(List<Path> files, InetSocketAddress xdsServer, String proxyType,
-      String podName, String podNamespace, String nodeName, String bearerToken, Path cacheFile) {}
+      String podName, String podNamespace, String nodeName, String bearerToken, Path cacheFile,
+      Path tokenFile, Path rootCertFile) {
+
+    /** Plaintext xDS with a fixed token (or none). */
+    public Options(List<Path> files, InetSocketAddress xdsServer, String proxyType,
+        String podName, String podNamespace, String nodeName, String bearerToken, Path cacheFile) {
+      this(files, xdsServer, proxyType, podName, podNamespace, nodeName, bearerToken, cacheFile,
+          null, null);
+    }
+  }
 
   /**
    * Watches the cluster of the current kubeconfig (or the pod's service account, in a cluster)
@@ -88,6 +104,27 @@ public final class ProxyConfigSources {
   }
 
   /**
+   * Reads a PEM trust bundle (e.g. the mounted {@code root-cert.pem}).
+   *
+   * @throws IOException naming the file when it cannot be read or holds no certificate
+   */
+  public static List<X509Certificate> readRoots(Path file) throws IOException {
+    List<X509Certificate> roots;
+    try {
+      roots = ControlPlaneTls.parseCertificates(Files.readString(file));
+    } catch (IOException e) {
+      throw new IOException("cannot read the root certificate " + file + ": " + e.getMessage(), e);
+    } catch (IllegalArgumentException e) {
+      throw new IOException(file + " is not a PEM certificate bundle: " + e.getMessage(), e);
+    }
+    if (roots.isEmpty()) {
+      throw new IOException(file + " holds no PEM certificate (expected the mesh root,"
+          + " e.g. root-cert.pem of ConfigMap ambientj-ca-root-cert)");
+    }
+    return roots;
+  }
+
+  /**
    * Starts the source and waits (up to {@code readyTimeout} for xDS) for its first snapshot.
    *
    * @throws IOException when the files cannot be read or the xDS server sent nothing usable in
@@ -107,8 +144,13 @@ public final class ProxyConfigSources {
       Files.createDirectories(options.cacheFile().toAbsolutePath().getParent());
       builder.cacheFile(options.cacheFile());
     }
-    if (options.bearerToken() != null) {
+    if (options.tokenFile() != null) {
+      builder.bearerToken(CaClient.tokenFile(options.tokenFile()));
+    } else if (options.bearerToken() != null) {
       builder.bearerToken(options.bearerToken());
+    }
+    if (options.rootCertFile() != null) {
+      builder.tls(ControlPlaneTls.client(readRoots(options.rootCertFile()), null, null));
     }
     XdsConfigSource source = builder.start();
     try {

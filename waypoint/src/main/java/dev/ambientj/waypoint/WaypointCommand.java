@@ -1,21 +1,20 @@
 package dev.ambientj.waypoint;
 
-import dev.ambientj.config.ProxyConfigSources;
-import dev.ambientj.config.SocketAddresses;
+import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.ca.CaClient;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.WaypointRef;
+import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
 import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.waypoint.identity.CaCertificates;
 import dev.ambientj.waypoint.telemetry.MetricsServer;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
 /** Entry point of `./mesh waypoint`. */
@@ -28,25 +27,25 @@ public final class WaypointCommand {
   /** Runs the subcommand; returns the process exit code. */
   @SuppressWarnings("try")
   public static int run(String[] args) {
-    List<Path> configs = new ArrayList<>();
+    ProxyFlags flags = ProxyFlags.forProxy();
     String name = null;
     String namespace = null;
     Path stateDir = Path.of(".mesh-state");
     String transport = "auto";
     InetAddress listen = null;
-    String xds = null;
-    boolean kubernetes = false;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
+        int used = flags.accept(args, i);
+        if (used >= 0) {
+          i = used;
+          continue;
+        }
         switch (a) {
           case "--help", "-h" -> {
             usage(System.out);
             return 0;
           }
-          case "--config" -> configs.add(Path.of(args[++i]));
-          case "--xds" -> xds = args[++i];
-          case "--kubernetes" -> kubernetes = true;
           case "--name" -> name = args[++i];
           case "--namespace", "-n" -> namespace = args[++i];
           case "--state-dir" -> stateDir = Path.of(args[++i]);
@@ -63,37 +62,34 @@ public final class WaypointCommand {
         usage(System.err);
         return 2;
       } catch (IllegalArgumentException e) {
-        System.err.println("mesh waypoint: " + a + ": " + e.getMessage());
+        System.err.println("mesh waypoint: " + (e.getMessage().startsWith(a) ? "" : a + ": ")
+            + e.getMessage());
         return 2;
       }
     }
-    int sources = (configs.isEmpty() ? 0 : 1) + (xds == null ? 0 : 1) + (kubernetes ? 1 : 0);
-    if (sources != 1 || name == null || namespace == null) {
-      System.err.println("mesh waypoint: --name NAME, --namespace NS and one of --config FILE, "
-          + "--xds HOST:PORT or --kubernetes are required");
+    if (name == null || namespace == null) {
+      System.err.println("mesh waypoint: --name NAME and --namespace NS are required");
       usage(System.err);
       return 2;
     }
-    for (Path p : configs) {
-      if (!Files.isReadable(p)) {
-        System.err.println("mesh waypoint: cannot read " + p);
-        return 2;
-      }
-    }
-    InetSocketAddress xdsServer;
     try {
-      xdsServer = xds == null ? null : SocketAddresses.parse(xds, 1);
+      flags.validate();
     } catch (IllegalArgumentException e) {
-      System.err.println("mesh waypoint: --xds " + e.getMessage());
+      System.err.println("mesh waypoint: " + e.getMessage());
+      usage(System.err);
       return 2;
     }
     SnapshotPublisher publisher = new SnapshotPublisher();
-    var sourceOptions = new ProxyConfigSources.Options(configs, xdsServer, "waypoint", name,
-        namespace, "", null, stateDir.resolve("xds-cache-waypoint-" + namespace + "-" + name + ".pb"));
-    String from = kubernetes ? "the Kubernetes API" : xds == null ? configs.toString() : "xDS from " + xds;
-    try (AutoCloseable ignored = kubernetes
-        ? ProxyConfigSources.startKubernetes(publisher, XDS_READY_TIMEOUT)
-        : ProxyConfigSources.start(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
+    var sourceOptions = flags.sourceOptions("waypoint", name, namespace, "",
+        stateDir.resolve("xds-cache-waypoint-" + namespace + "-" + name + ".pb"));
+    String from = switch (flags.source()) {
+      case KUBERNETES -> "the Kubernetes API";
+      case XDS -> "xDS from " + flags.xds();
+      case FILES -> flags.configs().toString();
+    };
+    CaCertificates fromCa = null;
+    CaClient caClient = null;
+    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
       MeshSnapshot snapshot = publisher.snapshot();
       snapshot.rejections().forEach(r -> System.err.println("mesh waypoint: rejected " + r));
       var wp = snapshot.findWaypoint(new WaypointRef(namespace, name));
@@ -108,11 +104,21 @@ public final class WaypointCommand {
         return 1;
       }
       InetAddress ip = listen != null ? listen : wp.get().addresses().get(0);
-      LocalCertificateAuthority ca = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain());
+      IdentityProvider identities;
+      if (flags.caAddress() != null) {
+        caClient = flags.caClient();
+        fromCa = new CaCertificates(caClient, CERTIFICATE_TTL);
+        identities = fromCa;
+        System.err.println("mesh waypoint: certificate from the CA at " + flags.caAddress()
+            + (flags.tls() ? " (TLS)" : ""));
+      } else {
+        identities = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain())
+            .asIdentityProvider(CERTIFICATE_TTL);
+      }
       Transport t = Transport.select(Transport.Kind.parse(transport));
       CountDownLatch stop = new CountDownLatch(1);
       try (Waypoint waypoint = Waypoint.builder().name(name).namespace(namespace).config(publisher)
-              .identityProvider(ca.asIdentityProvider(CERTIFICATE_TTL)).transport(t)
+              .identityProvider(identities).transport(t)
               .listenAddress(new InetSocketAddress(ip, Waypoint.HBONE_PORT)).build().start();
           MetricsServer metrics = MetricsServer.start(new InetSocketAddress(ip, 15020), waypoint.eventLoopGroup(),
               t.serverChannelClass(), waypoint.metrics())) {
@@ -131,6 +137,13 @@ public final class WaypointCommand {
     } catch (Exception e) {
       System.err.println("mesh waypoint: " + e.getMessage());
       return 1;
+    } finally {
+      if (fromCa != null) {
+        fromCa.close();
+      }
+      if (caClient != null) {
+        caClient.close();
+      }
     }
   }
 
@@ -143,10 +156,9 @@ public final class WaypointCommand {
     out.println("L7 routing, resilience, authorization and rate limits for the services bound to it;");
     out.println("Prometheus metrics on port 15020 (/stats/prometheus).");
     out.println();
-    out.println("  --config FILE        Kubernetes YAML (reloaded on change); repeatable");
-    out.println("  --xds HOST:PORT      instead of --config: delta xDS from mesh config-server");
-    out.println("  --kubernetes         instead of --config: watch the Kubernetes API directly (in-cluster");
-    out.println("                       or the current kubeconfig; for small clusters without a config server)");
+    out.print(ProxyFlags.forProxy().help());
+    out.println("                       Without --ca-address the waypoint signs its own certificate");
+    out.println("                       with the local CA of --state-dir.");
     out.println("  --name NAME          the waypoint's Gateway name");
     out.println("  --namespace NS       its namespace");
     out.println("  --state-dir DIR      where the local CA root is kept, shared with ztunnel (default .mesh-state)");

@@ -1,7 +1,6 @@
 package dev.ambientj.ztunnel;
 
-import dev.ambientj.config.ProxyConfigSources;
-import dev.ambientj.config.SocketAddresses;
+import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.ca.CaClient;
@@ -11,12 +10,8 @@ import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.identity.CertificateManager;
 import java.io.PrintStream;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ForkJoinPool;
 
@@ -34,40 +29,36 @@ public final class ZtunnelCommand {
   /** Runs the subcommand; returns the process exit code. */
   @SuppressWarnings("try")
   public static int run(String[] args) {
-    List<Path> configs = new ArrayList<>();
+    ProxyFlags flags = ProxyFlags.forProxy();
     String node = System.getenv("NODE_NAME");
     Path stateDir = Path.of(".mesh-state");
     Transport.Kind transport = Transport.Kind.AUTO;
     InetAddress adminAddress = null;
     int threads = 2;
-    String caAddress = null;
-    Path caTokenFile = null;
     Duration certTtl = CERTIFICATE_TTL;
     String rootNamespace = null;
-    String xds = null;
-    boolean kubernetes = false;
     boolean inPod = false;
     Path zdsSocket = Path.of(envOr("INPOD_UDS", DEFAULT_ZDS_SOCKET));
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
+        int used = flags.accept(args, i);
+        if (used >= 0) {
+          i = used;
+          continue;
+        }
         switch (a) {
           case "--help", "-h" -> {
             usage(System.out);
             return 0;
           }
-          case "--config" -> configs.add(Path.of(args[++i]));
-          case "--xds" -> xds = args[++i];
-          case "--kubernetes" -> kubernetes = true;
           case "--node" -> node = args[++i];
           case "--inpod" -> inPod = true;
           case "--zds-socket" -> zdsSocket = Path.of(args[++i]);
           case "--state-dir" -> stateDir = Path.of(args[++i]);
           case "--transport" -> transport = Transport.Kind.parse(args[++i]);
           case "--admin-address" -> adminAddress = InetAddress.ofLiteral(args[++i]);
-          case "--ca-address" -> caAddress = args[++i];
           case "--root-namespace" -> rootNamespace = args[++i];
-          case "--ca-token-file" -> caTokenFile = Path.of(args[++i]);
           case "--cert-ttl" -> certTtl = Duration.parse("PT" + args[++i].toUpperCase());
           case "--worker-threads" -> {
             threads = Integer.parseInt(args[++i]);
@@ -86,37 +77,21 @@ public final class ZtunnelCommand {
         usage(System.err);
         return 2;
       } catch (IllegalArgumentException e) {
-        System.err.println("mesh ztunnel: " + a + ": " + e.getMessage());
+        System.err.println("mesh ztunnel: " + (e.getMessage().startsWith(a) ? "" : a + ": ")
+            + e.getMessage());
         return 2;
       }
     }
-    int sources = (configs.isEmpty() ? 0 : 1) + (xds == null ? 0 : 1) + (kubernetes ? 1 : 0);
-    if (sources != 1 || node == null || node.isEmpty()) {
-      System.err.println("mesh ztunnel: --node NODE and one of --config FILE, --xds HOST:PORT or"
-          + " --kubernetes are required");
+    if (node == null || node.isEmpty()) {
+      System.err.println("mesh ztunnel: --node NODE is required");
       usage(System.err);
       return 2;
     }
-    for (Path p : configs) {
-      if (!Files.isReadable(p)) {
-        System.err.println("mesh ztunnel: cannot read " + p);
-        return 2;
-      }
-    }
-    if ((caAddress == null) != (caTokenFile == null)) {
-      System.err.println("mesh ztunnel: --ca-address and --ca-token-file go together");
-      return 2;
-    }
-    if (caTokenFile != null && !Files.isReadable(caTokenFile)) {
-      System.err.println("mesh ztunnel: cannot read the node token " + caTokenFile
-          + " (mesh config-server writes it to <state-dir>/node-tokens/" + node + ".token)");
-      return 2;
-    }
-    InetSocketAddress xdsServer;
     try {
-      xdsServer = xds == null ? null : SocketAddresses.parse(xds, 1);
+      flags.validate();
     } catch (IllegalArgumentException e) {
-      System.err.println("mesh ztunnel: --xds " + e.getMessage());
+      System.err.println("mesh ztunnel: " + e.getMessage());
+      usage(System.err);
       return 2;
     }
     SnapshotPublisher publisher = new SnapshotPublisher();
@@ -124,30 +99,22 @@ public final class ZtunnelCommand {
     CertificateManager certificates = null;
     String podName = envOr("POD_NAME", "ztunnel-" + node);
     String podNamespace = envOr("POD_NAMESPACE", "istio-system");
-    String token;
-    try {
-      token = caTokenFile == null ? null : Files.readString(caTokenFile).strip();
-    } catch (java.io.IOException e) {
-      System.err.println("mesh ztunnel: cannot read " + caTokenFile + ": " + e.getMessage());
-      return 2;
-    }
-    var sourceOptions = new ProxyConfigSources.Options(configs, xdsServer, "ztunnel", podName,
-        podNamespace, node, token, stateDir.resolve("xds-cache-" + node + ".pb"));
-    try (AutoCloseable ignored = kubernetes
-        ? ProxyConfigSources.startKubernetes(publisher, XDS_READY_TIMEOUT)
-        : ProxyConfigSources.start(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
+    var sourceOptions = flags.sourceOptions("ztunnel", podName, podNamespace, node,
+        stateDir.resolve("xds-cache-" + node + ".pb"));
+    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
       MeshSnapshot snapshot = publisher.snapshot();
       snapshot.rejections().forEach(r -> System.err.println("mesh ztunnel: rejected " + r));
       if (snapshot.findNode(node).isEmpty()) {
         System.err.println("mesh ztunnel: warning: node '" + node + "' is not in the configuration");
       }
       IdentityProvider identities;
-      if (caAddress != null) {
-        caClient = CaClient.builder(caAddress).tokenFile(caTokenFile).build();
+      if (flags.caAddress() != null) {
+        caClient = flags.caClient();
         certificates = CertificateManager.create(
             CertificateManager.fromCa(caClient, certTtl, ForkJoinPool.commonPool()));
         identities = certificates;
-        System.err.println("mesh ztunnel: certificates from the CA at " + caAddress);
+        System.err.println("mesh ztunnel: certificates from the CA at " + flags.caAddress()
+            + (flags.tls() ? " (TLS)" : ""));
       } else {
         LocalCertificateAuthority ca = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain());
         identities = ca.asIdentityProvider(certTtl);
@@ -210,23 +177,14 @@ public final class ZtunnelCommand {
     out.println("outbound 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and");
     out.println("readiness 15021 on the node's InternalIP.");
     out.println();
-    out.println("  --config FILE        Kubernetes YAML (reloaded on change); repeatable");
-    out.println("  --xds HOST:PORT      instead of --config: delta xDS from mesh config-server");
-    out.println("                       (e.g. 127.0.0.1:15010); the last good set is cached in the");
-    out.println("                       state dir and used when the server is down at start");
-    out.println("  --kubernetes         instead of --config: watch the Kubernetes API directly");
-    out.println("                       (in-cluster or the current kubeconfig; for small clusters");
-    out.println("                       without a config server: every node watches the API server)");
+    out.print(ProxyFlags.forProxy().help());
+    out.println("                       With --xds the last good set is cached in the state dir and");
+    out.println("                       used when the server is down at start. With --ca-address");
+    out.println("                       each local service account gets an EC P-256 key and CSR,");
+    out.println("                       renewed at half-life; the CA signs only identities of");
+    out.println("                       workloads on this node. Without it: a local CA.");
     out.println("  --node NODE          the node to serve (default: $NODE_NAME)");
     out.println("  --state-dir DIR      where the local CA root is kept (default .mesh-state)");
-    out.println("  --ca-address H:P     get workload certificates from mesh config-server's CA");
-    out.println("                       (plaintext gRPC, e.g. 127.0.0.1:15010) instead of the local");
-    out.println("                       CA: one EC P-256 key and CSR per local service account,");
-    out.println("                       renewed at half-life");
-    out.println("  --ca-token-file F    this node's bootstrap credential for the CA: the token");
-    out.println("                       mesh config-server writes to");
-    out.println("                       <its state dir>/node-tokens/<node>.token (0600); the CA");
-    out.println("                       signs only identities of workloads on this node");
     out.println("  --cert-ttl D         certificate lifetime to ask for, e.g. 24h, 30m (default 24h)");
     out.println("  --root-namespace NS  Istio's root namespace for mesh-wide policies");
     out.println("                       (default istio-system)");

@@ -265,7 +265,7 @@ public final class CaClient implements AutoCloseable {
     }
   }
 
-  /** Builds a client that owns its channel. Plaintext only for now (the config server's 15010). */
+  /** Builds a client that owns its channel: plaintext (the config server's 15010) or {@link #tls}. */
   public static final class Builder {
     private final String target;
     private Supplier<String> token;
@@ -317,8 +317,8 @@ public final class CaClient implements AutoCloseable {
 
     /**
      * Speaks TLS (the config server's {@code --listen-tls} port, or istiod's 15012) with {@code
-     * context}, e.g. {@link ControlPlaneTls#client}; the server's name is verified against {@link
-     * ControlPlaneTls#SERVER_NAME} whatever address is dialled.
+     * context}, e.g. {@link ControlPlaneTls#client}; the server's name is verified as {@link
+     * ControlPlaneTls#serverName} says (the DNS name dialled, or istiod's for an IP address).
      */
     public Builder tls(io.netty.handler.ssl.SslContext context) {
       this.tls = Objects.requireNonNull(context, "context");
@@ -333,7 +333,9 @@ public final class CaClient implements AutoCloseable {
       if (tls == null) {
         b.usePlaintext();
       } else {
-        b.sslContext(tls).overrideAuthority(ControlPlaneTls.SERVER_NAME);
+        int colon = target.lastIndexOf(':');
+        b.sslContext(tls).overrideAuthority(
+            ControlPlaneTls.serverName(colon < 0 ? target : target.substring(0, colon)));
       }
       if (group != null) {
         b.eventLoopGroup(group).channelType(channelType);

@@ -26,9 +26,10 @@ import javax.net.ssl.SSLException;
  *       when sent, verified against the trust bundle. Whether a call needs one is the service's
  *       decision ({@code ClientCertificates} in the server package: xDS does, the CA does not — a
  *       proxy with no certificate yet bootstraps from it with its token).
- *   <li><b>Client</b>: trusts the bundle, verifies the server's name against {@value
- *       #SERVER_NAME} (the authority clients send, whatever address they dial), and presents the
- *       proxy's workload certificate when it has one.
+ *   <li><b>Client</b>: trusts the bundle, verifies the server's name ({@link #serverName}: the
+ *       DNS name dialled, or {@value #SERVER_NAME} for an IP address), and presents the proxy's
+ *       workload certificate when it has one — or, without one, authenticates each call with its
+ *       bearer token (a projected service-account token in a cluster).
  * </ul>
  */
 public final class ControlPlaneTls {
@@ -52,14 +53,29 @@ public final class ControlPlaneTls {
    * @param listen the address the TLS port binds (an IP SAN unless it is the wildcard)
    */
   public static SslContext server(CertificateAuthority ca, InetAddress listen) throws SSLException {
+    return server(ca, listen, List.of());
+  }
+
+  /**
+   * As {@link #server(CertificateAuthority, InetAddress)}, with {@code dnsNames} (e.g. the config
+   * server's own Service, {@code ambientj-config.ambientj-system.svc}) added to the certificate's
+   * DNS SANs: clients that dial that name verify it ({@link #serverName}).
+   */
+  public static SslContext server(CertificateAuthority ca, InetAddress listen,
+      List<String> dnsNames) throws SSLException {
     KeyPair key = ecKey();
     List<InetAddress> ips = new ArrayList<>();
     if (listen != null && !listen.isAnyLocalAddress()) {
       ips.add(listen);
     }
+    List<String> names = new ArrayList<>(List.of(SERVER_NAME, SERVER_NAME + ".cluster.local", "localhost"));
+    for (String n : dnsNames) {
+      if (!names.contains(n)) {
+        names.add(n);
+      }
+    }
     List<X509Certificate> chain = ca.issueServing(key.getPublic(),
-        serverIdentity(ca.trustDomain()),
-        List.of(SERVER_NAME, SERVER_NAME + ".cluster.local", "localhost"), ips, SERVER_VALIDITY);
+        serverIdentity(ca.trustDomain()), names, ips, SERVER_VALIDITY);
     return GrpcSslContexts.configure(SslContextBuilder.forServer(key.getPrivate(), chain))
         .trustManager(ca.trustBundle())
         .clientAuth(ClientAuth.OPTIONAL)
@@ -80,6 +96,19 @@ public final class ControlPlaneTls {
       b.keyManager(key, chain);
     }
     return b.build();
+  }
+
+  /**
+   * The name a client verifies in the server's certificate when it dials {@code host}: the host
+   * itself when it is a DNS name (as Istio's ztunnel verifies {@code istiod.istio-system.svc}),
+   * {@value #SERVER_NAME} when it is an IP address (the certificate need not list every address).
+   */
+  public static String serverName(String host) {
+    String h = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+    if (h.isEmpty() || h.contains(":") || h.chars().allMatch(c -> c == '.' || Character.isDigit(c))) {
+      return SERVER_NAME;
+    }
+    return h;
   }
 
   /** Parses a PEM trust bundle (e.g. the state directory's {@code roots.pem}). */

@@ -24,15 +24,17 @@ import org.slf4j.LoggerFactory;
  * <p>Checks, in order, each failure a gRPC status whose description is written for the operator:
  *
  * <ol>
- *   <li>the caller's node token ({@link NodeTokenAuthenticator}) → {@code UNAUTHENTICATED};
- *   <li>{@code metadata.ImpersonatedIdentity} present → {@code PERMISSION_DENIED} (a node token
- *       carries no identity of its own, so in file mode a request must name the workload identity
- *       it is for, as ztunnel in shared mode does);
+ *   <li>the {@link Caller} ({@link BearerAuthentication}: a node token, or a service-account token
+ *       reviewed by the API server) → {@code UNAUTHENTICATED};
+ *   <li>the identity asked for: {@code metadata.ImpersonatedIdentity}, or the caller's own without
+ *       it. Only a node agent (a ztunnel) may name another identity than its own; a node token has
+ *       none, so it must name one → {@code PERMISSION_DENIED};
  *   <li>{@code validity_duration} not negative; the CSR valid ({@link
- *       CertificateAuthority#validate}); its SAN equal to the impersonated identity → {@code
+ *       CertificateAuthority#validate}); its SAN equal to the identity asked for → {@code
  *       INVALID_ARGUMENT};
- *   <li>a workload with that identity scheduled on the caller's node in the current {@link
- *       MeshSnapshot} (Istio's node authorizer) → {@code PERMISSION_DENIED} naming both.
+ *   <li>for another identity than the caller's own: a workload with it scheduled on the caller's
+ *       node in the current {@link MeshSnapshot} (Istio's node authorizer) → {@code
+ *       PERMISSION_DENIED} naming both.
  * </ol>
  *
  * <p>Then it answers {@code cert_chain} = PEM leaf, PEM root. Runs on gRPC's executor; signing
@@ -73,17 +75,8 @@ public final class IstioCertificateServiceImpl
   }
 
   private IstioCertificateResponse sign(IstioCertificateRequest request) {
-    String node = NodeTokenAuthenticator.requireNode();
-    Value v = request.getMetadata().getFieldsMap().get(IMPERSONATED_IDENTITY);
-    if (v == null || v.getKindCase() != Value.KindCase.STRING_VALUE || v.getStringValue().isEmpty()) {
-      throw Status.PERMISSION_DENIED
-          .withDescription(
-              "node " + node + " asked for a certificate without metadata."
-                  + IMPERSONATED_IDENTITY + ": a node token has no identity of its own; name the"
-                  + " workload identity (spiffe://…) the certificate is for")
-          .asRuntimeException();
-    }
-    String impersonated = v.getStringValue();
+    Caller caller = BearerAuthentication.requireCaller();
+    String requested = requestedIdentity(caller, request);
     if (request.getValidityDuration() < 0) {
       throw invalid(
           "validity_duration " + request.getValidityDuration()
@@ -95,29 +88,72 @@ public final class IstioCertificateServiceImpl
     } catch (CsrRejectedException e) {
       throw invalid(e.getMessage());
     }
-    if (!csr.identity().equals(impersonated)) {
+    if (!csr.identity().equals(requested)) {
       throw invalid(
-          "the CSR asks for " + csr.identity() + " but metadata." + IMPERSONATED_IDENTITY
-              + " is " + impersonated + " (they must be equal)");
+          "the CSR asks for " + csr.identity() + " but " + caller.principal() + " asked for "
+              + requested + " (metadata." + IMPERSONATED_IDENTITY + ", or the caller's own"
+              + " identity without it; they must be equal)");
     }
-    MeshSnapshot snapshot = snapshots.snapshot();
-    if (!runsOn(snapshot, node, impersonated)) {
-      throw Status.PERMISSION_DENIED
-          .withDescription(
-              "node " + node + " may not request a certificate for " + impersonated
-                  + ": no workload with that identity runs on node " + node
-                  + " (mesh configuration version " + snapshot.version() + ")")
-          .asRuntimeException();
+    if (!requested.equals(caller.identity())) {
+      // A node agent acting for a workload: Istio's node authorizer.
+      MeshSnapshot snapshot = snapshots.snapshot();
+      if (!runsOn(snapshot, caller.node(), requested)) {
+        String node = caller.node().isEmpty() ? "(unknown: the token is not bound to a pod)"
+            : caller.node();
+        throw Status.PERMISSION_DENIED
+            .withDescription(
+                describe(caller) + " may not request a certificate for " + requested
+                    + ": no workload with that identity runs on node " + node
+                    + " (mesh configuration version " + snapshot.version() + ")")
+            .asRuntimeException();
+      }
     }
     List<X509Certificate> chain =
         ca.issue(csr, Duration.ofSeconds(request.getValidityDuration()));
     log.info(
-        "issued {} for node {} until {}", impersonated, node, chain.get(0).getNotAfter().toInstant());
+        "issued {} for {} until {}", requested, caller.principal(),
+        chain.get(0).getNotAfter().toInstant());
     IstioCertificateResponse.Builder b = IstioCertificateResponse.newBuilder();
     for (X509Certificate c : chain) {
       b.addCertChain(CaPem.write(c));
     }
     return b.build();
+  }
+
+  /**
+   * The identity the certificate is for: {@code metadata.ImpersonatedIdentity} when a node agent
+   * names one, else the caller's own; a caller that is not a node agent gets only its own.
+   */
+  private static String requestedIdentity(Caller caller, IstioCertificateRequest request) {
+    Value v = request.getMetadata().getFieldsMap().get(IMPERSONATED_IDENTITY);
+    boolean named =
+        v != null && v.getKindCase() == Value.KindCase.STRING_VALUE && !v.getStringValue().isEmpty();
+    if (!named) {
+      if (caller.identity() == null) {
+        throw Status.PERMISSION_DENIED
+            .withDescription(
+                describe(caller) + " asked for a certificate without metadata."
+                    + IMPERSONATED_IDENTITY + ": a node token has no identity of its own; name"
+                    + " the workload identity (spiffe://…) the certificate is for")
+            .asRuntimeException();
+      }
+      return caller.identity();
+    }
+    String impersonated = v.getStringValue();
+    if (!caller.nodeAgent() && !impersonated.equals(caller.identity())) {
+      throw Status.PERMISSION_DENIED
+          .withDescription(
+              caller.principal() + " may request a certificate only for its own identity "
+                  + caller.identity() + ", not " + impersonated + " (only node agent service"
+                  + " accounts, e.g. ztunnel's, may act for the workloads on their node)")
+          .asRuntimeException();
+    }
+    return impersonated;
+  }
+
+  /** "node N" for a node token (the message ztunnels in file mode have always seen). */
+  private static String describe(Caller caller) {
+    return caller.identity() == null ? "node " + caller.node() : caller.principal();
   }
 
   private static boolean runsOn(MeshSnapshot snapshot, String node, String identity) {

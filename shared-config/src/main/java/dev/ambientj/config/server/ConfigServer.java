@@ -21,8 +21,9 @@ import org.slf4j.LoggerFactory;
  * adds the delta ADS service to the same server.
  *
  * <p>Transport: one address per instance. Plaintext HTTP/2 (default {@code 127.0.0.1:15010},
- * Istio's plaintext port) is meant for loopback and tests: callers authenticate with their node
- * token, which crosses the wire in clear, so do not expose it beyond the host. With {@link
+ * Istio's plaintext port) is meant for loopback and tests: callers authenticate with a bearer
+ * token (node token, or service-account token in a cluster), which crosses the wire in clear, so
+ * do not expose it beyond the host. With {@link
  * Builder#tls} it is TLS ({@code mesh config-server --listen-tls}, Istio's 15012), with a server
  * certificate from the mesh CA ({@link dev.ambientj.config.ca.ControlPlaneTls}).
  *

@@ -3,10 +3,14 @@ package dev.ambientj.config.server;
 import dev.ambientj.config.FileConfigSource;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.SocketAddresses;
+import dev.ambientj.config.ca.BearerAuthentication;
 import dev.ambientj.config.ca.CaStateDirectory;
+import dev.ambientj.config.ca.CallerAuthenticator;
 import dev.ambientj.config.ca.CertificateAuthority;
 import dev.ambientj.config.ca.ControlPlaneTls;
 import dev.ambientj.config.ca.IstioCertificateServiceImpl;
+import dev.ambientj.config.ca.KubernetesCaRoot;
+import dev.ambientj.config.ca.KubernetesTokenAuthenticator;
 import dev.ambientj.config.ca.NodeTokenAuthenticator;
 import dev.ambientj.config.ca.NodeTokens;
 import dev.ambientj.config.kubernetes.KubernetesConfigSource;
@@ -44,7 +48,8 @@ public final class ConfigServerCommand {
       """
       Usage: mesh config-server (--config FILE [--config FILE...] | --kubernetes)
                                 [--state-dir DIR] [--listen ADDR:PORT] [--listen-tls ADDR:PORT]
-                                [--max-cert-ttl DURATION]
+                                [--max-cert-ttl DURATION] [--tls-server-name NAME...]
+                                [--namespace NS] [--ca-trusted-node-accounts NS/SA,...]
                                 [--waypoint-controller] [--help]
 
       Serves Istio's certificate service (istio.v1.auth.IstioCertificateService) and delta xDS
@@ -57,27 +62,46 @@ public final class ConfigServerCommand {
                                  pod's service account) instead: Namespaces, Nodes, Pods,
                                  Services, Gateway API and Istio objects (get/list/watch on each);
                                  a kind whose CRD is not installed is left out
-        --state-dir DIR        where the CA keeps its root and the node tokens (default .mesh-state):
+        --state-dir DIR        where the CA keeps its root and the node tokens (default .mesh-state;
+                                 with --kubernetes the root comes from the Secret, see --namespace):
                                  root-key.pem (0600), root-cert.pem, roots.pem (trust bundle),
                                  node-tokens/<node>.token (0600)
         --listen ADDR:PORT     plaintext gRPC address (default 127.0.0.1:15010); keep it on loopback
         --listen-tls ADDR:PORT also serve the same over TLS (Istio's port is 15012; off unless
                                  given): server certificate from this CA for
-                                 istiod.istio-system.svc; xDS callers must present a client
-                                 certificate from this CA (their workload certificate), CA
-                                 callers may instead bootstrap with their node token alone
+                                 istiod.istio-system.svc (and each --tls-server-name); xDS
+                                 callers must present a client certificate from this CA (their
+                                 workload certificate) or a valid bearer token, CA callers a
+                                 bearer token
+        --tls-server-name NAME another DNS name for the TLS certificate, e.g. the config
+                                 server's Service ambientj-config.ambientj-system.svc, which
+                                 proxies dialling it verify; repeatable
         --max-cert-ttl DUR     longest workload certificate lifetime granted (default 24h)
+        --namespace NS         with --kubernetes: the config server's namespace, holding the CA
+                                 root (Secret ambientj-ca-root) and its published certificate
+                                 (ConfigMap ambientj-ca-root-cert, key root-cert.pem); default
+                                 $POD_NAMESPACE, else the client's namespace
+        --ca-trusted-node-accounts NS/SA,...
+                               with --kubernetes: service accounts that may get certificates for
+                                 the workloads on their own node (default NS/ztunnel); any other
+                                 service account gets only its own identity
         --waypoint-controller  also deploy a waypoint for every Gateway of class istio-waypoint in
                                  the cluster of the current kubeconfig (or the pod's service
                                  account); needs AMBIENTJ_WAYPOINT_IMAGE, AMBIENTJ_XDS_ADDRESS
 
       A ztunnel on node N authenticates with 'authorization: Bearer <contents of
       DIR/node-tokens/N.token>' and may obtain certificates only for identities of workloads
-      scheduled on N. The root is created on first start and reused afterwards.
+      scheduled on N. With --kubernetes, callers may instead send their projected service-account
+      token (audience istio-ca), checked with a TokenReview: a trusted node account (ztunnel) gets
+      certificates for the workloads on its node, any other account (a waypoint) its own. The
+      root is created on first start and reused afterwards.
       """;
 
   static final String DEFAULT_STATE_DIR = ".mesh-state";
   static final String DEFAULT_LISTEN = "127.0.0.1:" + ConfigServer.PLAINTEXT_PORT;
+  static final String DEFAULT_NAMESPACE = "ambientj-system";
+  /** Istio's CA_TRUSTED_NODE_ACCOUNTS default is istio-system/ztunnel; ours lives beside us. */
+  static final String DEFAULT_NODE_ACCOUNT = "ztunnel";
 
   private ConfigServerCommand() {}
 
@@ -136,7 +160,7 @@ public final class ConfigServerCommand {
     AutoCloseable waypoints = null;
     if (o.waypointController()) {
       try {
-        waypoints = startWaypointController(out);
+        waypoints = startWaypointController(out, running);
       } catch (RuntimeException e) {
         err.println("mesh config-server: waypoint controller: " + e.getMessage());
         running.close();
@@ -165,11 +189,12 @@ public final class ConfigServerCommand {
   }
 
   /** Starts {@code dev.ambientj.config.server.waypoint.WaypointController} against the cluster. */
-  private static AutoCloseable startWaypointController(PrintStream out) {
+  private static AutoCloseable startWaypointController(PrintStream out, Running running) {
     WaypointSettings settings = WaypointSettings.fromEnv(System.getenv());
     KubernetesClient client = new KubernetesClientBuilder().build();
     try {
-      WaypointController c = new WaypointController(client, settings).start();
+      WaypointController c = new WaypointController(client, settings,
+          () -> running.state().roots().trustBundlePem()).start();
       out.println("  waypoints:        deploying Gateways of class " + WaypointController.GATEWAY_CLASS
           + " at " + client.getMasterUrl() + " (image " + settings.image() + ")");
       return () -> {
@@ -201,7 +226,10 @@ public final class ConfigServerCommand {
       InetSocketAddress listen,
       Duration maxCertTtl,
       boolean waypointController,
-      InetSocketAddress listenTls) {
+      InetSocketAddress listenTls,
+      List<String> tlsServerNames,
+      String namespace,
+      List<String> trustedNodeAccounts) {
     static Options parse(String[] args) throws UsageException {
       List<Path> configs = new ArrayList<>();
       Path stateDir = Path.of(DEFAULT_STATE_DIR);
@@ -210,6 +238,9 @@ public final class ConfigServerCommand {
       Duration maxTtl = CertificateAuthority.DEFAULT_VALIDITY;
       boolean waypointController = false;
       boolean kubernetes = false;
+      List<String> tlsNames = new ArrayList<>();
+      String namespace = null;
+      List<String> trusted = new ArrayList<>();
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         String flag = a;
@@ -225,7 +256,8 @@ public final class ConfigServerCommand {
           }
           case "--waypoint-controller" -> waypointController = true;
           case "--kubernetes" -> kubernetes = true;
-          case "--config", "--state-dir", "--listen", "--listen-tls", "--max-cert-ttl" -> {
+          case "--config", "--state-dir", "--listen", "--listen-tls", "--max-cert-ttl",
+              "--tls-server-name", "--namespace", "--ca-trusted-node-accounts" -> {
             if (value == null) {
               if (i + 1 >= args.length) {
                 throw new UsageException(flag + " needs a value");
@@ -237,6 +269,19 @@ public final class ConfigServerCommand {
               case "--state-dir" -> stateDir = Path.of(value);
               case "--listen" -> listen = value;
               case "--listen-tls" -> listenTls = value;
+              case "--tls-server-name" -> tlsNames.add(value);
+              case "--namespace" -> namespace = value;
+              case "--ca-trusted-node-accounts" -> {
+                for (String a2 : value.split(",")) {
+                  if (!a2.isBlank() && a2.strip().split("/").length != 2) {
+                    throw new UsageException("--ca-trusted-node-accounts " + value
+                        + ": expected NS/SA[,NS/SA...], e.g. ambientj-system/ztunnel");
+                  }
+                  if (!a2.isBlank()) {
+                    trusted.add(a2.strip());
+                  }
+                }
+              }
               default -> maxTtl = duration(value);
             }
           }
@@ -251,7 +296,8 @@ public final class ConfigServerCommand {
       }
       return new Options(
           List.copyOf(configs), kubernetes, stateDir, address(listen), maxTtl,
-          waypointController, listenTls == null ? null : address(listenTls));
+          waypointController, listenTls == null ? null : address(listenTls),
+          List.copyOf(tlsNames), namespace, List.copyOf(trusted));
     }
 
     private static Duration duration(String v) throws UsageException {
@@ -335,15 +381,36 @@ public final class ConfigServerCommand {
       }
       try {
         MeshSnapshot snapshot = publisher.snapshot();
-        CaStateDirectory state = CaStateDirectory.open(o.stateDir(), snapshot.trustDomain());
+        String namespace = o.kubernetes() ? namespace(o, client) : null;
+        CaStateDirectory state = o.kubernetes()
+            ? KubernetesCaRoot.open(client, namespace, o.stateDir(), snapshot.trustDomain())
+            : CaStateDirectory.open(o.stateDir(), snapshot.trustDomain());
+        if (o.kubernetes()) {
+          KubernetesCaRoot.publish(client, namespace, state.roots().trustBundlePem(), null);
+          out.println("mesh config-server: CA root kept in Secret " + namespace + "/"
+              + KubernetesCaRoot.SECRET + ", its certificate published in ConfigMap " + namespace
+              + "/" + KubernetesCaRoot.CONFIG_MAP);
+        }
         NodeTokens tokens = NodeTokens.open(state.nodeTokensDirectory());
         AutoCloseable subscription = publisher.subscribe(tokens);
         CertificateAuthority ca = CertificateAuthority.of(state, o.maxCertTtl());
         XdsServer xds = XdsServer.builder(publisher).build();
         IstioCertificateServiceImpl caService = new IstioCertificateServiceImpl(ca, publisher);
+        List<CallerAuthenticator> authenticators = new ArrayList<>();
+        authenticators.add(new NodeTokenAuthenticator(tokens)); // local and cheap: first
+        String expected = NodeTokenAuthenticator.EXPECTED;
+        if (o.kubernetes()) {
+          Set<String> trusted = o.trustedNodeAccounts().isEmpty()
+              ? Set.of(namespace + "/" + DEFAULT_NODE_ACCOUNT) : Set.copyOf(o.trustedNodeAccounts());
+          authenticators.add(new KubernetesTokenAuthenticator(client,
+              () -> publisher.snapshot().trustDomain(), trusted,
+              KubernetesTokenAuthenticator.DEFAULT_CACHE_FOR));
+          expected = KubernetesTokenAuthenticator.EXPECTED + ", or " + expected;
+        }
+        BearerAuthentication authentication = new BearerAuthentication(authenticators, expected);
         ConfigServer server =
             ConfigServer.builder(o.listen())
-                .interceptor(new NodeTokenAuthenticator(tokens))
+                .interceptor(authentication)
                 .service(caService)
                 .service(xds)
                 .start();
@@ -351,9 +418,10 @@ public final class ConfigServerCommand {
         if (o.listenTls() != null) {
           try {
             tlsServer = ConfigServer.builder(o.listenTls())
-                .tls(ControlPlaneTls.server(ca, o.listenTls().getAddress()))
+                .tls(ControlPlaneTls.server(ca, o.listenTls().getAddress(), o.tlsServerNames()))
+                // authentication first: ClientCertificates lets an authenticated caller through
+                .interceptor(authentication)
                 .interceptor(new ClientCertificates(Set.of(AggregatedDiscoveryServiceGrpc.SERVICE_NAME)))
-                .interceptor(new NodeTokenAuthenticator(tokens))
                 .service(caService)
                 .service(xds)
                 .start();
@@ -371,6 +439,18 @@ public final class ConfigServerCommand {
         closeQuietly(source);
         throw e;
       }
+    }
+
+    /** The config server's namespace: --namespace, $POD_NAMESPACE, the client's, or the default. */
+    private static String namespace(Options o, KubernetesClient client) {
+      if (o.namespace() != null) {
+        return o.namespace();
+      }
+      String env = System.getenv("POD_NAMESPACE");
+      if (env != null && !env.isBlank()) {
+        return env;
+      }
+      return client.getNamespace() != null ? client.getNamespace() : DEFAULT_NAMESPACE;
     }
 
     private static AutoCloseable closingBoth(AutoCloseable source, KubernetesClient client) {
@@ -404,7 +484,7 @@ public final class ConfigServerCommand {
         out.println("  listening on:     " + ConfigServer.format(tlsServer.address())
             + " (TLS as " + ControlPlaneTls.SERVER_NAME + ", "
             + ControlPlaneTls.serverIdentity(state.trustDomain())
-            + "; xDS needs a client certificate from this CA)");
+            + "; xDS needs a client certificate from this CA or a valid bearer token)");
       }
     }
 

@@ -38,6 +38,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -83,7 +84,7 @@ public final class XdsConfigSource implements AutoCloseable {
   private final WdsDecoder decoder;
   private final Validator validator;
   private final Path cacheFile;
-  private final String bearerToken;
+  private final Supplier<String> bearerToken;
   private final ManagedChannel channel;
   private final ScheduledExecutorService timer;
   private final CompletableFuture<MeshSnapshot> ready = new CompletableFuture<>();
@@ -115,7 +116,7 @@ public final class XdsConfigSource implements AutoCloseable {
     if (b.tls == null) {
       channel.usePlaintext();
     } else {
-      channel.sslContext(b.tls).overrideAuthority(ControlPlaneTls.SERVER_NAME);
+      channel.sslContext(b.tls).overrideAuthority(ControlPlaneTls.serverName(server.getHostString()));
     }
     this.channel = channel.build();
     this.timer = Executors.newSingleThreadScheduledExecutor(
@@ -158,10 +159,19 @@ public final class XdsConfigSource implements AutoCloseable {
     }
     var stub = AggregatedDiscoveryServiceGrpc.newStub(channel);
     if (bearerToken != null) {
-      Metadata h = new Metadata();
-      h.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER),
-          "Bearer " + bearerToken);
-      stub = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h));
+      // Read at every (re)connect: a projected token file is rotated while the proxy runs.
+      String token;
+      try {
+        token = bearerToken.get();
+      } catch (RuntimeException e) {
+        log.warn("xDS: {}; connecting without a token", e.getMessage());
+        token = null;
+      }
+      if (token != null) {
+        Metadata h = new Metadata();
+        h.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+        stub = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h));
+      }
     }
     received.clear();
     Responses responses = new Responses();
@@ -406,7 +416,7 @@ public final class XdsConfigSource implements AutoCloseable {
     private WdsDecoder decoder = new WdsDecoder();
     private Validator validator;
     private Path cacheFile;
-    private String bearerToken;
+    private Supplier<String> bearerToken;
     private SslContext tls;
 
     private Builder(InetSocketAddress server, Node node, SnapshotPublisher out) {
@@ -434,15 +444,24 @@ public final class XdsConfigSource implements AutoCloseable {
 
     /** Sent as {@code authorization: Bearer <token>} (the node token in file mode). */
     public Builder bearerToken(String token) {
+      this.bearerToken = token == null ? null : () -> token;
+      return this;
+    }
+
+    /**
+     * Sent as {@code authorization: Bearer <token>}, read at every (re)connect (e.g. {@link
+     * dev.ambientj.config.ca.CaClient#tokenFile}: a projected service-account token).
+     */
+    public Builder bearerToken(Supplier<String> token) {
       this.bearerToken = token;
       return this;
     }
 
     /**
      * Speaks TLS to the config server's {@code --listen-tls} port with {@code context} (from
-     * {@link ControlPlaneTls#client}: the mesh CA's roots and the proxy's workload certificate,
-     * which the server requires for xDS); the server's name is verified against {@link
-     * ControlPlaneTls#SERVER_NAME} whatever address is dialled. The context is fixed for the
+     * {@link ControlPlaneTls#client}: the mesh CA's roots, and the proxy's workload certificate
+     * unless it authenticates with a {@link #bearerToken}); the server's name is verified as
+     * {@link ControlPlaneTls#serverName} says. The context is fixed for the
      * source's life: when the certificate is renewed, start a new source.
      */
     public Builder tls(SslContext context) {

@@ -4,7 +4,8 @@ import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.ambientj.config.SnapshotListener;
 import dev.ambientj.config.SnapshotPublisher;
-import dev.ambientj.config.ca.NodeTokenAuthenticator;
+import dev.ambientj.config.ca.BearerAuthentication;
+import dev.ambientj.config.ca.Caller;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.WaypointRef;
 import dev.ambientj.config.model.Workload;
@@ -63,7 +64,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Scoping.</b> Every stream gets every Address and MeshNode: a proxy may connect to any
  * workload or service. A ztunnel (id {@code ztunnel~…}) gets the PeerAuthentications among the
- * MeshObjects and, when its node is known (the node of its node token when it sent a valid one,
+ * MeshObjects and, when its node is known (the node its credential proves — node token or bound service-account token —
  * else metadata {@code NODE_NAME}, else the node of the pod named in its id), only the
  * Authorization resources that apply to workloads on its node: GLOBAL ones, NAMESPACE ones of
  * their namespaces, WORKLOAD_SELECTOR ones they list (all of them when the node is unknown). A
@@ -261,7 +262,9 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
   @Override
   public StreamObserver<DeltaDiscoveryRequest> deltaAggregatedResources(
       StreamObserver<DeltaDiscoveryResponse> responses) {
-    Stream s = new Stream(responses, NodeTokenAuthenticator.callerNode().orElse(""));
+    // The node a node agent's credential proves (node token, or a ztunnel's bound token).
+    Stream s = new Stream(responses, BearerAuthentication.caller().filter(Caller::nodeAgent)
+        .map(Caller::node).orElse(""));
     if (closed) {
       // Between close() and the gRPC server's own shutdown, a reconnecting client would otherwise
       // be served the last snapshot by a server that no longer follows changes.

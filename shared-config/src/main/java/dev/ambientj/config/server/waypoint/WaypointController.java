@@ -1,5 +1,6 @@
 package dev.ambientj.config.server.waypoint;
 
+import dev.ambientj.config.ca.KubernetesCaRoot;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -25,6 +26,7 @@ import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,20 +74,36 @@ public final class WaypointController implements AutoCloseable {
           new RbacNeed(
               "apps", "deployments", Set.of("get", "list", "watch", "create", "update", "delete")),
           new RbacNeed("", "services", Set.of("get", "create", "update", "delete")),
-          new RbacNeed("", "serviceaccounts", Set.of("get", "create", "update", "delete")));
+          new RbacNeed("", "serviceaccounts", Set.of("get", "create", "update", "delete")),
+          // the mesh root in each waypoint's namespace (KubernetesCaRoot.publish)
+          new RbacNeed("", "configmaps", Set.of("get", "create", "update")));
 
   private static final Logger LOG = LoggerFactory.getLogger(WaypointController.class);
   private static final long RESYNC_MILLIS = TimeUnit.MINUTES.toMillis(10);
 
   private final KubernetesClient client;
   private final WaypointSettings settings;
+  private final Supplier<String> rootCertificate;
   private final ExecutorService reconciler;
   private SharedIndexInformer<Gateway> gateways;
   private SharedIndexInformer<Deployment> deployments;
 
+  /** Waypoints that reach the config server in plaintext, with a CA of their own. */
   public WaypointController(KubernetesClient client, WaypointSettings settings) {
+    this(client, settings, null);
+  }
+
+  /**
+   * Waypoints that reach the config server over TLS ({@link WaypointSettings#xdsAddress} is its
+   * TLS address) with their service-account token, verifying it with {@code rootCertificate}
+   * (the mesh CA's PEM trust bundle, read at each reconcile), which the controller publishes in
+   * each waypoint's namespace ({@link KubernetesCaRoot#publish}, owned by the Gateway).
+   */
+  public WaypointController(KubernetesClient client, WaypointSettings settings,
+      Supplier<String> rootCertificate) {
     this.client = Objects.requireNonNull(client);
     this.settings = Objects.requireNonNull(settings);
+    this.rootCertificate = rootCertificate;
     this.reconciler =
         Executors.newSingleThreadExecutor(
             r -> {
@@ -190,7 +208,11 @@ public final class WaypointController implements AutoCloseable {
       return;
     }
     try {
-      WaypointResources desired = new WaypointResources(g, settings, ownerOf(g));
+      if (rootCertificate != null) {
+        KubernetesCaRoot.publish(client, namespace, rootCertificate.get(), ownerOf(g));
+      }
+      WaypointResources desired =
+          new WaypointResources(g, settings, ownerOf(g), rootCertificate != null);
       apply(desired.serviceAccount(), ServiceAccount.class);
       Service service = apply(desired.service(), Service.class);
       Deployment deployment = apply(desired.deployment(), Deployment.class);

@@ -1,5 +1,7 @@
 package dev.ambientj.config.server.waypoint;
 
+import dev.ambientj.config.ca.KubernetesCaRoot;
+import dev.ambientj.config.ca.KubernetesTokenAuthenticator;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.ObjectMeta;
@@ -9,6 +11,10 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.VolumeBuilder;
+import io.fabric8.kubernetes.api.model.VolumeMount;
+import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
@@ -16,6 +22,7 @@ import io.fabric8.kubernetes.client.utils.Serialization;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,17 +31,70 @@ import java.util.Map;
 /**
  * The desired ServiceAccount, Service and Deployment of one waypoint Gateway, each carrying the
  * hash of its own content in {@value WaypointController#SPEC_HASH}.
+ *
+ * <p>With {@code tls}, the waypoint reaches the config server as Istio's proxies reach istiod:
+ * xDS and CA on the same TLS address, the server verified with the mesh root from the ConfigMap
+ * {@value KubernetesCaRoot#CONFIG_MAP} (mounted at {@value #ROOT_CERT_DIR}), each call carrying
+ * the pod's projected service-account token (audience {@value
+ * KubernetesTokenAuthenticator#AUDIENCE}, mounted at {@value #TOKEN_DIR}); the CA grants it its
+ * own identity.
  */
 final class WaypointResources {
+  static final String TOKEN_DIR = "/var/run/secrets/tokens";
+  static final String TOKEN_FILE = TOKEN_DIR + "/istio-token";
+  static final String ROOT_CERT_DIR = "/var/run/secrets/istio";
+  static final String ROOT_CERT_FILE = ROOT_CERT_DIR + "/" + KubernetesCaRoot.ROOT_CERT_KEY;
+  /** ztunnel's token lifetime (ISTIO-FACTS §6); the kubelet rotates it at 80 %. */
+  static final long TOKEN_SECONDS = 43200;
 
   private final Gateway gateway;
   private final WaypointSettings settings;
   private final OwnerReference owner;
+  private final boolean tls;
 
   WaypointResources(Gateway gateway, WaypointSettings settings, OwnerReference owner) {
+    this(gateway, settings, owner, false);
+  }
+
+  WaypointResources(Gateway gateway, WaypointSettings settings, OwnerReference owner, boolean tls) {
     this.gateway = gateway;
     this.settings = settings;
     this.owner = owner;
+    this.tls = tls;
+  }
+
+  private List<String> args() {
+    List<String> a = new ArrayList<>(List.of("waypoint", "--xds", settings.xdsAddress()));
+    if (tls) {
+      a.addAll(List.of("--ca-address", settings.xdsAddress(), "--ca-token-file", TOKEN_FILE,
+          "--ca-root-cert", ROOT_CERT_FILE));
+    }
+    a.addAll(List.of("--name", name(), "--namespace", namespace()));
+    return a;
+  }
+
+  private List<Volume> volumes() {
+    if (!tls) {
+      return List.of();
+    }
+    return List.of(
+        new VolumeBuilder().withName("istio-token").withNewProjected().addNewSource()
+            .withNewServiceAccountToken().withAudience(KubernetesTokenAuthenticator.AUDIENCE)
+            .withExpirationSeconds(TOKEN_SECONDS).withPath("istio-token")
+            .endServiceAccountToken().endSource().endProjected().build(),
+        new VolumeBuilder().withName("istio-ca-root").withNewConfigMap()
+            .withName(KubernetesCaRoot.CONFIG_MAP).endConfigMap().build());
+  }
+
+  private List<VolumeMount> mounts() {
+    if (!tls) {
+      return List.of();
+    }
+    return List.of(
+        new VolumeMountBuilder().withName("istio-token").withMountPath(TOKEN_DIR)
+            .withReadOnly(true).build(),
+        new VolumeMountBuilder().withName("istio-ca-root").withMountPath(ROOT_CERT_DIR)
+            .withReadOnly(true).build());
   }
 
   private String name() {
@@ -103,15 +163,8 @@ final class WaypointResources {
             .withName("waypoint")
             .withImage(settings.image())
             .withCommand("/app/mesh")
-            .withArgs(
-                List.of(
-                    "waypoint",
-                    "--xds",
-                    settings.xdsAddress(),
-                    "--name",
-                    name(),
-                    "--namespace",
-                    namespace()))
+            .withArgs(args())
+            .withVolumeMounts(mounts())
             .addNewPort()
             .withName("mesh")
             .withContainerPort(WaypointController.HBONE_PORT)
@@ -124,6 +177,7 @@ final class WaypointResources {
             .withPeriodSeconds(5)
             .endReadinessProbe()
             .endContainer()
+            .withVolumes(volumes())
             .endSpec()
             .endTemplate()
             .endSpec()

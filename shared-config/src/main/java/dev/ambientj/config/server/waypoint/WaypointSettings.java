@@ -6,7 +6,8 @@ import java.util.Objects;
 
 /**
  * What every waypoint the controller deploys shares: the image and the config server's xDS
- * address. In a cluster they come from the config server's environment, which
+ * address (also its CA address when the controller publishes the mesh root: then it is the TLS
+ * port, 15012). In a cluster they come from the config server's environment, which
  * {@code daemonset-manifests/config-server.yaml} sets (a test checks that it sets each of
  * {@link #ENV}).
  */

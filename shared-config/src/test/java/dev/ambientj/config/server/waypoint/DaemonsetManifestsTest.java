@@ -118,8 +118,13 @@ class DaemonsetManifestsTest {
     assertThat(c.getEnv()).extracting(EnvVar::getName).containsAll(WaypointSettings.ENV);
     String xds =
         c.getEnv().stream().filter(e -> e.getName().equals(WaypointSettings.XDS_ENV)).findFirst().orElseThrow().getValue();
-    assertThat(xds).isEqualTo("ambientj-config." + NS + ".svc:15010");
+    assertThat(xds).as("waypoints use the TLS port").isEqualTo("ambientj-config." + NS + ".svc:15012");
     assertThat(d.getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo("ambientj-config");
+    // TLS on 15012 with a certificate naming the Service the proxies dial
+    List<String> args = c.getArgs();
+    assertThat(args.get(args.indexOf("--listen-tls") + 1)).isEqualTo("0.0.0.0:15012");
+    assertThat(args).contains("--tls-server-name", "ambientj-config." + NS + ".svc");
+    assertThat(args.get(args.indexOf("--ca-trusted-node-accounts") + 1)).isEqualTo(NS + "/ztunnel");
   }
 
   @Test
@@ -127,7 +132,7 @@ class DaemonsetManifestsTest {
     DaemonSet ds = one(DaemonSet.class, "ztunnel");
     PodSpec spec = ds.getSpec().getTemplate().getSpec();
     Container c = spec.getContainers().get(0);
-    assertThat(c.getArgs()).startsWith("ztunnel").contains("--xds", "ambientj-config." + NS + ".svc:15010", "--node", "$(NODE_NAME)");
+    assertThat(c.getArgs()).startsWith("ztunnel").contains("--xds", "ambientj-config." + NS + ".svc:15012", "--node", "$(NODE_NAME)");
     assertThat(c.getSecurityContext().getCapabilities().getAdd()).containsExactlyInAnyOrder("NET_ADMIN", "SYS_ADMIN", "NET_RAW");
     assertThat(c.getSecurityContext().getPrivileged()).isFalse();
     assertThat(c.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/healthz/ready");
@@ -156,7 +161,7 @@ class DaemonsetManifestsTest {
     Set<String> hostPaths =
         spec.getVolumes().stream().filter(v -> v.getHostPath() != null).map(v -> v.getHostPath().getPath()).collect(Collectors.toSet());
     assertThat(hostPaths).contains("/opt/cni/bin", "/etc/cni/net.d", "/var/run/ambientj");
-    assertThat(spec.getInitContainers()).extracting(Container::getName).contains("install-cni");
+    assertThat(spec.getInitContainers()).as("the agent installs the plugin (CniPluginPayloadManifestTest)").isEmpty();
     // the agent chains the plugin into the host's conflist, through the mounts above
     List<String> args = c.getArgs();
     assertThat(args.get(args.indexOf("--cni-net-dir") + 1)).isEqualTo(mountOf(c, "cni-net"));
@@ -231,6 +236,54 @@ class DaemonsetManifestsTest {
                         && (r.getVerbs().contains(verb) || r.getVerbs().contains("*")));
       }
     }
+  }
+
+  @Test
+  void ztunnelReachesTheConfigServerOverTlsWithItsProjectedTokenAndTheMeshRoot() {
+    PodSpec spec = one(DaemonSet.class, "ztunnel").getSpec().getTemplate().getSpec();
+    Container c = spec.getContainers().get(0);
+    List<String> args = c.getArgs();
+    String server = "ambientj-config." + NS + ".svc:15012";
+    assertThat(args.get(args.indexOf("--xds") + 1)).isEqualTo(server);
+    assertThat(args.get(args.indexOf("--ca-address") + 1)).isEqualTo(server);
+    String token = args.get(args.indexOf("--ca-token-file") + 1);
+    String root = args.get(args.indexOf("--ca-root-cert") + 1);
+    var tokenVolume = spec.getVolumes().stream().filter(v -> v.getProjected() != null).findFirst()
+        .orElseThrow(() -> new AssertionError("a projected token volume"));
+    var sa = tokenVolume.getProjected().getSources().get(0).getServiceAccountToken();
+    assertThat(sa.getAudience()).isEqualTo(dev.ambientj.config.ca.KubernetesTokenAuthenticator.AUDIENCE);
+    assertThat(token).isEqualTo(mountOf(c, tokenVolume.getName()) + "/" + sa.getPath());
+    var rootVolume = spec.getVolumes().stream().filter(v -> v.getConfigMap() != null).findFirst()
+        .orElseThrow(() -> new AssertionError("a ConfigMap volume with the mesh root"));
+    assertThat(rootVolume.getConfigMap().getName()).isEqualTo(dev.ambientj.config.ca.KubernetesCaRoot.CONFIG_MAP);
+    assertThat(root).isEqualTo(mountOf(c, rootVolume.getName()) + "/" + dev.ambientj.config.ca.KubernetesCaRoot.ROOT_CERT_KEY);
+  }
+
+  @Test
+  void configServerRbacCoversTheCaRootAndTokenReviews() {
+    ClusterRoleBinding binding = one(ClusterRoleBinding.class, "ambientj-config");
+    List<PolicyRule> cluster = one(ClusterRole.class, binding.getRoleRef().getName()).getRules();
+    List<dev.ambientj.config.ca.ApiPermission> clusterWide = new ArrayList<>();
+    clusterWide.addAll(dev.ambientj.config.ca.KubernetesCaRoot.PERMISSIONS);
+    clusterWide.addAll(dev.ambientj.config.ca.KubernetesTokenAuthenticator.PERMISSIONS);
+    for (var p : clusterWide) {
+      for (String verb : p.verbs()) {
+        assertThat(cluster).as("a ClusterRole rule granting %s on %s in group '%s'", verb, p.resource(), p.group())
+            .anyMatch(r -> grants(r, p.group(), p.resource(), verb));
+      }
+    }
+    // The CA root's Secret: in the config server's own namespace only.
+    io.fabric8.kubernetes.api.model.rbac.RoleBinding rb = one(io.fabric8.kubernetes.api.model.rbac.RoleBinding.class, "ambientj-config");
+    assertThat(rb.getSubjects()).anyMatch(s -> s.getName().equals("ambientj-config") && NS.equals(s.getNamespace()));
+    List<PolicyRule> own = one(io.fabric8.kubernetes.api.model.rbac.Role.class, rb.getRoleRef().getName()).getRules();
+    for (var p : dev.ambientj.config.ca.KubernetesCaRoot.OWN_NAMESPACE_PERMISSIONS) {
+      for (String verb : p.verbs()) {
+        assertThat(own).as("a Role rule granting %s on %s", verb, p.resource())
+            .anyMatch(r -> grants(r, p.group(), p.resource(), verb));
+      }
+    }
+    assertThat(cluster).as("secrets stay out of the ClusterRole")
+        .noneMatch(r -> r.getResources().contains("secrets"));
   }
 
   @Test
