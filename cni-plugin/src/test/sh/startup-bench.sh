@@ -3,7 +3,7 @@
 # enrolled (agent present, answers SKIP), and — as root — ADD of an enrolled pod (agent installs the
 # rules in a scratch netns). Prints median and p99 (nearest rank) over N runs.
 #
-#   cni-plugin/src/test/sh/startup-bench.sh [N]      (after ./mvnw -pl cni-plugin verify)
+#   cni-plugin/src/test/sh/startup-bench.sh [N]      (after ./mvnw -pl cni-plugin verify; JDK 25)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."            # cni-plugin/
 N=${1:-50}
@@ -67,7 +67,17 @@ cp src/main/sh/ambientj-cni "$inst/"; cp -p "$JAR" "$inst/ambientj-cni.d/ambient
 cp "$work/app.aot" "$inst/ambientj-cni.d/ambientj-cni.aot"
 export AMBIENTJ_CNI_JAVA=$JAVA
 
-names=(1-no-CDS 2-default-CDS 3-C1+SerialGC 4-C1+SerialGC+AppCDS 5-C1+SerialGC+AOTCache 6-ambientj-cni-script 7-/bin/true)
+# The payload as a node gets it (PluginPayloadBuilder: jlink'd runtime, AOT cache; installed by the
+# agent's installer), and the same without the AOT cache. Their runtime wins over AMBIENTJ_CNI_JAVA.
+cp_all="target/classes:target/test-classes:$(cat "$work/cp.txt")"
+"$JAVA" -cp "$cp_all" dev.ambientj.cni.install.PluginPayloadBuilder "$work/payload" src/main/sh/ambientj-cni
+mkdir -p "$work/node" "$work/node-no-aot"
+"$JAVA" -cp "$cp_all" dev.ambientj.cni.install.BenchInstall "$work/payload" "$work/node" >/dev/null
+rm "$work/payload/ambientj-cni.d/ambientj-cni.aot"
+"$JAVA" -cp "$cp_all" dev.ambientj.cni.install.BenchInstall "$work/payload" "$work/node-no-aot" >/dev/null
+
+names=(1-no-CDS 2-default-CDS 3-C1+SerialGC 4-C1+SerialGC+AppCDS 5-C1+SerialGC+AOTCache 6-ambientj-cni-script
+  7-installed-payload 8-installed-no-AOT 9-/bin/true)
 declare -A cmds=(
   [1-no-CDS]="$JAVA -Xshare:off ${base[*]} ${main[*]}"
   [2-default-CDS]="$JAVA ${base[*]} ${main[*]}"
@@ -75,7 +85,9 @@ declare -A cmds=(
   [4-C1+SerialGC+AppCDS]="$JAVA ${fast[*]} -XX:SharedArchiveFile=$work/app.jsa ${main[*]}"
   [5-C1+SerialGC+AOTCache]="$JAVA ${fast[*]} -XX:AOTCache=$work/app.aot ${main[*]}"
   [6-ambientj-cni-script]="$inst/ambientj-cni"
-  [7-/bin/true]="/bin/true"
+  [7-installed-payload]="$work/node/ambientj-cni"
+  [8-installed-no-AOT]="$work/node-no-aot/ambientj-cni"
+  [9-/bin/true]="/bin/true"
 )
 ops=(VERSION ADD-plain)
 $enrolled && ops+=(ADD-enrolled)
@@ -84,7 +96,7 @@ for _ in $(seq "$N"); do
   for v in "${names[@]}"; do
     read -r -a c <<<"${cmds[$v]}"
     for op in "${ops[@]}"; do
-      [ "$v" = 7-/bin/true ] && [ "$op" != VERSION ] && continue
+      [ "$v" = 9-/bin/true ] && [ "$op" != VERSION ] && continue
       once "$op" "${c[@]}" >>"$work/t.${v//\//_}.$op"
     done
   done

@@ -5,10 +5,12 @@ import dev.ambientj.cni.agent.KubernetesRedirectionAnnotator;
 import dev.ambientj.cni.agent.NodeAgent;
 import dev.ambientj.cni.agent.ZtunnelServer;
 import dev.ambientj.cni.install.CniConfInstaller;
+import dev.ambientj.cni.install.PluginPayloadInstaller;
 import dev.ambientj.cni.redirect.CommandRunner;
 import dev.ambientj.cni.redirect.InpodRedirect;
 import dev.ambientj.config.FileConfigSource;
 import dev.ambientj.config.ProxyConfigSources;
+import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotListener;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -34,15 +36,18 @@ import java.util.concurrent.TimeUnit;
  * watches the API server (in-cluster service account or the current kubeconfig) and writes the
  * {@code ambient.istio.io/redirection} annotation on the pods it captures. With {@code
  * --cni-net-dir DIR --cni-bin-dir DIR} it installs the plugin as istio-cni does: the executable
- * into the bin directory and its entry at the end of the node's primary conflist, checked again
- * every {@value #REINSTALL_SECONDS} s (a primary plugin that rewrites its file drops our entry).
+ * into the bin directory — with {@code --cni-plugin-payload DIR} also its runtime, jar and AOT
+ * cache ({@link PluginPayloadInstaller}; the image's is {@code /app/cni}) — and its entry at the end
+ * of the node's primary conflist, checked again every {@value #REINSTALL_SECONDS} s (a primary
+ * plugin that rewrites its file drops our entry).
  * The entry stays when the agent stops: a pod created meanwhile fails its ADD (the plugin cannot
  * reach the agent and is not fail-open) and the runtime retries, rather than starting uncaptured.
  */
 public final class CniAgentCommand {
   private static final String USAGE =
       "usage: mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH] [--state-dir DIR]"
-          + " [--zds-socket PATH | --no-zds] [--cni-net-dir DIR --cni-bin-dir DIR [--cni-plugin FILE]]";
+          + " [--zds-socket PATH | --no-zds]"
+          + " [--cni-net-dir DIR --cni-bin-dir DIR [--cni-plugin-payload DIR | --cni-plugin FILE]]";
   static final String PLUGIN_TYPE = "ambientj-cni";
   static final long REINSTALL_SECONDS = 30;
   /** Where the agent keeps the pods CNI told it about (survives an agent restart, not a reboot). */
@@ -53,27 +58,39 @@ public final class CniAgentCommand {
 
   /** Runs the subcommand; returns the process exit code. */
   public static int run(String[] args) {
-    List<Path> configs = new ArrayList<>();
+    ProxyFlags sources = ProxyFlags.configOrKubernetes();
     Path socket = Path.of(AgentProtocol.DEFAULT_SOCKET);
     Path zdsSocket = Path.of(ZtunnelServer.DEFAULT_SOCKET);
     Path stateDir = Path.of(DEFAULT_STATE_DIR);
     boolean zds = true;
-    boolean kubernetes = false;
     Path cniNetDir = null;
     Path cniBinDir = null;
     Path cniPlugin = null;
+    Path cniPayload = null;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
-      if ((a.equals("--config") || a.equals("--socket") || a.equals("--zds-socket")
+      int used;
+      try {
+        used = sources.accept(args, i); // --config FILE, --kubernetes
+      } catch (IllegalArgumentException e) {
+        System.err.println("mesh cni-agent: " + e.getMessage());
+        System.err.println(USAGE);
+        return 2;
+      }
+      if (used >= 0) {
+        i = used;
+        continue;
+      }
+      if ((a.equals("--socket") || a.equals("--zds-socket")
           || a.equals("--state-dir") || a.startsWith("--cni-")) && i + 1 < args.length) {
         switch (a) {
-          case "--config" -> configs.add(Path.of(args[++i]));
           case "--socket" -> socket = Path.of(args[++i]);
           case "--state-dir" -> stateDir = Path.of(args[++i]);
           case "--zds-socket" -> zdsSocket = Path.of(args[++i]);
           case "--cni-net-dir" -> cniNetDir = Path.of(args[++i]);
           case "--cni-bin-dir" -> cniBinDir = Path.of(args[++i]);
           case "--cni-plugin" -> cniPlugin = Path.of(args[++i]);
+          case "--cni-plugin-payload" -> cniPayload = Path.of(args[++i]);
           default -> {
             System.err.println("mesh cni-agent: unknown argument '" + a + "'");
             System.err.println(USAGE);
@@ -82,25 +99,29 @@ public final class CniAgentCommand {
         }
       } else if (a.equals("--no-zds")) {
         zds = false;
-      } else if (a.equals("--kubernetes")) {
-        kubernetes = true;
       } else {
         System.err.println("mesh cni-agent: unknown or incomplete argument '" + a + "'");
         System.err.println(USAGE);
         return 2;
       }
     }
-    if ((cniNetDir == null) != (cniBinDir == null) || (cniPlugin != null && cniNetDir == null)) {
+    if ((cniNetDir == null) != (cniBinDir == null)
+        || ((cniPlugin != null || cniPayload != null) && cniNetDir == null)
+        || (cniPlugin != null && cniPayload != null)) {
       System.err.println("mesh cni-agent: --cni-net-dir and --cni-bin-dir go together"
-          + " (--cni-plugin needs them)");
+          + " (--cni-plugin-payload or --cni-plugin, at most one, needs them)");
       System.err.println(USAGE);
       return 2;
     }
-    if (configs.isEmpty() == !kubernetes) {
-      System.err.println("mesh cni-agent: one of --config FILE or --kubernetes is required");
+    try {
+      sources.validate();
+    } catch (IllegalArgumentException e) {
+      System.err.println("mesh cni-agent: " + e.getMessage());
       System.err.println(USAGE);
       return 2;
     }
+    List<Path> configs = sources.configs();
+    boolean kubernetes = sources.kubernetes();
     SnapshotPublisher publisher = new SnapshotPublisher();
     KubernetesClient client = null;
     KubernetesRedirectionAnnotator annotator = null;
@@ -141,7 +162,7 @@ public final class CniAgentCommand {
         });
         ScheduledExecutorService installer = null;
         if (cniNetDir != null) {
-          installer = startInstaller(cniNetDir, cniBinDir, cniPlugin, agent.socket());
+          installer = startInstaller(cniNetDir, cniBinDir, cniPlugin, cniPayload, agent.socket());
         }
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
@@ -174,10 +195,17 @@ public final class CniAgentCommand {
    * every {@value #REINSTALL_SECONDS} s (a failure then is logged; the next round retries).
    */
   private static ScheduledExecutorService startInstaller(Path netDir, Path binDir, Path plugin,
-      Path agentSocket) throws IOException {
+      Path payloadDir, Path agentSocket) throws IOException {
     Map<String, Object> entry = new LinkedHashMap<>();
     entry.put("agentSocket", agentSocket.toString());
     entry.put("failOpen", false);
+    PluginPayloadInstaller payload =
+        payloadDir == null ? null : PluginPayloadInstaller.of(payloadDir, PLUGIN_TYPE);
+    if (payload != null) {
+      PluginPayloadInstaller.Result installed = payload.install(binDir);
+      System.err.println("mesh cni-agent: " + PLUGIN_TYPE + " payload " + installed.version()
+          + (installed.written() ? " installed" : " already installed"));
+    }
     CniConfInstaller.Change first = CniConfInstaller.install(netDir, binDir, plugin, PLUGIN_TYPE, entry);
     System.err.println("mesh cni-agent: " + (first.written() ? "chained " + PLUGIN_TYPE + " into "
         : PLUGIN_TYPE + " already in ") + first.file());
@@ -185,6 +213,10 @@ public final class CniAgentCommand {
         Thread.ofPlatform().daemon().name("cni-agent-install").factory());
     again.scheduleWithFixedDelay(() -> {
       try {
+        if (payload != null && payload.install(binDir).written()) {
+          System.err.println("mesh cni-agent: " + PLUGIN_TYPE + " payload in " + binDir
+              + " was changed; installed " + payload.versionName() + " again");
+        }
         CniConfInstaller.Change c = CniConfInstaller.install(netDir, binDir, plugin, PLUGIN_TYPE, entry);
         if (c.written()) {
           System.err.println("mesh cni-agent: our entry was missing; chained " + PLUGIN_TYPE

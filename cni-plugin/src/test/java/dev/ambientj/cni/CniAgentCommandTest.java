@@ -14,5 +14,10 @@ class CniAgentCommandTest {
     assertThat(CniAgentCommand.run(new String[] {"--bogus"})).isEqualTo(2);
     assertThat(CniAgentCommand.run(new String[] {"--config", "/x.yaml", "--cni-net-dir", "/etc/cni/net.d"}))
         .as("--cni-net-dir without --cni-bin-dir").isEqualTo(2);
+    assertThat(CniAgentCommand.run(new String[] {"--config", "/x.yaml", "--cni-plugin-payload", "/app/cni"}))
+        .as("--cni-plugin-payload without the CNI directories").isEqualTo(2);
+    assertThat(CniAgentCommand.run(new String[] {"--config", "/x.yaml", "--cni-net-dir", "/n", "--cni-bin-dir",
+        "/b", "--cni-plugin-payload", "/app/cni", "--cni-plugin", "/app/cni/ambientj-cni"}))
+        .as("a payload and a single executable").isEqualTo(2);
   }
 }

@@ -258,7 +258,8 @@ public final class CniConfInstaller {
     return list;
   }
 
-  private static void copyExecutable(Path source, Path binDir, String name) throws IOException {
+  /** Copies {@code source} to {@code binDir/name}, mode 0755; false when it already was there. */
+  static boolean copyExecutable(Path source, Path binDir, String name) throws IOException {
     if (!Files.isRegularFile(source)) {
       throw new CniConfException(source, "no such file (expected: the plugin executable to install)");
     }
@@ -266,7 +267,7 @@ public final class CniConfInstaller {
     if (Files.isRegularFile(target)
         && Files.mismatch(source, target) == -1L
         && isExecutable(target)) {
-      return;
+      return false;
     }
     // A rename, not a copy over the target: the runtime may be executing the old file right now
     // (writing into a running executable fails with ETXTBSY), and must never run half a file.
@@ -281,6 +282,7 @@ public final class CniConfInstaller {
     } finally {
       Files.deleteIfExists(tmp);
     }
+    return true;
   }
 
   private static void writeAtomically(Path target, String content, Set<PosixFilePermission> mode)
