@@ -11,7 +11,7 @@ import dev.ambientj.config.ca.NodeTokens;
 import dev.ambientj.config.server.ConfigServer;
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.launcher.demo.Socks5Client;
-import dev.ambientj.ztunnel.identity.CertificateManager;
+import dev.ambientj.hbone.identity.CertificateManager;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -21,7 +21,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.ForkJoinPool;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -66,9 +65,9 @@ class CertificateRenewalTest {
     caNodeA = CaClient.builder(target).tokenFile(tokens.tokenFile("node-a")).build();
     caNodeB = CaClient.builder(target).tokenFile(tokens.tokenFile("node-b")).build();
     certsA = CertificateManager.create(
-        CertificateManager.fromCa(caNodeA, TTL, ForkJoinPool.commonPool()));
+        CaSource.of(caNodeA, TTL));
     certsB = CertificateManager.create(
-        CertificateManager.fromCa(caNodeB, TTL, ForkJoinPool.commonPool()));
+        CaSource.of(caNodeB, TTL));
     mesh.node("node-a").identities(certsA).ztunnel();
     mesh.node("node-b").identities(certsB).ztunnel();
     mesh.workload("orders-0").httpEcho(8080).tcpEcho(9000);

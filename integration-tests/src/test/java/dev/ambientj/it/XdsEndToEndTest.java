@@ -19,7 +19,7 @@ import dev.ambientj.launcher.demo.HttpOverSocks.Response;
 import dev.ambientj.waypoint.Waypoint;
 import dev.ambientj.ztunnel.ListenerBinder;
 import dev.ambientj.ztunnel.Ztunnel;
-import dev.ambientj.ztunnel.identity.CertificateManager;
+import dev.ambientj.hbone.identity.CertificateManager;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslContext;
 import java.io.ByteArrayOutputStream;
@@ -33,7 +33,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
@@ -309,7 +308,7 @@ class XdsEndToEndTest {
     CaClient ca = own(CaClient.builder(hostPort(xdsAddress))
         .tokenFile(server.tokens().tokenFile(node)).build());
     return own(CertificateManager.create(
-        CertificateManager.fromCa(ca, Duration.ofHours(1), ForkJoinPool.commonPool())));
+        CaSource.of(ca, Duration.ofHours(1))));
   }
 
   private String token(String node) throws IOException {

@@ -5,10 +5,12 @@ import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.CaClient;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.WaypointRef;
+import dev.ambientj.hbone.identity.CertificateManager;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
+import dev.ambientj.hbone.identity.TrustBundle;
+import dev.ambientj.hbone.identity.WorkloadCertificate;
 import dev.ambientj.hbone.transport.Transport;
-import dev.ambientj.waypoint.identity.CaCertificates;
 import dev.ambientj.waypoint.telemetry.MetricsServer;
 import java.io.PrintStream;
 import java.net.InetAddress;
@@ -16,6 +18,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ForkJoinPool;
 
 /** Entry point of `./mesh waypoint`. */
 public final class WaypointCommand {
@@ -87,7 +90,7 @@ public final class WaypointCommand {
       case XDS -> "xDS from " + flags.xds();
       case FILES -> flags.configs().toString();
     };
-    CaCertificates fromCa = null;
+    CertificateManager fromCa = null;
     CaClient caClient = null;
     try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
       MeshSnapshot snapshot = publisher.snapshot();
@@ -106,8 +109,9 @@ public final class WaypointCommand {
       InetAddress ip = listen != null ? listen : wp.get().addresses().get(0);
       IdentityProvider identities;
       if (flags.caAddress() != null) {
-        caClient = flags.caClient();
-        fromCa = new CaCertificates(caClient, CERTIFICATE_TTL);
+        CaClient ca = caClient = flags.caClient();
+        fromCa = CertificateManager.create(id -> ca.issue(id.toString(), CERTIFICATE_TTL, ForkJoinPool.commonPool())
+            .thenApply(c -> new WorkloadCertificate(id, c.chain(), c.privateKey(), TrustBundle.of(c.root()))));
         identities = fromCa;
         System.err.println("mesh waypoint: certificate from the CA at " + flags.caAddress()
             + (flags.tls() ? " (TLS)" : ""));

@@ -7,7 +7,7 @@ import dev.ambientj.hbone.HboneServerConfig;
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.hbone.identity.WorkloadCertificate;
 import dev.ambientj.ztunnel.authz.PolicyWatcher;
-import dev.ambientj.ztunnel.identity.CertificateManager;
+import dev.ambientj.hbone.identity.CertificateManager;
 import dev.ambientj.ztunnel.outbound.OutboundProxy;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import java.net.Inet4Address;

@@ -2,12 +2,14 @@ package dev.ambientj.ztunnel;
 
 import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
-import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.ca.CaClient;
+import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.hbone.identity.CertificateManager;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
+import dev.ambientj.hbone.identity.TrustBundle;
+import dev.ambientj.hbone.identity.WorkloadCertificate;
 import dev.ambientj.hbone.transport.Transport;
-import dev.ambientj.ztunnel.identity.CertificateManager;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.nio.file.Path;
@@ -109,9 +111,10 @@ public final class ZtunnelCommand {
       }
       IdentityProvider identities;
       if (flags.caAddress() != null) {
-        caClient = flags.caClient();
-        certificates = CertificateManager.create(
-            CertificateManager.fromCa(caClient, certTtl, ForkJoinPool.commonPool()));
+        CaClient ca = caClient = flags.caClient();
+        Duration ttl = certTtl;
+        certificates = CertificateManager.create(id -> ca.issue(id.toString(), ttl, ForkJoinPool.commonPool())
+            .thenApply(c -> new WorkloadCertificate(id, c.chain(), c.privateKey(), TrustBundle.of(c.root()))));
         identities = certificates;
         System.err.println("mesh ztunnel: certificates from the CA at " + flags.caAddress()
             + (flags.tls() ? " (TLS)" : ""));

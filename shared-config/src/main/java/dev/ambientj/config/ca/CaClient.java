@@ -20,6 +20,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.PrivateKey;
 import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
@@ -115,6 +116,33 @@ public final class CaClient implements AutoCloseable {
         throw new IllegalStateException("cannot read the CA token " + file + ": " + e.getMessage(), e);
       }
     };
+  }
+
+  /**
+   * A certificate the CA issued for a key made here.
+   *
+   * @param privateKey the key the certificate is for
+   * @param chain the certificates to present, leaf first (the root left out unless it is the leaf)
+   * @param root the CA's root: the last certificate of the answer
+   */
+  public record Issued(PrivateKey privateKey, List<X509Certificate> chain, X509Certificate root) {}
+
+  /**
+   * Gets a certificate for {@code spiffeId}: a new EC P-256 key and CSR ({@link CsrFactory}, made
+   * on {@code keyGeneration}, never an event loop), sent with {@code ImpersonatedIdentity} set to
+   * the identity, the answer checked (leaf SAN = the identity).
+   *
+   * @param validity the lifetime to ask for, or null for the CA's default
+   */
+  public CompletableFuture<Issued> issue(String spiffeId, Duration validity, Executor keyGeneration) {
+    return CompletableFuture.supplyAsync(() -> CsrFactory.create(spiffeId), keyGeneration)
+        .thenCompose(csr -> fetchCertificate(csr.csrPem(), validity, csr.identity())
+            .thenApply(chainPem -> {
+              List<X509Certificate> chain = CaPem.parseCertificates(String.join("\n", chainPem));
+              X509Certificate root = chain.get(chain.size() - 1);
+              List<X509Certificate> presented = chain.size() > 1 ? chain.subList(0, chain.size() - 1) : chain;
+              return new Issued(csr.keyPair().getPrivate(), List.copyOf(presented), root);
+            }));
   }
 
   /**

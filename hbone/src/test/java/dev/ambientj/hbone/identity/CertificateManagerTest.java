@@ -1,10 +1,7 @@
-package dev.ambientj.ztunnel.identity;
+package dev.ambientj.hbone.identity;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.ambientj.hbone.identity.LocalCertificateAuthority;
-import dev.ambientj.hbone.identity.SpiffeId;
-import dev.ambientj.hbone.identity.WorkloadCertificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;

@@ -1,28 +1,26 @@
-package dev.ambientj.waypoint.identity;
+package dev.ambientj.config.ca;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambientj.config.ProxyConfigSources;
-import dev.ambientj.config.ca.CaClient;
-import dev.ambientj.config.ca.ControlPlaneTls;
 import dev.ambientj.config.server.ConfigServerCommand;
-import dev.ambientj.hbone.identity.SpiffeId;
-import dev.ambientj.hbone.identity.WorkloadCertificate;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.Signature;
 import java.time.Duration;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The waypoint's certificate from a real config server's CA, over TLS, with a bearer token. */
-class CaCertificatesTest {
+/** A waypoint's certificate from a real config server's CA, over TLS, with a bearer token. */
+class CaClientIssueTest {
   @TempDir Path tmp;
 
   @Test
-  void fetchesItsOwnIdentityOverTlsAndServesItFromMemoryAfterwards() throws Exception {
+  void issuesTheCallersOwnIdentityOverTlsForAKeyMadeHere() throws Exception {
     Path mesh = Files.writeString(tmp.resolve("mesh.yaml"), """
         apiVersion: v1
         kind: Node
@@ -45,16 +43,24 @@ class CaCertificatesTest {
       Path root = server.state().trustBundleFile();
       // the node token stands in for the pod's projected token (the single-machine mode)
       Path token = server.tokens().tokenFile("node-w");
-      SpiffeId id = SpiffeId.parse("spiffe://cluster.local/ns/shop/sa/payment-wp");
+      String id = "spiffe://cluster.local/ns/shop/sa/payment-wp";
       try (CaClient ca = CaClient.builder("127.78.3.1:" + server.tlsServer().address().getPort())
-              .tls(ControlPlaneTls.client(ProxyConfigSources.readRoots(root), null, null))
-              .tokenFile(token).build();
-          CaCertificates certificates = new CaCertificates(ca, Duration.ofHours(1))) {
-        WorkloadCertificate c = certificates.fetchCertificate(id).get(20, TimeUnit.SECONDS);
-        assertThat(c.identity()).isEqualTo(id);
-        assertThat(c.leaf().getSubjectAlternativeNames().toString()).contains(id.toString());
-        assertThat(c.trustBundle().roots()).containsExactlyElementsOf(ProxyConfigSources.readRoots(root));
-        assertThat(certificates.fetchCertificate(id).getNow(null)).as("held, not fetched again").isSameAs(c);
+          .tls(ControlPlaneTls.client(ProxyConfigSources.readRoots(root), null, null))
+          .tokenFile(token).build()) {
+        CaClient.Issued issued = ca.issue(id, Duration.ofHours(1), ForkJoinPool.commonPool())
+            .get(20, TimeUnit.SECONDS);
+
+        assertThat(issued.chain().get(0).getSubjectAlternativeNames().toString()).contains(id);
+        assertThat(issued.root()).isEqualTo(ProxyConfigSources.readRoots(root).get(0));
+        issued.chain().get(0).verify(issued.root().getPublicKey());
+        // the certificate is for the key made here
+        Signature s = Signature.getInstance("SHA256withECDSA");
+        s.initSign(issued.privateKey());
+        s.update(new byte[] {1, 2, 3});
+        byte[] signature = s.sign();
+        s.initVerify(issued.chain().get(0));
+        s.update(new byte[] {1, 2, 3});
+        assertThat(s.verify(signature)).isTrue();
       }
     }
   }

@@ -1,20 +1,11 @@
-package dev.ambientj.ztunnel.identity;
+package dev.ambientj.hbone.identity;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
-import dev.ambientj.config.ca.CaClient;
-import dev.ambientj.config.ca.CsrFactory;
-import dev.ambientj.hbone.identity.IdentityProvider;
-import dev.ambientj.hbone.identity.Pem;
-import dev.ambientj.hbone.identity.SpiffeId;
-import dev.ambientj.hbone.identity.TrustBundle;
-import dev.ambientj.hbone.identity.WorkloadCertificate;
-import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
@@ -27,13 +18,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * ztunnel's certificate manager: one key and certificate per local identity (service account,
- * not pod), from a {@link CertificateSource} — normally the CA ({@link #fromCa}: an EC P-256 key and
- * CSR per identity, sent with {@code ImpersonatedIdentity}, ISTIO-FACTS §7).
+ * The proxies' certificate manager: one key and certificate per identity (service account, not
+ * pod) — ztunnel's local identities, or the waypoint's own — from a {@link CertificateSource},
+ * normally the config server's CA (an EC P-256 key and CSR per identity, sent with
+ * {@code ImpersonatedIdentity}, ISTIO-FACTS §7).
  *
  * <p>Invariants:
  * <ul>
- *   <li>an identity has at most one fetch in flight; its entry lives in a Caffeine cache until
+ *   <li>an identity has at most one fetch in flight; its entry lives in a map until
  *       {@link #retainOnly} forgets it (the last local workload of that identity left), which also
  *       cancels its pending renewal or retry;
  *   <li>a certificate is renewed at half-life ({@link #halfLife}); the
@@ -106,7 +98,7 @@ public final class CertificateManager implements IdentityProvider, AutoCloseable
   private final Scheduler scheduler;
   private final Clock clock;
   private final DoubleSupplier random;
-  private final Cache<SpiffeId, Entry> entries = Caffeine.newBuilder().build();
+  private final ConcurrentMap<SpiffeId, Entry> entries = new ConcurrentHashMap<>();
   private final java.util.ArrayDeque<Entry> queued = new java.util.ArrayDeque<>(); // scheduler thread
   private int inFlight; // scheduler thread
 
@@ -135,36 +127,13 @@ public final class CertificateManager implements IdentityProvider, AutoCloseable
 
   /** A manager on its own timer thread, the system clock and thread-local randomness. */
   public static CertificateManager create(CertificateSource source) {
-    return new CertificateManager(source, Scheduler.singleThread("ztunnel-certificates"),
+    return new CertificateManager(source, Scheduler.singleThread("mesh-certificates"),
         Clock.systemUTC(), () -> ThreadLocalRandom.current().nextDouble());
-  }
-
-  /**
-   * Certificates from the CA through {@code client}: per identity a new EC P-256 key and CSR
-   * (generated on {@code keyGeneration}, never an event loop), {@code ImpersonatedIdentity} set,
-   * the answer checked by {@link CaClient} (leaf SAN = the identity), the chain's last
-   * certificate taken as the trust root.
-   *
-   * @param validity the lifetime to ask for, or null for the CA's default
-   */
-  public static CertificateSource fromCa(CaClient client, Duration validity,
-      Executor keyGeneration) {
-    return id -> CompletableFuture
-        .supplyAsync(() -> CsrFactory.create(id.toString()), keyGeneration)
-        .thenCompose(csr -> client.fetchCertificate(csr.csrPem(), validity, id.toString())
-            .thenApply(chainPem -> {
-              List<X509Certificate> chain = Pem.parseCertificates(String.join("\n", chainPem));
-              X509Certificate root = chain.get(chain.size() - 1);
-              List<X509Certificate> presented = chain.size() > 1
-                  ? chain.subList(0, chain.size() - 1) : chain;
-              return new WorkloadCertificate(id, presented, csr.keyPair().getPrivate(),
-                  TrustBundle.of(root));
-            }));
   }
 
   @Override
   public CompletableFuture<WorkloadCertificate> fetchCertificate(SpiffeId id) {
-    Entry e = entries.get(id, this::newEntry);
+    Entry e = entries.computeIfAbsent(id, this::newEntry);
     WorkloadCertificate c = e.current;
     if (valid(c)) {
       return CompletableFuture.completedFuture(c);
@@ -176,9 +145,9 @@ public final class CertificateManager implements IdentityProvider, AutoCloseable
 
   /** Forgets every identity not in {@code keep}: key, certificate and pending renewal or retry. */
   public void retainOnly(Set<SpiffeId> keep) {
-    for (SpiffeId id : Set.copyOf(entries.asMap().keySet())) {
+    for (SpiffeId id : Set.copyOf(entries.keySet())) {
       if (!keep.contains(id)) {
-        Entry e = entries.asMap().remove(id);
+        Entry e = entries.remove(id);
         if (e != null) {
           log.info("forgetting the certificate of {}: no local workload uses it", id);
           scheduler.execute(() -> {
@@ -195,12 +164,12 @@ public final class CertificateManager implements IdentityProvider, AutoCloseable
 
   /** Identities held now (for tests and the admin dump). */
   public Set<SpiffeId> identities() {
-    return Set.copyOf(entries.asMap().keySet());
+    return Set.copyOf(entries.keySet());
   }
 
   /** How many fetches were started for {@code id} (the first one and every renewal or retry). */
   public long fetchCount(SpiffeId id) {
-    Entry e = entries.getIfPresent(id);
+    Entry e = entries.get(id);
     return e == null ? 0 : e.fetches;
   }
 
