@@ -33,11 +33,15 @@ public interface ListenerBinder {
   InetSocketAddress originalDestination(Channel accepted);
 
   /**
-   * Whether {@code workload} (local and enrolled in the snapshot) can be served now. In-pod: only
-   * once the node agent has handed over its network namespace.
+   * Whether this node serves {@code workload} (one of its local workloads in the snapshot) now.
+   * Host mode: while the snapshot says it is enrolled. In-pod: while the node agent has handed
+   * over its network namespace (ZDS Add until Del), whatever the snapshot says of enrollment — the
+   * agent owns the pod's redirection rules and removes them before its Del, so a pod whose
+   * namespace is un-labelled keeps its listeners until nothing is redirected to them any more,
+   * as in Istio.
    */
   default boolean serves(Workload workload) {
-    return true;
+    return workload.enrolled();
   }
 
   /**

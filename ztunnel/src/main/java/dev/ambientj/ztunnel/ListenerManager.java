@@ -22,8 +22,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps one {@link WorkloadListeners} per enrolled workload scheduled on this node, following the
- * snapshots: a workload that appears gets its listeners (and its certificate is fetched ahead of
+ * Keeps one {@link WorkloadListeners} per workload scheduled on this node that the node serves
+ * ({@link ListenerBinder#serves}: enrolled in the snapshot, or in-pod handed over by the node
+ * agent), following the snapshots: a workload that appears gets its listeners (and its certificate is fetched ahead of
  * the first connection), one that leaves or changes address or identity is drained (and, if still
  * local, served again), one whose bind failed is retried on the next snapshot. Never throws into
  * the publisher.
@@ -62,7 +63,7 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
     Map<String, Workload> desired = new LinkedHashMap<>();
     for (Workload w : snapshot.findWorkloadsOnNode(ctx.node())) {
       InetAddress address = primaryAddress(w);
-      if (w.enrolled() && address != null && ctx.binder().serves(w)) {
+      if (address != null && ctx.binder().serves(w)) {
         desired.putIfAbsent(key(w, address), w);
       }
     }

@@ -288,12 +288,37 @@ class InpodCaptureNetnsTest {
   @Test
   @Order(5)
   void unlabellingTheNamespaceStopsCaptureOfTheRunningPod() throws Exception {
-    int before = a.accessLog.lines().size();
+    // requests keep flowing while the pod leaves the mesh: none may be refused on the way (ztunnel
+    // keeps the pod's listeners until the agent, having removed the redirection, says Del)
+    java.util.List<String> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.concurrent.atomic.AtomicInteger sent = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+    Thread traffic = Thread.ofPlatform().start(() -> {
+      while (!stop.get()) {
+        sent.incrementAndGet();
+        try {
+          host.exec(clientNs, "curl", "-sS", "--max-time", "5", "http://10.244.2.10:8080/");
+        } catch (Exception e) {
+          failures.add(e.getMessage());
+        }
+      }
+    });
+    Thread.sleep(200);
     Files.writeString(configFile, meshYaml(false));
-    eventually(() -> released(clientNs));
+    try {
+      eventually(() -> released(clientNs));
+      Thread.sleep(300);
+    } finally {
+      stop.set(true);
+      traffic.join();
+    }
+    assertThat(failures).as("requests refused or failed while un-labelling (of %d)", sent.get())
+        .isEmpty();
+    Thread.sleep(500); // the access-log lines of the last captured requests
+    int settled = a.accessLog.lines().size();
     // the server is still in the mesh: its ztunnel takes the plaintext connection on 15006
     assertThat(curl("http://10.244.2.10:8080/")).contains("peer=10.244.2.10");
-    assertThat(a.accessLog.lines()).hasSize(before);
+    assertThat(a.accessLog.lines()).hasSize(settled);
     eventually(() -> b.accessLog.lines().stream().anyMatch(l -> !l.contains(CLIENT_ID)
         && l.contains("\"dst.addr\":\"10.244.2.10:8080\"") && l.contains("\"direction\":\"inbound\"")));
   }
