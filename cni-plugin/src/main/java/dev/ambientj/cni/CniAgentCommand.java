@@ -31,8 +31,11 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Entry point of {@code ./mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH]
- * [--state-dir DIR] [--zds-socket PATH | --no-zds]}: the node agent that the CNI plugin asks to
- * enroll pods (needs root: it enters pods' network namespaces). With {@code --kubernetes} it
+ * [--state-dir DIR] [--zds-socket PATH | --no-zds] [--node NODE] [--host-proc DIR]}: the node
+ * agent that the CNI plugin asks to enroll pods (needs root: it enters pods' network namespaces).
+ * With a node name ({@code --node}, else {@code $NODE_NAME}) it also captures the enrolled pods of
+ * that node that were running before it was installed, found by IP in {@code --host-proc}
+ * (default {@code /proc}; the DaemonSet's is {@code /host/proc}). With {@code --kubernetes} it
  * watches the API server (in-cluster service account or the current kubeconfig) and writes the
  * {@code ambient.istio.io/redirection} annotation on the pods it captures. With {@code
  * --cni-net-dir DIR --cni-bin-dir DIR} it installs the plugin as istio-cni does: the executable
@@ -46,7 +49,7 @@ import java.util.concurrent.TimeUnit;
 public final class CniAgentCommand {
   private static final String USAGE =
       "usage: mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH] [--state-dir DIR]"
-          + " [--zds-socket PATH | --no-zds]"
+          + " [--zds-socket PATH | --no-zds] [--node NODE] [--host-proc DIR]"
           + " [--cni-net-dir DIR --cni-bin-dir DIR [--cni-plugin-payload DIR | --cni-plugin FILE]]";
   static final String PLUGIN_TYPE = "ambientj-cni";
   static final long REINSTALL_SECONDS = 30;
@@ -63,6 +66,8 @@ public final class CniAgentCommand {
     Path zdsSocket = Path.of(ZtunnelServer.DEFAULT_SOCKET);
     Path stateDir = Path.of(DEFAULT_STATE_DIR);
     boolean zds = true;
+    String node = System.getenv("NODE_NAME");
+    Path hostProc = Path.of("/proc");
     Path cniNetDir = null;
     Path cniBinDir = null;
     Path cniPlugin = null;
@@ -81,9 +86,12 @@ public final class CniAgentCommand {
         i = used;
         continue;
       }
-      if ((a.equals("--socket") || a.equals("--zds-socket")
-          || a.equals("--state-dir") || a.startsWith("--cni-")) && i + 1 < args.length) {
+      if ((a.equals("--socket") || a.equals("--zds-socket") || a.equals("--state-dir")
+          || a.equals("--node") || a.equals("--host-proc") || a.startsWith("--cni-"))
+          && i + 1 < args.length) {
         switch (a) {
+          case "--node" -> node = args[++i];
+          case "--host-proc" -> hostProc = Path.of(args[++i]);
           case "--socket" -> socket = Path.of(args[++i]);
           case "--state-dir" -> stateDir = Path.of(args[++i]);
           case "--zds-socket" -> zdsSocket = Path.of(args[++i]);
@@ -147,6 +155,12 @@ public final class CniAgentCommand {
         if (zds) {
           agent.zds(ZtunnelServer.start(zdsSocket));
           System.err.println("mesh cni-agent: ZDS for ztunnel --inpod on " + zdsSocket);
+        }
+        if (node != null && !node.isBlank()) {
+          agent.adoptRunningPods(node, hostProc);
+        } else {
+          System.err.println("mesh cni-agent: no --node (or NODE_NAME): pods that were running"
+              + " before this agent are captured only when they restart");
         }
         // also without ZDS: label changes add or remove the rules of running pods
         AutoCloseable following = publisher.subscribe(new SnapshotListener() {

@@ -14,7 +14,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Every pod this node's CNI plugin told the agent about (ADD, enrolled or not) until its DEL: the
+ * Every pod this node's CNI plugin told the agent about (ADD, enrolled or not) until its DEL, and
+ * every enrolled pod the agent found running without a CNI call ({@link ProcNetnsFinder}): the
  * pod's identity, its network-namespace path, and whether our redirection rules are in it. This
  * is what lets the agent capture a running pod whose namespace is labelled later, and release one
  * that is un-labelled, without a pod restart (there is no CNI call then).
@@ -25,20 +26,42 @@ import org.slf4j.LoggerFactory;
  * lives in memory only.
  *
  * <p>File format, one pod a line, fields as in {@link AgentProtocol} ({@code -} for absent):
- * {@code key uid namespace name netns captured}. The key is the uid, or {@code namespace/name}
- * when the runtime gave no uid.
+ * {@code key uid namespace name netns captured [netns-inode]}. The key is the uid, or {@code
+ * namespace/name} when the runtime gave no uid. The seventh field is written only for pods found
+ * running ({@link Pod#adopted}), so lines of CNI-told pods read the same as before it existed.
  *
  * <p>Thread-safe: the map is concurrent; writes of the file are serialised.
  */
 final class KnownPods {
   private static final Logger log = LoggerFactory.getLogger(KnownPods.class);
-  private static final String HEADER =
-      "# ambientj cni-agent: pods seen by CNI ADD on this node (key uid namespace name netns captured)";
+  private static final String HEADER = "# ambientj cni-agent: pods seen by CNI ADD or found running"
+      + " on this node (key uid namespace name netns captured [netns-inode])";
 
-  /** One pod as CNI ADD described it; {@code captured}: our rules are in its netns. */
-  record Pod(String key, String uid, String namespace, String name, String netns, boolean captured) {
+  /**
+   * One pod as CNI ADD described it, or as the agent found it running ({@link ProcNetnsFinder});
+   * {@code captured}: our rules are in its netns. {@code netnsInode} is 0 for a netns path from
+   * CNI (a bind mount, stable for the pod's life); for a found pod it is the inode of its netns,
+   * whose path {@code <proc>/<pid>/ns/net} is only as stable as that process, so that a reused pid
+   * is told apart from the pod's.
+   */
+  record Pod(String key, String uid, String namespace, String name, String netns, boolean captured,
+      long netnsInode) {
+    Pod(String key, String uid, String namespace, String name, String netns, boolean captured) {
+      this(key, uid, namespace, name, netns, captured, 0);
+    }
+
     Pod withCaptured(boolean c) {
-      return new Pod(key, uid, namespace, name, netns, c);
+      return new Pod(key, uid, namespace, name, netns, c, netnsInode);
+    }
+
+    /** The same pod, its netns now at {@code path} (another process of the same namespace). */
+    Pod withNetns(String path) {
+      return new Pod(key, uid, namespace, name, path, captured, netnsInode);
+    }
+
+    /** Found running in {@code /proc}, not told by CNI. */
+    boolean adopted() {
+      return netnsInode != 0;
     }
 
     String describe() {
@@ -76,18 +99,30 @@ final class KnownPods {
           continue;
         }
         String[] f = line.split(" ", -1);
-        if (f.length != 6 || (!f[5].equals("true") && !f[5].equals("false"))) {
+        long inode = f.length == 7 ? inodeOf(f[6]) : 0;
+        if ((f.length != 6 && f.length != 7) || inode < 0
+            || (!f[5].equals("true") && !f[5].equals("false"))) {
           log.warn("cni-agent: {}:{}: not a pod line, skipped: {}", file, n, line);
           continue;
         }
         for (int i = 0; i < 5; i++) {
           f[i] = f[i].equals("-") ? "" : f[i];
         }
-        k.pods.put(f[0], new Pod(f[0], f[1], f[2], f[3], f[4], Boolean.parseBoolean(f[5])));
+        k.pods.put(f[0], new Pod(f[0], f[1], f[2], f[3], f[4], Boolean.parseBoolean(f[5]), inode));
       }
       log.info("cni-agent: {} pods known from {}", k.pods.size(), file);
     }
     return k;
+  }
+
+  /** A positive inode, or -1 if {@code s} is not one. */
+  private static long inodeOf(String s) {
+    try {
+      long v = Long.parseLong(s);
+      return v > 0 ? v : -1;
+    } catch (NumberFormatException e) {
+      return -1;
+    }
   }
 
   static String keyOf(String uid, String namespace, String name) {
@@ -135,7 +170,8 @@ final class KnownPods {
       lines.add(HEADER);
       for (Pod p : pods.values()) {
         lines.add(field(p.key()) + " " + field(p.uid()) + " " + field(p.namespace()) + " "
-            + field(p.name()) + " " + field(p.netns()) + " " + p.captured());
+            + field(p.name()) + " " + field(p.netns()) + " " + p.captured()
+            + (p.adopted() ? " " + p.netnsInode() : ""));
       }
       Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
       try {

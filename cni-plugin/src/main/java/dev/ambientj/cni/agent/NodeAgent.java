@@ -5,6 +5,7 @@ import dev.ambientj.cni.redirect.RedirectException;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Workload;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -15,14 +16,22 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,16 +61,31 @@ import org.slf4j.LoggerFactory;
  * (persisted in the agent's state file when it has one) until the pod's DEL. {@link #reconcile}
  * compares that list with each new snapshot: a known pod that became enrolled gets its rules and
  * is handed to ztunnel; one that left ambient mode loses both. An agent that restarts with its
- * state file does the same for the pods that existed before it started (scanning {@code /proc}
- * for pod sandboxes was the alternative: it depends on the runtime's cgroup layout to find a pod's
- * uid, where the list is what CNI itself said). Reconciles run on one agent thread, coalesced to
- * the latest snapshot, so the config publisher never waits on iptables or ztunnel.
+ * state file does the same for the pods that existed before it started. Reconciles run on one
+ * agent thread, coalesced to the latest snapshot, so the config publisher never waits on iptables,
+ * ztunnel or a scan of {@code /proc}.
+ *
+ * <p>Pods running before the agent was first installed on the node (no CNI ADD, no list): with
+ * {@link #adoptRunningPods}, a reconcile that sees an enrolled pod of this node with an IP that
+ * the list does not name looks for it in the host's {@code /proc} ({@link ProcNetnsFinder}: the
+ * network namespace holding that IP), records it in the list with the path {@code
+ * <proc>/<pid>/ns/net} of the namespace's lowest pid (the sandbox's pause process) and that
+ * namespace's inode, and enrolls it as a CNI ADD would (rules, {@code AddWorkload}, annotation).
+ * One scan per reconcile serves all such pods; an address a scan missed is not a reason to scan
+ * again for {@link #RESCAN_AFTER}. Should that process exit while the pod lives (its path then
+ * names no namespace, or a reused pid's), the next reconcile finds the namespace again by the
+ * pod's IP and keeps the pod if the inode is the same, else forgets it. Matching by IP rather than
+ * by the pod uid in a process's cgroup path (istio-cni reads the uid there and checks the IP)
+ * needs no knowledge of the runtime's cgroup layout; an IP found in two namespaces is adopted in
+ * neither.
  *
  * <p>Invariant: one pod's enrollment changes are serialised by a lock per pod key (CNI ADD/DEL
  * and reconcile never interleave on one pod); rule commands by {@code rulesLock}.
  */
 public final class NodeAgent implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeAgent.class);
+  /** How long an address a scan of {@code /proc} did not find is no reason for another scan. */
+  static final Duration RESCAN_AFTER = Duration.ofSeconds(30);
 
   private final Path socket;
   private final ServerSocketChannel server;
@@ -75,6 +99,12 @@ public final class NodeAgent implements AutoCloseable {
   private final AtomicReference<MeshSnapshot> toReconcile = new AtomicReference<>();
   private volatile ZtunnelServer zds;
   private volatile RedirectionAnnotator annotator = RedirectionAnnotator.NONE;
+  private volatile String node = "";
+  private volatile ProcNetnsFinder finder;
+  /** Addresses a scan looked for and missed, with when (clock nanos). */
+  private final Map<InetAddress, Long> missed = new ConcurrentHashMap<>();
+  private final AtomicInteger scans = new AtomicInteger();
+  private volatile LongSupplier clock = System::nanoTime;
 
   private NodeAgent(Path socket, ServerSocketChannel server, Supplier<MeshSnapshot> snapshots,
       InpodRedirect redirect, KnownPods known) {
@@ -146,6 +176,29 @@ public final class NodeAgent implements AutoCloseable {
   public NodeAgent annotator(RedirectionAnnotator a) {
     this.annotator = a;
     return this;
+  }
+
+  /**
+   * Captures the enrolled pods of {@code node} that CNI never told this agent about — those
+   * running before it was first installed — finding their network namespaces by IP in {@code proc}
+   * (the host's {@code /proc}; the DaemonSet mounts it at {@code /host/proc}). Set once, right
+   * after {@link #start}; without it such pods are captured only when they restart.
+   */
+  public NodeAgent adoptRunningPods(String node, Path proc) {
+    this.node = node;
+    this.finder = new ProcNetnsFinder(proc);
+    log.info("cni-agent: pods of node {} running before this agent are found in {}", node, proc);
+    return this;
+  }
+
+  /** Tests: the time source of {@link #RESCAN_AFTER}. */
+  void clock(LongSupplier nanos) {
+    this.clock = nanos;
+  }
+
+  /** Tests: how many scans of {@code /proc} ran. */
+  int scans() {
+    return scans.get();
   }
 
   private void acceptLoop() {
@@ -353,8 +406,9 @@ public final class NodeAgent implements AutoCloseable {
    * rules and goes to ztunnel; one still in the snapshot but no longer enrolled (un-labelled)
    * loses its rules and is taken back from ztunnel, so its traffic flows uncaptured again. A pod
    * missing from the snapshot is left alone (its CNI DEL comes); one whose netns is gone is
-   * forgotten. Returns at once: the work runs on the agent's reconcile thread, coalesced to the
-   * latest snapshot. Never throws.
+   * forgotten. With {@link #adoptRunningPods}, enrolled pods of this node that CNI never named are
+   * found running and captured too. Returns at once: the work runs on the agent's reconcile
+   * thread, coalesced to the latest snapshot. Never throws.
    */
   public void reconcile(MeshSnapshot snapshot) {
     if (toReconcile.getAndSet(snapshot) == null) {
@@ -372,7 +426,9 @@ public final class NodeAgent implements AutoCloseable {
       return;
     }
     ZtunnelServer z = zds;
-    java.util.Set<String> handed = z == null ? java.util.Set.of() : z.pods().keySet();
+    Set<String> handed = z == null ? Set.of() : z.pods().keySet();
+    ProcNetnsFinder f = finder;
+    List<KnownPods.Pod> lost = new ArrayList<>();
     for (KnownPods.Pod seen : known.all()) {
       ReentrantLock lock = podLock(seen.key());
       lock.lock();
@@ -383,34 +439,209 @@ public final class NodeAgent implements AutoCloseable {
         }
         Optional<Workload> w = find(snapshot, p.uid(), p.namespace(), p.name());
         String uid = p.uid().isEmpty() ? w.map(Workload::uid).orElse("") : p.uid();
-        if (!Files.exists(Path.of(p.netns()))) {
-          log.info("cni-agent: {}: its netns {} is gone; forgetting it", p.describe(), p.netns());
-          known.remove(p.key());
-          if (z != null && !uid.isEmpty() && handed.contains(uid)) {
-            z.delete(uid);
-          }
-          continue;
-        }
-        if (w.isEmpty()) {
-          continue;
-        }
-        boolean served = z == null || handed.contains(uid);
-        if (w.get().enrolled() && !(p.captured() && served)) {
-          String error = enroll(p, w.get(), false);
-          if (!error.isEmpty()) {
-            log.warn("cni-agent: {} joined ambient mode but ztunnel did not take it: {}",
-                p.describe(), error);
+        if (!netnsPresent(p)) {
+          if (p.adopted() && f != null) {
+            lost.add(p); // its process exited: look for the namespace again below
           } else {
-            log.info("cni-agent: {} joined ambient mode: captured", p.describe());
+            forget(p, uid, z, handed);
           }
-        } else if (!w.get().enrolled() && (p.captured() || handed.contains(uid))) {
-          unenroll(p, uid);
+          continue;
+        }
+        if (w.isPresent()) {
+          follow(p, w.get(), uid, z, handed);
         }
       } catch (RedirectException | RuntimeException e) {
         log.warn("cni-agent: {}: reconcile failed: {}", seen.describe(), e.getMessage());
       } finally {
         lock.unlock();
       }
+    }
+    if (f != null) {
+      try {
+        adopt(snapshot, f, lost, z, handed);
+      } catch (RuntimeException e) {
+        log.warn("cni-agent: looking for running pods in {} failed", f.proc(), e);
+      }
+    }
+  }
+
+  /**
+   * Captures known pod {@code p} if {@code w} is enrolled and it is not (fully) captured, releases
+   * it if {@code w} is not enrolled and it is. Caller holds the pod's lock.
+   */
+  private void follow(KnownPods.Pod p, Workload w, String uid, ZtunnelServer z, Set<String> handed)
+      throws RedirectException {
+    boolean served = z == null || handed.contains(uid);
+    if (w.enrolled() && !(p.captured() && served)) {
+      String error = enroll(p, w, false);
+      if (!error.isEmpty()) {
+        log.warn("cni-agent: {} joined ambient mode but ztunnel did not take it: {}",
+            p.describe(), error);
+      } else {
+        log.info("cni-agent: {} joined ambient mode: captured", p.describe());
+      }
+    } else if (!w.enrolled() && (p.captured() || handed.contains(uid))) {
+      unenroll(p, uid);
+    }
+  }
+
+  /** Whether {@code p}'s netns path still names its namespace. */
+  private static boolean netnsPresent(KnownPods.Pod p) {
+    if (!p.adopted()) {
+      return Files.exists(Path.of(p.netns()));
+    }
+    ProcNetnsFinder.NetnsId id = ProcNetnsFinder.idOf(Path.of(p.netns()));
+    return id != null && id.inode() == p.netnsInode();
+  }
+
+  /** Drops {@code p}, whose netns is gone, from the list and from ztunnel. Caller holds its lock. */
+  private void forget(KnownPods.Pod p, String uid, ZtunnelServer z, Set<String> handed) {
+    log.info("cni-agent: {}: its netns {} is gone; forgetting it", p.describe(), p.netns());
+    known.remove(p.key());
+    if (z != null && !uid.isEmpty() && handed.contains(uid)) {
+      z.delete(uid);
+    }
+  }
+
+  /**
+   * One scan of {@code /proc} for the enrolled pods of this node that the list does not name
+   * (and for the adopted pods in {@code lost}, whose recorded process exited), then: a lost pod
+   * whose namespace is found again under another pid is kept with that path, else forgotten; a pod
+   * the list does not name is recorded and enrolled as a CNI ADD would. Runs on the reconcile
+   * thread; no scan when every address looked for was missed less than {@link #RESCAN_AFTER} ago.
+   */
+  private void adopt(MeshSnapshot snapshot, ProcNetnsFinder f, List<KnownPods.Pod> lost,
+      ZtunnelServer z, Set<String> handed) {
+    long now = clock.getAsLong();
+    Map<InetAddress, Workload> wanted = new LinkedHashMap<>();
+    boolean fresh = !lost.isEmpty();
+    for (KnownPods.Pod p : lost) {
+      find(snapshot, p.uid(), p.namespace(), p.name())
+          .ifPresent(w -> w.addresses().forEach(a -> wanted.putIfAbsent(a, w)));
+    }
+    List<Workload> unknown = new ArrayList<>();
+    String n = node;
+    for (Workload w : n.isEmpty() ? List.<Workload>of() : snapshot.findWorkloadsOnNode(n)) {
+      // hostNetwork pods are never enrolled (and the host's netns is never a candidate)
+      if (!w.enrolled() || w.addresses().isEmpty()
+          || known.find(w.uid()) != null || known.findByName(w.namespace(), w.name()) != null) {
+        continue;
+      }
+      unknown.add(w);
+      for (InetAddress a : w.addresses()) {
+        wanted.putIfAbsent(a, w);
+        Long at = missed.get(a);
+        fresh |= at == null || now - at >= RESCAN_AFTER.toNanos();
+      }
+    }
+    missed.keySet().retainAll(wanted.keySet());
+    if (!fresh) {
+      return;
+    }
+    scans.incrementAndGet();
+    Map<InetAddress, ProcNetnsFinder.Found> found = f.find(wanted.keySet());
+    for (InetAddress a : wanted.keySet()) {
+      if (found.containsKey(a)) {
+        missed.remove(a);
+      } else {
+        missed.put(a, now);
+      }
+    }
+    // one namespace per pod, one pod per namespace; anything else is adopted nowhere
+    Map<String, ProcNetnsFinder.Found> byUid = new LinkedHashMap<>();
+    Map<ProcNetnsFinder.NetnsId, String> owner = new LinkedHashMap<>();
+    Set<String> conflicting = new HashSet<>();
+    for (Map.Entry<InetAddress, Workload> e : wanted.entrySet()) {
+      ProcNetnsFinder.Found fd = found.get(e.getKey());
+      if (fd == null) {
+        continue;
+      }
+      String uid = e.getValue().uid();
+      ProcNetnsFinder.Found before = byUid.putIfAbsent(uid, fd);
+      if (before != null && !before.id().equals(fd.id())) {
+        conflicting.add(uid);
+      }
+      String o = owner.putIfAbsent(fd.id(), uid);
+      if (o != null && !o.equals(uid)) {
+        conflicting.add(uid);
+        conflicting.add(o);
+      }
+    }
+    for (String uid : conflicting) {
+      log.warn("cni-agent: pod {} matches more than one network namespace, or shares one with"
+          + " another pod, in {}; not adopted", uid, f.proc());
+      byUid.remove(uid);
+    }
+
+    for (KnownPods.Pod p : lost) {
+      ReentrantLock lock = podLock(p.key());
+      lock.lock();
+      try {
+        if (!p.equals(known.find(p.key()))) {
+          continue; // deleted or re-added meanwhile
+        }
+        Optional<Workload> w = find(snapshot, p.uid(), p.namespace(), p.name());
+        String uid = p.uid().isEmpty() ? w.map(Workload::uid).orElse("") : p.uid();
+        ProcNetnsFinder.Found fd = w.map(x -> byUid.get(x.uid())).orElse(null);
+        if (fd != null && fd.id().inode() == p.netnsInode()) {
+          KnownPods.Pod moved = p.withNetns(fd.netns().toString());
+          known.put(moved);
+          if (z != null && !uid.isEmpty()) {
+            z.repath(uid, fd.netns());
+          }
+          log.info("cni-agent: {}: the process that held its netns exited; the netns is now"
+              + " {} (pid {})", p.describe(), fd.netns(), fd.pid());
+          follow(moved, w.get(), uid, z, handed);
+        } else {
+          forget(p, uid, z, handed);
+          if (w.isPresent() && w.get().enrolled() && fd != null && node.equals(w.get().node())) {
+            unknown.add(w.get()); // a new sandbox without a CNI ADD: adopted below
+          }
+        }
+      } catch (RedirectException | RuntimeException e) {
+        log.warn("cni-agent: {}: reconcile failed: {}", p.describe(), e.getMessage());
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    int adopted = 0;
+    for (Workload w : unknown) {
+      ProcNetnsFinder.Found fd = byUid.get(w.uid());
+      if (fd == null) {
+        continue;
+      }
+      String key = KnownPods.keyOf(w.uid(), w.namespace(), w.name());
+      ReentrantLock lock = podLock(key);
+      lock.lock();
+      try {
+        if (known.find(key) != null || known.findByName(w.namespace(), w.name()) != null) {
+          continue; // a CNI ADD came meanwhile
+        }
+        KnownPods.Pod p = new KnownPods.Pod(key, w.uid(), w.namespace(), w.name(),
+            fd.netns().toString(), false, fd.id().inode());
+        known.put(p);
+        log.info("cni-agent: {} was running before this agent knew it: its address {} is in the"
+            + " netns of pid {} ({}); enrolling it", p.describe(), fd.address().getHostAddress(),
+            fd.pid(), fd.netns());
+        String error = enroll(p, w, false);
+        if (!error.isEmpty()) {
+          log.warn("cni-agent: {} (adopted) is redirected but ztunnel did not take it: {}",
+              p.describe(), error);
+        } else {
+          log.info("cni-agent: {} (adopted): captured", p.describe());
+        }
+        adopted++;
+      } catch (RedirectException | RuntimeException e) {
+        log.warn("cni-agent: {}/{} (found running): enrollment failed, retried on the next"
+            + " reconcile: {}", w.namespace(), w.name(), e.getMessage());
+      } finally {
+        lock.unlock();
+      }
+    }
+    if (!unknown.isEmpty()) {
+      log.info("cni-agent: {} enrolled pod(s) of node {} unknown to this agent; {} found running"
+          + " in {} and adopted", unknown.size(), n, adopted, f.proc());
     }
   }
 

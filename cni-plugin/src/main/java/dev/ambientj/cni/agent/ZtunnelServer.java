@@ -133,6 +133,16 @@ public final class ZtunnelServer implements AutoCloseable {
     return send(req, pod.netns(), "pod " + pod.namespace() + "/" + pod.name());
   }
 
+  /**
+   * Points the registered pod {@code uid} at {@code netns} (another path to the same network
+   * namespace, e.g. another process of the pod) for the snapshots of ztunnels that connect later;
+   * sends nothing: a connected ztunnel holds the namespace already.
+   */
+  public void repath(String uid, Path netns) {
+    pods.computeIfPresent(uid, (k, p) ->
+        new Pod(p.uid(), p.namespace(), p.name(), p.serviceAccount(), netns));
+  }
+
   /** Tells ztunnel to stop serving pod {@code uid}; "" on Ack (or when no ztunnel is connected). */
   public String delete(String uid) {
     Pod pod = pods.remove(uid);

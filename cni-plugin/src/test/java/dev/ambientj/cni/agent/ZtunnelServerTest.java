@@ -49,6 +49,8 @@ class ZtunnelServerTest {
             try {
               Netns.checkNetwork(r.fd());
               valid = true;
+            } catch (java.io.IOException notANetns) {
+              // answered all the same: the test looks at netnsFd()
             } finally {
               Netns.close(r.fd());
             }

@@ -166,6 +166,11 @@ class DaemonsetManifestsTest {
     List<String> args = c.getArgs();
     assertThat(args.get(args.indexOf("--cni-net-dir") + 1)).isEqualTo(mountOf(c, "cni-net"));
     assertThat(args.get(args.indexOf("--cni-bin-dir") + 1)).isEqualTo(mountOf(c, "cni-bin"));
+    // pods running before the agent are found among the host's processes, for its own node
+    assertThat(args.get(args.indexOf("--host-proc") + 1)).isEqualTo(mountOf(c, "host-proc"));
+    assertThat(hostPaths).contains("/proc");
+    assertThat(c.getEnv()).anyMatch(e -> e.getName().equals("NODE_NAME") && e.getValueFrom() != null
+        && "spec.nodeName".equals(e.getValueFrom().getFieldRef().getFieldPath()));
   }
 
   private static String mountOf(Container c, String volume) {
