@@ -138,7 +138,7 @@ public final class CaClient implements AutoCloseable {
     return CompletableFuture.supplyAsync(() -> CsrFactory.create(spiffeId), keyGeneration)
         .thenCompose(csr -> fetchCertificate(csr.csrPem(), validity, csr.identity())
             .thenApply(chainPem -> {
-              List<X509Certificate> chain = CaPem.parseCertificates(String.join("\n", chainPem));
+              List<X509Certificate> chain = PemText.certificates(String.join("\n", chainPem));
               X509Certificate root = chain.get(chain.size() - 1);
               List<X509Certificate> presented = chain.size() > 1 ? chain.subList(0, chain.size() - 1) : chain;
               return new Issued(csr.keyPair().getPrivate(), List.copyOf(presented), root);
@@ -218,7 +218,7 @@ public final class CaClient implements AutoCloseable {
     if (identity != null) {
       List<X509Certificate> leaf;
       try {
-        leaf = CaPem.parseCertificates(chain.get(0));
+        leaf = PemText.certificates(chain.get(0));
       } catch (IllegalArgumentException e) {
         throw dataLoss("CA " + target + " answered a leaf that does not parse for " + what, e);
       }

@@ -7,17 +7,12 @@ import java.io.UncheckedIOException;
 import java.security.PrivateKey;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
-import java.util.ArrayList;
 import java.util.List;
 import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
-import org.bouncycastle.cert.X509CertificateHolder;
-import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.openssl.PEMKeyPair;
 import org.bouncycastle.openssl.PEMParser;
 import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
-import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
-import org.bouncycastle.util.io.pem.PemGenerationException;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 
 /** PEM reading and writing for the CA (certificates, PKCS#8 keys, PKCS#10 requests). */
@@ -36,11 +31,7 @@ final class CaPem {
 
   /** A private key as a PKCS#8 {@code PRIVATE KEY} block (not the traditional OpenSSL form). */
   static String privateKey(PrivateKey key) {
-    try {
-      return write(new JcaPKCS8Generator(key, null).generate());
-    } catch (PemGenerationException e) {
-      throw new IllegalStateException("cannot encode a " + key.getAlgorithm() + " key", e);
-    }
+    return PemText.privateKey(key);
   }
 
   static String certificates(List<X509Certificate> certs) {
@@ -57,19 +48,7 @@ final class CaPem {
    * @throws IllegalArgumentException if the text is not PEM or a certificate does not parse
    */
   static List<X509Certificate> parseCertificates(String pem) {
-    List<X509Certificate> out = new ArrayList<>();
-    JcaX509CertificateConverter conv = new JcaX509CertificateConverter();
-    try (PEMParser p = new PEMParser(new StringReader(pem))) {
-      Object o;
-      while ((o = p.readObject()) != null) {
-        if (o instanceof X509CertificateHolder h) {
-          out.add(conv.getCertificate(h));
-        }
-      }
-    } catch (IOException | CertificateException e) {
-      throw new IllegalArgumentException("not a PEM certificate: " + e.getMessage(), e);
-    }
-    return out;
+    return PemText.certificates(pem);
   }
 
   /** A {@code PRIVATE KEY} (PKCS#8) or {@code EC/RSA PRIVATE KEY} block. */

@@ -113,7 +113,7 @@ public final class ControlPlaneTls {
 
   /** Parses a PEM trust bundle (e.g. the state directory's {@code roots.pem}). */
   public static List<X509Certificate> parseCertificates(String pem) {
-    return CaPem.parseCertificates(pem);
+    return PemText.certificates(pem);
   }
 
   /** Parses a PEM private key. */
