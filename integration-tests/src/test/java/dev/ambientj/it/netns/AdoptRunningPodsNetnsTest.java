@@ -1,5 +1,9 @@
 package dev.ambientj.it.netns;
 
+import static dev.ambientj.it.netns.TwoNodeMesh.captured;
+import static dev.ambientj.it.netns.TwoNodeMesh.deleteTree;
+import static dev.ambientj.it.netns.TwoNodeMesh.eventually;
+import static dev.ambientj.it.netns.TwoNodeMesh.released;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambientj.cni.agent.NodeAgent;
@@ -21,7 +25,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -139,7 +142,7 @@ class AdoptRunningPodsNetnsTest {
 
     // now ambient mode arrives on the nodes, both namespaces already labelled
     configFile = work.resolve("mesh.yaml");
-    Files.writeString(configFile, meshYaml(true));
+    Files.writeString(configFile, TwoNodeMesh.yaml("10.245", true));
     config = new SnapshotPublisher();
     FileConfigSource source = FileConfigSource.start(List.of(configFile), config);
     host.onClose(source::close);
@@ -168,7 +171,7 @@ class AdoptRunningPodsNetnsTest {
   @Test
   @Order(1)
   void runningPodsAreCapturedWithoutCniAddOrRestart() throws Exception {
-    eventually(() -> captured(clientNs) && captured(serverNs));
+    eventually(WAIT, () -> captured(host, clientNs) && captured(host, serverNs));
     // the client pod is known by the netns of its only (so lowest) process, with that netns' inode
     assertThat(Files.readString(a.podsFile))
         .contains("uid-client uid-client front client /proc/" + clientSleep.pid() + "/ns/net true ");
@@ -178,8 +181,8 @@ class AdoptRunningPodsNetnsTest {
     String body = curl("http://10.245.2.10:8080/");
     // the app sees ztunnel-b's connection from inside its own pod, not the client's address
     assertThat(body).contains("peer=10.245.2.10");
-    eventually(() -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
-    eventually(() -> b.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+    eventually(WAIT, () -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+    eventually(WAIT, () -> b.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
     assertThat(host.exec(clientNs, "ss", "-ltnHe")).contains("*:15001", "fwmark:0x539");
     assertThat(host.exec(serverNs, "ss", "-ltnH")).contains("*:15008", "*:15006");
   }
@@ -187,38 +190,20 @@ class AdoptRunningPodsNetnsTest {
   @Test
   @Order(2)
   void anAdoptedPodFollowsLabelChangesLikeAnyOther() throws Exception {
-    Files.writeString(configFile, meshYaml(false));
-    eventually(() -> released(clientNs));
+    Files.writeString(configFile, TwoNodeMesh.yaml("10.245", false));
+    eventually(WAIT, () -> released(host, clientNs));
     int before = a.accessLog.lines().size();
     assertThat(curl("http://10.245.2.10:8080/")).contains("peer=10.245.2.10");
     assertThat(a.accessLog.lines()).as("uncaptured again").hasSize(before);
 
-    Files.writeString(configFile, meshYaml(true));
-    eventually(() -> captured(clientNs));
+    Files.writeString(configFile, TwoNodeMesh.yaml("10.245", true));
+    eventually(WAIT, () -> captured(host, clientNs));
     a.accessLog.clear();
     assertThat(curl("http://10.245.2.10:8080/")).contains("peer=10.245.2.10");
-    eventually(() -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+    eventually(WAIT, () -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
   }
 
-  /** Whether neither our rules nor ztunnel's outbound listener are in pod netns {@code ns}. */
-  private boolean released(String ns) {
-    try {
-      return !host.exec(ns, "iptables-save").contains("AMBIENTJ")
-          && !host.exec(ns, "ss", "-ltnH").contains(":15001");
-    } catch (Exception e) {
-      return false;
-    }
-  }
 
-  /** Whether our rules and ztunnel's outbound listener are in pod netns {@code ns}. */
-  private boolean captured(String ns) {
-    try {
-      return host.exec(ns, "iptables-save").contains("AMBIENTJ")
-          && host.exec(ns, "ss", "-ltnH").contains(":15001");
-    } catch (Exception e) {
-      return false;
-    }
-  }
 
   private boolean curlOk(String url) {
     try {
@@ -237,69 +222,7 @@ class AdoptRunningPodsNetnsTest {
     }
   }
 
-  private static void eventually(BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    while (!condition.getAsBoolean()) {
-      assertThat(System.nanoTime()).as("condition within " + WAIT).isLessThan(deadline);
-      Thread.sleep(50);
-    }
-  }
 
-  private static void deleteTree(Path dir) throws Exception {
-    try (var walk = Files.walk(dir)) {
-      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    }
-  }
 
-  private static String meshYaml(boolean frontLabelled) {
-    return """
-        apiVersion: v1
-        kind: Node
-        metadata: {name: node-a}
-        status: {addresses: [{type: InternalIP, address: 10.245.255.1}]}
-        ---
-        apiVersion: v1
-        kind: Node
-        metadata: {name: node-b}
-        status: {addresses: [{type: InternalIP, address: 10.245.255.2}]}
-        ---
-        apiVersion: v1
-        kind: Namespace
-        metadata:
-          name: demo
-          labels: {istio.io/dataplane-mode: ambient}
-        ---
-        apiVersion: v1
-        kind: Namespace
-        metadata:
-          name: front
-          labels: {%s}
-        ---
-        %s
-        ---
-        %s
-        """.formatted(
-        frontLabelled ? "istio.io/dataplane-mode: ambient" : "",
-        pod("front", "client", "node-a", "10.245.1.10"),
-        pod("demo", "server", "node-b", "10.245.2.10"));
-  }
 
-  private static String pod(String namespace, String name, String node, String ip) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: %s
-          uid: uid-%s
-          labels: {app: %s}
-        spec:
-          nodeName: %s
-          serviceAccountName: %s
-          containers: [{name: app, image: example/app:1.0}]
-        status: {phase: Running, podIP: %s}
-        """.formatted(name, namespace, name, name, node, name, ip);
-  }
 }

@@ -1,5 +1,9 @@
 package dev.ambientj.it.netns;
 
+import static dev.ambientj.it.netns.TwoNodeMesh.captured;
+import static dev.ambientj.it.netns.TwoNodeMesh.deleteTree;
+import static dev.ambientj.it.netns.TwoNodeMesh.eventually;
+import static dev.ambientj.it.netns.TwoNodeMesh.released;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambientj.cni.agent.NodeAgent;
@@ -23,7 +27,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -133,7 +136,7 @@ class InpodCaptureNetnsTest {
     work = Files.createTempDirectory("ambientj-inpod-");
     host.onClose(() -> deleteTree(work));
     configFile = work.resolve("mesh.yaml");
-    Files.writeString(configFile, meshYaml(true));
+    Files.writeString(configFile, mesh(true));
     config = new SnapshotPublisher();
     source = FileConfigSource.start(List.of(configFile), config);
     host.onClose(source::close);
@@ -205,8 +208,8 @@ class InpodCaptureNetnsTest {
     String body = curl("http://10.244.2.10:8080/");
     // the app sees ztunnel-b's connection from inside its own pod, not the client's address
     assertThat(body).contains("peer=10.244.2.10");
-    eventually(() -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
-    eventually(() -> b.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+    eventually(WAIT, () -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+    eventually(WAIT, () -> b.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
     // ztunnel's listeners live in the pods, marked 1337, and not in the node
     assertThat(host.exec(clientNs, "ss", "-ltnHe")).contains("*:15001", "fwmark:0x539");
     assertThat(host.exec(serverNs, "ss", "-ltnH")).contains("*:15008", "*:15006");
@@ -228,7 +231,7 @@ class InpodCaptureNetnsTest {
     assertThat(a.ztunnel.awaitReady(WAIT)).as("resynced from the agent's snapshot").isTrue();
     assertThat(host.exec(clientNs, "ss", "-ltnH")).contains("*:15001");
     assertThat(curl("http://10.244.2.10:8080/")).contains("peer=10.244.2.10");
-    eventually(() -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID)));
+    eventually(WAIT, () -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID)));
   }
 
   @Test
@@ -304,9 +307,9 @@ class InpodCaptureNetnsTest {
       }
     });
     Thread.sleep(200);
-    Files.writeString(configFile, meshYaml(false));
+    Files.writeString(configFile, mesh(false));
     try {
-      eventually(() -> released(clientNs));
+      eventually(WAIT, () -> released(host, clientNs));
       Thread.sleep(300);
     } finally {
       stop.set(true);
@@ -319,40 +322,40 @@ class InpodCaptureNetnsTest {
     // the server is still in the mesh: its ztunnel takes the plaintext connection on 15006
     assertThat(curl("http://10.244.2.10:8080/")).contains("peer=10.244.2.10");
     assertThat(a.accessLog.lines()).hasSize(settled);
-    eventually(() -> b.accessLog.lines().stream().anyMatch(l -> !l.contains(CLIENT_ID)
+    eventually(WAIT, () -> b.accessLog.lines().stream().anyMatch(l -> !l.contains(CLIENT_ID)
         && l.contains("\"dst.addr\":\"10.244.2.10:8080\"") && l.contains("\"direction\":\"inbound\"")));
   }
 
   @Test
   @Order(6)
   void labellingItAgainRestoresCaptureWithoutARestart() throws Exception {
-    Files.writeString(configFile, meshYaml(true));
-    eventually(() -> captured(clientNs));
+    Files.writeString(configFile, mesh(true));
+    eventually(WAIT, () -> captured(host, clientNs));
     a.accessLog.clear();
     b.accessLog.clear();
     assertThat(curl("http://10.244.2.10:8080/")).contains("peer=10.244.2.10");
-    eventually(() -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
-    eventually(() -> b.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+    eventually(WAIT, () -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+    eventually(WAIT, () -> b.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
   }
 
   @Test
   @Order(8)
   void aRestartedAgentFollowsLabelChangesOfPodsThatStartedBeforeIt() throws Exception {
     a.stopAgent();
-    Files.writeString(configFile, meshYaml(false)); // un-labelled while node-a has no agent
-    eventually(() -> config.snapshot().workloads().stream()
+    Files.writeString(configFile, mesh(false)); // un-labelled while node-a has no agent
+    eventually(WAIT, () -> config.snapshot().workloads().stream()
         .anyMatch(w -> w.name().equals("client") && !w.enrolled()));
     assertThat(host.exec(clientNs, "iptables-save")).as("nobody released the pod yet")
         .contains("AMBIENTJ");
 
     a.startAgent(); // knows the client pod from its pod list, not from a CNI call
-    eventually(() -> released(clientNs));
+    eventually(WAIT, () -> released(host, clientNs));
 
-    Files.writeString(configFile, meshYaml(true));
-    eventually(() -> captured(clientNs));
+    Files.writeString(configFile, mesh(true));
+    eventually(WAIT, () -> captured(host, clientNs));
     a.accessLog.clear();
     assertThat(curl("http://10.244.2.10:8080/")).contains("peer=10.244.2.10");
-    eventually(() -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
+    eventually(WAIT, () -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
   }
 
   @Test
@@ -370,8 +373,8 @@ class InpodCaptureNetnsTest {
     assertThat(sent).as("iperf3 sent something").isGreaterThan(100_000);
     // every byte iperf3 wrote crossed ztunnel-a's outbound and ztunnel-b's inbound, with both ids
     try {
-      eventually(() -> bytesTo(a, "10.244.2.10:5201") >= sent);
-      eventually(() -> bytesTo(b, "10.244.2.10:5201") >= sent);
+      eventually(WAIT, () -> bytesTo(a, "10.244.2.10:5201") >= sent);
+      eventually(WAIT, () -> bytesTo(b, "10.244.2.10:5201") >= sent);
     } catch (AssertionError e) {
       throw new AssertionError("iperf3 sent " + sent + " bytes; ztunnel-a logged "
           + bytesTo(a, "10.244.2.10:5201") + ", ztunnel-b " + bytesTo(b, "10.244.2.10:5201")
@@ -396,25 +399,7 @@ class InpodCaptureNetnsTest {
     return total;
   }
 
-  /** Whether neither our rules nor ztunnel's outbound listener are in pod netns {@code ns}. */
-  private boolean released(String ns) {
-    try {
-      return !host.exec(ns, "iptables-save").contains("AMBIENTJ")
-          && !host.exec(ns, "ss", "-ltnH").contains(":15001");
-    } catch (Exception e) {
-      return false;
-    }
-  }
 
-  /** Whether our rules and ztunnel's outbound listener are in pod netns {@code ns}. */
-  private boolean captured(String ns) {
-    try {
-      return host.exec(ns, "iptables-save").contains("AMBIENTJ")
-          && host.exec(ns, "ss", "-ltnH").contains(":15001");
-    } catch (Exception e) {
-      return false;
-    }
-  }
 
   private String curl(String url) throws Exception {
     try {
@@ -425,52 +410,14 @@ class InpodCaptureNetnsTest {
     }
   }
 
-  private static void eventually(BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    while (!condition.getAsBoolean()) {
-      assertThat(System.nanoTime()).as("condition within " + WAIT).isLessThan(deadline);
-      Thread.sleep(50);
-    }
-  }
 
-  private static void deleteTree(Path dir) throws Exception {
-    try (var walk = Files.walk(dir)) {
-      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    }
-  }
 
-  private static String meshYaml(boolean frontLabelled) {
-    return """
-        apiVersion: v1
-        kind: Node
-        metadata: {name: node-a}
-        status: {addresses: [{type: InternalIP, address: 10.244.255.1}]}
-        ---
-        apiVersion: v1
-        kind: Node
-        metadata: {name: node-b}
-        status: {addresses: [{type: InternalIP, address: 10.244.255.2}]}
-        ---
-        apiVersion: v1
-        kind: Namespace
-        metadata:
-          name: demo
-          labels: {istio.io/dataplane-mode: ambient}
-        ---
-        apiVersion: v1
-        kind: Namespace
-        metadata:
-          name: front
-          labels: {%s}
-        ---
-        %s
-        ---
-        %s
-        ---
-        %s
-        ---
+
+
+  private static String mesh(boolean frontLabelled) {
+    return TwoNodeMesh.yaml("10.244", frontLabelled,
+        TwoNodeMesh.pod("demo", "bench", "node-a", "10.244.1.20"),
+        """
         apiVersion: v1
         kind: Service
         metadata: {name: server, namespace: demo}
@@ -478,27 +425,6 @@ class InpodCaptureNetnsTest {
           clusterIP: 10.96.0.10
           selector: {app: server}
           ports: [{name: http, port: 80, targetPort: 8080}]
-        """.formatted(
-        frontLabelled ? "istio.io/dataplane-mode: ambient" : "",
-        pod("front", "client", "node-a", "10.244.1.10"),
-        pod("demo", "server", "node-b", "10.244.2.10"),
-        pod("demo", "bench", "node-a", "10.244.1.20"));
-  }
-
-  private static String pod(String namespace, String name, String node, String ip) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: %s
-          uid: uid-%s
-          labels: {app: %s}
-        spec:
-          nodeName: %s
-          serviceAccountName: %s
-          containers: [{name: app, image: example/app:1.0}]
-        status: {phase: Running, podIP: %s}
-        """.formatted(name, namespace, name, name, node, name, ip);
+        """);
   }
 }
