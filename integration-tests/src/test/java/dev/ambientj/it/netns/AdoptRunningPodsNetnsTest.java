@@ -1,5 +1,9 @@
 package dev.ambientj.it.netns;
 
+import static dev.ambientj.it.netns.TwoNodeMesh.CLIENT_ID;
+import static dev.ambientj.it.netns.TwoNodeMesh.SERVER_ID;
+import static dev.ambientj.it.netns.TwoNodeMesh.TD;
+import static dev.ambientj.it.netns.TwoNodeMesh.WAIT;
 import static dev.ambientj.it.netns.TwoNodeMesh.captured;
 import static dev.ambientj.it.netns.TwoNodeMesh.deleteTree;
 import static dev.ambientj.it.netns.TwoNodeMesh.eventually;
@@ -53,10 +57,6 @@ import org.junit.jupiter.api.TestMethodOrder;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class AdoptRunningPodsNetnsTest {
-  private static final String TD = "cluster.local";
-  private static final String CLIENT_ID = "spiffe://cluster.local/ns/front/sa/client";
-  private static final String SERVER_ID = "spiffe://cluster.local/ns/demo/sa/server";
-  private static final Duration WAIT = Duration.ofSeconds(20);
 
   private final Host host = new Host();
   private final String id = Long.toHexString(System.nanoTime() & 0xffff);
@@ -214,12 +214,7 @@ class AdoptRunningPodsNetnsTest {
   }
 
   private String curl(String url) throws Exception {
-    try {
-      return host.exec(clientNs, "curl", "-sS", "--max-time", "10", url);
-    } catch (java.io.IOException e) {
-      throw new AssertionError(e.getMessage() + "\nztunnel-a access log: " + a.accessLog.lines()
-          + "\nztunnel-b access log: " + b.accessLog.lines(), e);
-    }
+    return TwoNodeMesh.curl(host, clientNs, url, a.accessLog, b.accessLog);
   }
 
 

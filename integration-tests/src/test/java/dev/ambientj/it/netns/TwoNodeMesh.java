@@ -2,6 +2,7 @@ package dev.ambientj.it.netns;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambientj.ztunnel.telemetry.InMemoryAccessLogSink;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -13,6 +14,12 @@ import java.util.function.BooleanSupplier;
  * pod's capture.
  */
 final class TwoNodeMesh {
+  static final String TD = "cluster.local";
+  static final String CLIENT_ID = "spiffe://cluster.local/ns/front/sa/client";
+  static final String SERVER_ID = "spiffe://cluster.local/ns/demo/sa/server";
+  /** How long a capture change may take to show. */
+  static final Duration WAIT = Duration.ofSeconds(20);
+
   private TwoNodeMesh() {}
 
   /**
@@ -87,6 +94,20 @@ final class TwoNodeMesh {
           && host.exec(ns, "ss", "-ltnH").contains(":15001") == present;
     } catch (Exception e) {
       return false;
+    }
+  }
+
+  /**
+   * An unmodified curl in pod netns {@code ns}; a failure is an assertion error carrying both
+   * ztunnels' access logs.
+   */
+  static String curl(Host host, String ns, String url, InMemoryAccessLogSink a,
+      InMemoryAccessLogSink b) throws Exception {
+    try {
+      return host.exec(ns, "curl", "-sS", "--max-time", "10", url);
+    } catch (java.io.IOException e) {
+      throw new AssertionError(e.getMessage() + "\nztunnel-a access log: " + a.lines()
+          + "\nztunnel-b access log: " + b.lines(), e);
     }
   }
 
