@@ -35,7 +35,9 @@ public final class MeshYaml {
   private static final Pattern SEPARATOR = Pattern.compile("^---(\\s.*)?$");
   private static final Pattern DOCUMENT_END = Pattern.compile("^\\.\\.\\.\\s*$");
   private static final ObjectMapper YAML = new YAMLMapper();
-  static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
+  /** The JSON mapper behind {@link #SERIALIZATION} (for introspecting the model classes). */
+  static final ObjectMapper MAPPER = new ObjectMapper();
+  static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization(MAPPER, true);
 
   private MeshYaml() {}
 
@@ -170,7 +172,12 @@ public final class MeshYaml {
         KnownKinds.typeOf(tree.path("apiVersion").asText(""), tree.path("kind").asText(""));
     if (type != null && TreeChecks.passes(tree.path("kind").asText(), tree)) {
       try {
-        return SERIALIZATION.convertValue(tree, type);
+        HasMetadata typed = SERIALIZATION.convertValue(tree, type);
+        // A field the model dropped on the way in is only found with the tree at hand: leave
+        // such an object generic, so that the translator converts it again and reports the field.
+        if (UnknownFields.find(tree, typed).stream().noneMatch(UnknownFields.Found::dropped)) {
+          return typed;
+        }
       } catch (IllegalArgumentException e) {
         // The translator converts again and reports the field; keep the object.
       }
