@@ -339,10 +339,7 @@ public final class FileConfigSource implements AutoCloseable {
     for (MeshYaml.YamlError e : r.errors()) {
       problems.add(e.toRejection(false));
     }
-    if (r.documents() == 0) {
-      problems.add(fileProblem(f, "empty: no Kubernetes object in it (to remove every object of"
-          + " a file, write an empty list: {apiVersion: v1, kind: List, items: []})"));
-    }
+    r.emptiness(f.toString()).ifPresent(problems::add);
     for (HasMetadata o : r.objects()) {
       if (isBlank(o.getApiVersion()) || isBlank(o.getKind())) {
         problems.add(new ConfigRejection(o.getKind(), MeshTranslator.namespaceOf(o),

@@ -88,6 +88,18 @@ public final class MeshYaml {
       objects = List.copyOf(objects);
       errors = List.copyOf(errors);
     }
+
+    /**
+     * Why a file of this text holds nothing to apply, as a rejection located at {@code source}:
+     * it has no document at all (empty, or comments only). An empty list ({@code kind: List,
+     * items: []}) is a document: the way to remove every object of a file on purpose.
+     */
+    public java.util.Optional<ConfigRejection> emptiness(String source) {
+      return documents > 0 ? java.util.Optional.empty() : java.util.Optional.of(
+          new ConfigRejection("", "", "", "", "empty: no Kubernetes object in it (to remove every"
+              + " object of a file, write an empty list: {apiVersion: v1, kind: List, items: []})",
+              source, false));
+    }
   }
 
   /** Reads a file (UTF-8); the file name is the source name in errors. */
