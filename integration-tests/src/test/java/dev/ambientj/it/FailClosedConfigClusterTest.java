@@ -21,7 +21,6 @@ import io.netty.channel.EventLoopGroup;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -85,15 +84,7 @@ class FailClosedConfigClusterTest {
           eventually("a few more attempts", () -> c.deniedAttempts.get() >= before + 3);
         }
         probe.phase("half-written (60 %, the rest 1 s later)");
-        byte[] whole = PaymentAccessEdits.ONLY_GATEWAY.getBytes(StandardCharsets.UTF_8);
-        int cut = whole.length * 6 / 10;
-        while (whole[cut - 1] == '\n') {
-          cut--;
-        }
-        Files.write(policies, java.util.Arrays.copyOf(whole, cut));
-        Thread.sleep(1_000);
-        Files.write(policies, whole);
-        Thread.sleep(4_000);
+        PaymentAccessEdits.writeHalfThenTheRest(policies);
         eventually("the completed file applied",
             () -> nodeB.configDump().contains("\"rejections\": []"));
 

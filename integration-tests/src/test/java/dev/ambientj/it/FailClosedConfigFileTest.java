@@ -7,7 +7,6 @@ import dev.ambientj.launcher.demo.HttpOverSocks.Response;
 import dev.ambientj.waypoint.Waypoint;
 import dev.ambientj.ztunnel.Ztunnel;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -62,15 +61,7 @@ class FailClosedConfigFileTest {
         // Half-written: 60 % of the file (cut inside a line), the rest a second later.
         String half = "half-written (60 %, the rest 1 s later)";
         probe.phase(half);
-        byte[] whole = PaymentAccessEdits.ONLY_GATEWAY.getBytes(StandardCharsets.UTF_8);
-        int cut = whole.length * 6 / 10;
-        while (whole[cut - 1] == '\n') {
-          cut--;
-        }
-        Files.write(policies, java.util.Arrays.copyOf(whole, cut));
-        Thread.sleep(1_000);
-        Files.write(policies, whole);
-        Thread.sleep(4_000); // past the settle period: whatever the watcher does, it has done
+        PaymentAccessEdits.writeHalfThenTheRest(policies);
         eventually("the completed file applied",
             () -> nodeB.configDump().contains("\"rejections\": []"));
 

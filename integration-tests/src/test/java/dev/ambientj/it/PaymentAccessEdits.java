@@ -82,4 +82,21 @@ final class PaymentAccessEdits {
         ONLY_GATEWAY.replace("  selector:\n", "  action: ALOW\n  selector:\n"), "\"ALOW\""));
     return m;
   }
+
+  /**
+   * Writes 60 % of the valid file (cut inside a line, as a writer cut short leaves it), then the
+   * whole of it a second later, then waits past the watcher's settle period: whatever the watcher
+   * did with the prefix, it has done.
+   */
+  static void writeHalfThenTheRest(java.nio.file.Path policies) throws Exception {
+    byte[] whole = ONLY_GATEWAY.getBytes(StandardCharsets.UTF_8);
+    int cut = whole.length * 6 / 10;
+    while (whole[cut - 1] == '\n') {
+      cut--;
+    }
+    java.nio.file.Files.write(policies, java.util.Arrays.copyOf(whole, cut));
+    Thread.sleep(1_000);
+    java.nio.file.Files.write(policies, whole);
+    Thread.sleep(4_000);
+  }
 }
