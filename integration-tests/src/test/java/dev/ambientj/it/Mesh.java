@@ -66,20 +66,20 @@ final class Mesh implements AutoCloseable {
   private final List<AutoCloseable> closeables = new ArrayList<>();
   private HboneClient rawClient;
 
-  private Mesh(Path file) {
-    this.fileSource = file == null ? null : FileConfigSource.start(List.of(file), publisher);
+  private Mesh(List<Path> files) {
+    this.fileSource = files.isEmpty() ? null : FileConfigSource.start(files, publisher);
   }
 
   /** A mesh configured from {@code yaml} (republish with {@link #apply}). */
   static Mesh fromYaml(String yaml) {
-    Mesh mesh = new Mesh(null);
+    Mesh mesh = new Mesh(List.of());
     mesh.apply(yaml);
     return mesh;
   }
 
-  /** A mesh configured from a file that is watched for changes. */
-  static Mesh fromFile(Path file) {
-    return new Mesh(file);
+  /** A mesh configured from files that are watched for changes. */
+  static Mesh fromFile(Path... files) {
+    return new Mesh(List.of(files));
   }
 
   /** Translates {@code yaml} and publishes it; fails on YAML errors or rejected objects. */

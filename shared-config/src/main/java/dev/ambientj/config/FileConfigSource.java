@@ -1,10 +1,12 @@
 package dev.ambientj.config;
 
 import dev.ambientj.config.model.ConfigRejection;
+import dev.ambientj.config.model.GoDuration;
 import dev.ambientj.config.model.MeshSnapshot;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.FileSystems;
@@ -12,7 +14,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchService;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,35 +32,132 @@ import org.slf4j.LoggerFactory;
  * The file config source: YAML files of Kubernetes objects, loaded into one snapshot and reloaded
  * when any of them changes.
  *
- * <p>Lifecycle: {@link #start} loads synchronously (so the publisher holds the snapshot on return),
- * then a daemon thread watches the files' directories (inotify through {@link WatchService}, which
- * sees editors' write-and-rename too) and, as a safety net for file systems without notifications,
- * compares each file's size and modification time every {@value #POLL_MILLIS} ms. A change is
- * published within a second. An unchanged text is not republished.
+ * <p><b>What is in force is only replaced by something valid.</b> Per file, the last good content
+ * (every object it held when it last parsed) is kept. A file in which a document cannot be parsed,
+ * that holds no document at all (empty, comments only), a document that is not a Kubernetes object
+ * (no {@code apiVersion}/{@code kind}), or text that is not UTF-8, changes nothing that file
+ * contributed: its last good objects are translated again and the problem is a {@link
+ * ConfigRejection} naming the file, line and column (and the object, when its {@code kind:} and
+ * {@code name:} lines can be read from the raw text). To remove every object of a file on purpose,
+ * write an empty list ({@code {apiVersion: v1, kind: List, items: []}}). Per object, the
+ * translator keeps the last good version of an object whose new version is invalid ({@link
+ * MeshTranslator}). At the first load a file that cannot be used is a start-up error: a proxy
+ * does not half-start without part of its configuration.
  *
- * <p>Errors: a malformed document or an invalid object is logged and left out; the rest applies. A
- * file that cannot be read on reload is a transient error: listeners hear of it and the current
- * snapshot stays.
+ * <p><b>When a change is applied.</b> A daemon thread watches the files' directories (inotify
+ * through {@link WatchService}, which sees editors' write-and-rename too) and, as a safety net for
+ * file systems without notifications, compares each file's size, modification time and inode
+ * every {@value #POLL_MILLIS} ms. A change is applied once no file has changed for the quiet
+ * period ({@link Settings#quiet}, default 300 ms): an editor or {@code cp} writes in several
+ * system calls, and reading in between sees a prefix. A file whose text does not end in a newline
+ * is presumed still being written — YAML written by editors, {@code kubectl}, Helm and shell
+ * redirections ends in one, so a missing one is most often a writer cut short between two writes
+ * — and is held for the longer settle period ({@link Settings#settle}, default 3 s) after its last
+ * change before it is even tried; then it is applied as it is. A truncated text that still parses
+ * and ends at a line end cannot be told from an edit: replace files atomically (write a temporary
+ * file in the same directory, then rename it over the old one). An unchanged text is not
+ * republished.
+ *
+ * <p><b>Transient errors.</b> A file that cannot be read (deleted, I/O error, too many open files)
+ * leaves the current snapshot in force; listeners hear a transient error, and the reload is retried
+ * with exponential backoff from {@link Settings#quiet} up to {@link Settings#maxRetryDelay} until it
+ * succeeds or the file changes again.
+ *
+ * <p>Threading: {@link #start} loads on the caller's thread; every later reload runs on the watch
+ * thread, so the translator is used sequentially.
  */
 public final class FileConfigSource implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(FileConfigSource.class);
   static final long POLL_MILLIS = 250;
+  private static final long TICK_MILLIS = 25;
+
+  /**
+   * When a change is applied.
+   *
+   * @param quiet how long every file must be unchanged before a change is applied
+   * @param settle how long a file whose text does not end in a newline must be unchanged
+   * @param maxRetryDelay the longest wait between retries of a reload that failed transiently
+   */
+  public record Settings(Duration quiet, Duration settle, Duration maxRetryDelay) {
+    /** System property for {@link #quiet} (a duration such as {@code 300ms}). */
+    public static final String QUIET_PROPERTY = "ambientj.config.file.quiet";
+
+    /** System property for {@link #settle} (a duration such as {@code 3s}). */
+    public static final String SETTLE_PROPERTY = "ambientj.config.file.settle";
+
+    public static final Settings DEFAULT =
+        new Settings(Duration.ofMillis(300), Duration.ofSeconds(3), Duration.ofSeconds(10));
+
+    public Settings {
+      Objects.requireNonNull(quiet, "quiet");
+      Objects.requireNonNull(settle, "settle");
+      Objects.requireNonNull(maxRetryDelay, "maxRetryDelay");
+      if (quiet.isNegative() || settle.compareTo(quiet) < 0 || maxRetryDelay.isNegative()) {
+        throw new IllegalArgumentException(
+            "expected 0 <= quiet <= settle and maxRetryDelay >= 0, got " + quiet + ", " + settle
+                + ", " + maxRetryDelay);
+      }
+    }
+
+    /** The defaults, overridden by {@value #QUIET_PROPERTY} and {@value #SETTLE_PROPERTY}. */
+    public static Settings fromSystemProperties() {
+      Duration quiet = property(QUIET_PROPERTY, DEFAULT.quiet);
+      Duration settle = property(SETTLE_PROPERTY, DEFAULT.settle.compareTo(quiet) < 0
+          ? quiet : DEFAULT.settle);
+      return new Settings(quiet, settle, DEFAULT.maxRetryDelay);
+    }
+
+    private static Duration property(String name, Duration fallback) {
+      String v = System.getProperty(name);
+      if (v == null || v.isBlank()) {
+        return fallback;
+      }
+      try {
+        return GoDuration.parse(v.strip());
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(
+            "-D" + name + "=" + v + ": expected a duration such as 300ms or 3s");
+      }
+    }
+  }
+
+  /** Reads a file's text (a seam for tests of transient read errors). */
+  @FunctionalInterface
+  interface TextReader {
+    String read(Path file) throws IOException;
+  }
+
+  /** A file's objects as read now, its malformed documents, and why it cannot be used (if so). */
+  private record Reading(List<HasMetadata> objects, List<MeshYaml.YamlError> yamlErrors,
+      List<ConfigRejection> problems) {}
 
   private final List<Path> files;
   private final SnapshotPublisher out;
   private final MeshTranslator translator;
+  private final Settings settings;
+  private final TextReader reader;
   private final WatchService watcher;
   private final Thread thread;
-  private final Map<Path, String> fingerprints = new LinkedHashMap<>();
+  /** Per file, the objects it held when it last could be used. */
+  private final Map<Path, List<HasMetadata>> lastGood = new HashMap<>();
   private volatile boolean closed;
-  private String lastText;
+  private String lastApplied;
   private volatile List<MeshYaml.YamlError> lastYamlErrors = List.of();
 
-  private FileConfigSource(List<Path> files, SnapshotPublisher out, MeshTranslator translator)
-      throws IOException {
+  // Watch thread only.
+  private Map<Path, String> seen = Map.of();
+  private boolean pending;
+  private long lastChangeNanos;
+  private long dueNanos;
+  private int failures;
+
+  private FileConfigSource(List<Path> files, SnapshotPublisher out, MeshTranslator translator,
+      Settings settings, TextReader reader) throws IOException {
     this.files = files.stream().map(p -> p.toAbsolutePath().normalize()).toList();
     this.out = out;
     this.translator = translator;
+    this.settings = settings;
+    this.reader = reader;
     this.watcher = FileSystems.getDefault().newWatchService();
     Set<Path> dirs = new HashSet<>();
     for (Path f : this.files) {
@@ -75,7 +177,8 @@ public final class FileConfigSource implements AutoCloseable {
   /**
    * Loads {@code files} now, publishes the snapshot to {@code out}, and keeps watching them.
    *
-   * @throws UncheckedIOException if a file cannot be read now
+   * @throws UncheckedIOException if a file cannot be read or parsed now (the message names the
+   *     file, line and column)
    */
   public static FileConfigSource start(List<Path> files, SnapshotPublisher out) {
     return start(files, out, new MeshTranslator());
@@ -83,14 +186,25 @@ public final class FileConfigSource implements AutoCloseable {
 
   public static FileConfigSource start(
       List<Path> files, SnapshotPublisher out, MeshTranslator translator) {
+    return start(files, out, translator, Settings.fromSystemProperties());
+  }
+
+  public static FileConfigSource start(
+      List<Path> files, SnapshotPublisher out, MeshTranslator translator, Settings settings) {
+    return start(files, out, translator, settings, f -> Files.readString(f, StandardCharsets.UTF_8));
+  }
+
+  static FileConfigSource start(List<Path> files, SnapshotPublisher out, MeshTranslator translator,
+      Settings settings, TextReader reader) {
     Objects.requireNonNull(out, "out");
     if (files.isEmpty()) {
       throw new IllegalArgumentException("no configuration files given");
     }
     FileConfigSource source;
     try {
-      source = new FileConfigSource(files, out, translator);
-      source.reload(true);
+      source = new FileConfigSource(files, out, translator, settings, reader);
+      source.seen = source.fingerprints();
+      source.apply(source.readAll(), true);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read mesh configuration: " + e.getMessage(), e);
     }
@@ -107,7 +221,7 @@ public final class FileConfigSource implements AutoCloseable {
     long lastPoll = System.nanoTime();
     while (!closed) {
       try {
-        var key = watcher.poll(POLL_MILLIS, TimeUnit.MILLISECONDS);
+        var key = watcher.poll(TICK_MILLIS, TimeUnit.MILLISECONDS);
         boolean relevant = false;
         if (key != null) {
           for (var event : key.pollEvents()) {
@@ -121,74 +235,164 @@ public final class FileConfigSource implements AutoCloseable {
           }
           key.reset();
         }
-        if (!relevant
-            && System.nanoTime() - lastPoll >= TimeUnit.MILLISECONDS.toNanos(POLL_MILLIS)) {
-          relevant = fingerprintsChanged();
-          lastPoll = System.nanoTime();
+        long now = System.nanoTime();
+        if (relevant || now - lastPoll >= TimeUnit.MILLISECONDS.toNanos(POLL_MILLIS)) {
+          // An event says "something happened"; the fingerprints say whether it changed a file
+          // since the last look, which is what restarts the quiet period.
+          Map<Path, String> current = fingerprints();
+          if (!current.equals(seen)) {
+            seen = current;
+            changed(now);
+          }
+          lastPoll = now;
         }
-        if (relevant) {
-          // Let a writer finish: editors and `cp` write in several syscalls.
-          Thread.sleep(50);
-          reload(false);
+        if (pending && now - dueNanos >= 0) {
+          attempt(now);
         }
       } catch (InterruptedException | ClosedWatchServiceException e) {
         return;
-      } catch (IOException e) {
-        log.warn("mesh configuration not reloaded: {}", e.getMessage());
-        out.reportTransientError("mesh configuration not reloaded: " + e.getMessage());
       } catch (RuntimeException e) {
         log.error("mesh configuration reload failed; keeping the current snapshot", e);
         out.reportTransientError("mesh configuration reload failed: " + e);
+        pending = false;
       }
     }
   }
 
-  private boolean fingerprintsChanged() {
-    for (Path f : files) {
-      if (!fingerprint(f).equals(fingerprints.get(f))) {
-        return true;
+  private void changed(long now) {
+    pending = true;
+    failures = 0;
+    lastChangeNanos = now;
+    dueNanos = now + settings.quiet().toNanos();
+  }
+
+  /** Reads and applies, unless a file is still being written or cannot be read now. */
+  private void attempt(long now) {
+    Map<Path, String> texts;
+    try {
+      texts = readAll();
+    } catch (IOException e) {
+      failures++;
+      long delay = Math.min(settings.maxRetryDelay().toNanos(),
+          Math.max(settings.quiet().toNanos(), TimeUnit.MILLISECONDS.toNanos(100))
+              << Math.min(failures - 1, 16));
+      dueNanos = now + delay;
+      log.warn("mesh configuration not reloaded: {}; keeping snapshot version {}, retrying in {} ms",
+          e.getMessage(), out.snapshot().version(), TimeUnit.NANOSECONDS.toMillis(delay));
+      out.reportTransientError("mesh configuration not reloaded: " + e.getMessage());
+      return;
+    }
+    long settleDue = lastChangeNanos + settings.settle().toNanos();
+    for (Map.Entry<Path, String> t : texts.entrySet()) {
+      String text = t.getValue();
+      if (text != null && !text.isEmpty() && !text.endsWith("\n") && now - settleDue < 0) {
+        log.debug("{} does not end in a newline; waiting for it to settle", t.getKey());
+        dueNanos = settleDue;
+        return;
       }
     }
-    return false;
+    pending = false;
+    apply(texts, false);
+  }
+
+  private Map<Path, String> fingerprints() {
+    Map<Path, String> m = new LinkedHashMap<>();
+    for (Path f : files) {
+      m.put(f, fingerprint(f));
+    }
+    return m;
   }
 
   private static String fingerprint(Path f) {
     try {
-      return Files.size(f) + "@" + Files.getLastModifiedTime(f).toMillis();
+      BasicFileAttributes a = Files.readAttributes(f, BasicFileAttributes.class);
+      return a.size() + "@" + a.lastModifiedTime().to(TimeUnit.NANOSECONDS) + "#" + a.fileKey();
     } catch (IOException e) {
       return "missing";
     }
   }
 
-  private synchronized void reload(boolean first) throws IOException {
+  /**
+   * Every file's text; null for a file whose bytes are not UTF-8 (a content problem, reported).
+   *
+   * @throws IOException when a file cannot be read now (transient)
+   */
+  private Map<Path, String> readAll() throws IOException {
+    Map<Path, String> texts = new LinkedHashMap<>();
+    for (Path f : files) {
+      try {
+        texts.put(f, reader.read(f));
+      } catch (CharacterCodingException e) {
+        texts.put(f, null);
+      }
+    }
+    return texts;
+  }
+
+  private Reading read(Path f, String text) {
+    if (text == null) {
+      return new Reading(List.of(), List.of(), List.of(fileProblem(f,
+          "not UTF-8 text (expected Kubernetes YAML)")));
+    }
+    MeshYaml.Result r = MeshYaml.load(text, f.toString());
+    List<ConfigRejection> problems = new ArrayList<>();
+    for (MeshYaml.YamlError e : r.errors()) {
+      problems.add(e.toRejection(false));
+    }
+    r.emptiness(f.toString()).ifPresent(problems::add);
+    for (HasMetadata o : r.objects()) {
+      if (isBlank(o.getApiVersion()) || isBlank(o.getKind())) {
+        problems.add(new ConfigRejection(o.getKind(), MeshTranslator.namespaceOf(o),
+            MeshTranslator.nameOf(o), isBlank(o.getKind()) ? "kind" : "apiVersion",
+            "missing: not a Kubernetes object (expected apiVersion, kind and metadata)",
+            f.toString(), false));
+      }
+    }
+    return new Reading(r.objects(), r.errors(), problems);
+  }
+
+  private static ConfigRejection fileProblem(Path f, String problem) {
+    return new ConfigRejection("", "", "", "", problem, f.toString(), false);
+  }
+
+  private static boolean isBlank(String s) {
+    return s == null || s.isBlank();
+  }
+
+  /**
+   * Translates what every file contributes now and publishes it: the file's objects when it can
+   * be used, else its last good ones (at the first load: a start-up error).
+   */
+  private synchronized void apply(Map<Path, String> texts, boolean first) {
     StringBuilder all = new StringBuilder();
-    List<HasMetadata> objects = new ArrayList<>();
-    List<MeshYaml.YamlError> errors = new ArrayList<>();
-    // Fingerprints first: a file that stays unreadable is reported once, not on every poll.
-    fingerprints.clear();
-    for (Path f : files) {
-      fingerprints.put(f, fingerprint(f));
-    }
-    for (Path f : files) {
-      String text = Files.readString(f, StandardCharsets.UTF_8);
-      all.append(f).append('\0').append(text).append('\0');
-      MeshYaml.Result r = MeshYaml.load(text, f.toString());
-      objects.addAll(r.objects());
-      errors.addAll(r.errors());
-    }
-    String text = all.toString();
-    if (!first && text.equals(lastText)) {
+    texts.forEach((f, text) -> all.append(f).append('\0').append(text).append('\0'));
+    String combined = all.toString();
+    if (!first && combined.equals(lastApplied)) {
       return;
     }
-    lastText = text;
+    List<HasMetadata> objects = new ArrayList<>();
+    List<ConfigRejection> problems = new ArrayList<>();
+    List<MeshYaml.YamlError> errors = new ArrayList<>();
+    for (Map.Entry<Path, String> t : texts.entrySet()) {
+      Path f = t.getKey();
+      Reading reading = read(f, t.getValue());
+      errors.addAll(reading.yamlErrors());
+      if (reading.problems().isEmpty()) {
+        lastGood.put(f, reading.objects());
+        objects.addAll(reading.objects());
+        continue;
+      }
+      if (first) {
+        throw new UncheckedIOException(new IOException("mesh configuration " + f + " cannot be"
+            + " used: " + String.join("; ", reading.problems().stream()
+                .map(ConfigRejection::toString).toList())));
+      }
+      objects.addAll(lastGood.get(f));
+      reading.problems().forEach(p -> problems.add(p.keepingPrevious()));
+    }
+    lastApplied = combined;
     lastYamlErrors = List.copyOf(errors);
-    for (MeshYaml.YamlError e : errors) {
-      log.warn("{}", e);
-    }
-    MeshSnapshot snapshot = translator.translate(objects);
-    for (ConfigRejection r : snapshot.rejections()) {
-      log.warn("rejected {}", r);
-    }
+    MeshSnapshot snapshot = translator.translate(objects, problems);
     log.info(
         "mesh configuration version {}: {} workloads, {} services, {} waypoints, {} rejected",
         snapshot.version(),

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import dev.ambientj.config.model.ConfigRejection;
+import dev.ambientj.config.model.ConfigWarning;
 import dev.ambientj.config.model.Endpoint;
 import dev.ambientj.config.model.LocalRateLimit;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -38,6 +39,7 @@ import io.fabric8.kubernetes.api.model.gatewayapi.v1.Listener;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -52,6 +54,20 @@ import java.util.concurrent.atomic.AtomicLong;
  * namespace/name: field.path: problem (expected …)}) and the others still apply, as istiod's
  * validation does. When the same kind, namespace and name appear twice, the later one wins (as with
  * {@code kubectl apply} of the files in order) and the earlier one is reported as replaced.
+ *
+ * <p><b>The last good version stays in force.</b> A translator remembers, per object (API group,
+ * kind, namespace, name), the version it last accepted. When a new version of that object fails
+ * validation, the remembered one is translated in its place and the rejection says so ({@link
+ * ConfigRejection#previousInForce()}), as the API server's admission would have left the stored
+ * object alone. A new object that fails validation is not applied. An object absent from the input
+ * is deleted and forgotten. A rejected object whose kind or group cannot be read (a typo in {@code
+ * kind:}) keeps in force a remembered object of the same namespace and name that is absent from the
+ * input. Every source (file, Kubernetes, the config server's) uses its own translator sequentially,
+ * so a policy in force never disappears because its new version was invalid.
+ *
+ * <p><b>Unknown fields.</b> In AuthorizationPolicy and PeerAuthentication an unknown or misplaced
+ * field rejects the object (a misspelt {@code fromm:} would otherwise drop a rule's condition and
+ * widen the policy); in other kinds it is reported as a {@link ConfigWarning} and ignored.
  *
  * <p>Rules (ISTIO-FACTS §10, §11):
  *
@@ -71,9 +87,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *       EndpointSlice).
  * </ul>
  *
- * <p>Not thread-safe per call; one instance may be reused sequentially. Versions come from a
- * process-wide counter, so every snapshot built in a process has a higher version than the
- * previous.
+ * <p>Not thread-safe: one instance per source, used sequentially (it holds the last accepted
+ * versions). Versions come from a process-wide counter, so every snapshot built in a process has a
+ * higher version than the previous.
  */
 public final class MeshTranslator {
   public static final String LABEL_DATAPLANE_MODE = "istio.io/dataplane-mode";
@@ -87,8 +103,12 @@ public final class MeshTranslator {
 
   private static final AtomicLong VERSIONS = new AtomicLong();
   private static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "Node", "GatewayClass");
+  /** Kinds in which an unknown field rejects the object rather than being reported. */
+  static final Set<String> STRICT_KINDS = Set.of("AuthorizationPolicy", "PeerAuthentication");
 
   private final String trustDomain;
+  /** identity → the version last accepted; replaced whole by each translation. */
+  private Map<String, HasMetadata> lastAccepted = Map.of();
 
   public MeshTranslator() {
     this(MeshSnapshot.DEFAULT_TRUST_DOMAIN);
@@ -100,7 +120,21 @@ public final class MeshTranslator {
 
   /** Builds a snapshot from the objects, in order. Never throws on invalid input. */
   public MeshSnapshot translate(List<? extends HasMetadata> objects) {
-    return new Run(trustDomain).translate(objects);
+    return translate(objects, List.of());
+  }
+
+  /**
+   * As {@link #translate(List)}, with the problems the source found before translation (documents
+   * it could not parse, files it kept the last good content of) listed first among the snapshot's
+   * rejections.
+   */
+  public MeshSnapshot translate(
+      List<? extends HasMetadata> objects, List<ConfigRejection> sourceRejections) {
+    Run run = new Run(trustDomain, lastAccepted);
+    run.rejections.addAll(sourceRejections);
+    MeshSnapshot snapshot = run.translate(objects);
+    lastAccepted = Map.copyOf(run.accepted);
+    return snapshot;
   }
 
   /**
@@ -131,7 +165,13 @@ public final class MeshTranslator {
   /** One translation: mutable working state, discarded after the snapshot is built. */
   private static final class Run {
     private final String trustDomain;
+    private final Map<String, HasMetadata> previous;
+    /** identity → the version accepted in this run (the input's, or the previous one kept). */
+    private final Map<String, HasMetadata> accepted = new HashMap<>();
     private final List<ConfigRejection> rejections = new ArrayList<>();
+    private final List<ConfigWarning> warnings = new ArrayList<>();
+    /** The unknown fields of the object being accepted, reported once it is accepted. */
+    private final List<UnknownFields.Found> warningsOfObject = new ArrayList<>();
     private final Map<String, Map<String, String>> namespaceLabels = new HashMap<>();
     private final Map<String, String> waypointForByClass = new HashMap<>();
     private final List<Node> nodes = new ArrayList<>();
@@ -148,19 +188,31 @@ public final class MeshTranslator {
     private final List<LocalRateLimit> rateLimits = new ArrayList<>();
     private final List<NotApplicable> notApplicable = new ArrayList<>();
 
-    Run(String trustDomain) {
+    Run(String trustDomain, Map<String, HasMetadata> previous) {
       this.trustDomain = trustDomain;
+      this.previous = previous;
     }
 
     MeshSnapshot translate(List<? extends HasMetadata> input) {
-      for (HasMetadata o : latestOfEach(input)) {
-        try {
-          accept(o);
-        } catch (InvalidField e) {
-          reject(o, e.field, e.problem);
-        } catch (RuntimeException e) {
-          // A validator missed a case; the object is rejected, the snapshot still builds.
-          reject(o, "", "could not be read: " + e);
+      List<HasMetadata> latest = latestOfEach(input);
+      Set<String> present = new HashSet<>();
+      latest.forEach(o -> present.add(identity(o)));
+      for (HasMetadata o : latest) {
+        ConfigRejection rejected = tryAccept(o);
+        if (rejected == null) {
+          accepted.put(identity(o), o);
+          continue;
+        }
+        HasMetadata kept = nameOf(o) == null ? null : previous.get(identity(o));
+        if (kept == null) {
+          kept = unreadableIdentity(rejected)
+              ? absentNamesake(o, present) : null;
+        }
+        if (kept != null && tryAccept(kept) == null) {
+          accepted.put(identity(kept), kept);
+          rejections.add(rejected.keepingPrevious());
+        } else {
+          rejections.add(rejected);
         }
       }
       // Declaration order of Gateways and GatewayClasses does not matter: resolved after the loop.
@@ -199,7 +251,50 @@ public final class MeshTranslator {
           waypoints,
           nodes,
           policies,
-          rejections);
+          rejections,
+          warnings);
+    }
+
+    /**
+     * Validates and takes in one object; returns why it was refused, or null. What a refused object
+     * contributed is not kept (every validator throws before it adds).
+     */
+    private ConfigRejection tryAccept(HasMetadata o) {
+      warningsOfObject.clear();
+      try {
+        accept(o);
+      } catch (InvalidField e) {
+        return rejection(o, e.field, e.problem);
+      } catch (RuntimeException e) {
+        // A validator missed a case; the object is rejected, the snapshot still builds.
+        return rejection(o, "", "could not be read: " + e);
+      }
+      for (UnknownFields.Found f : warningsOfObject) {
+        warnings.add(new ConfigWarning(o.getKind(), namespaceOf(o), nameOf(o), f.path(),
+            f.problem() + "; ignored"));
+      }
+      return null;
+    }
+
+    /** Whether the rejection is about the object's kind or group, so its identity is unsure. */
+    private static boolean unreadableIdentity(ConfigRejection r) {
+      return r.field().equals("kind") || r.field().equals("apiVersion");
+    }
+
+    /** The previously accepted object with {@code o}'s namespace and name, if absent from the input. */
+    private HasMetadata absentNamesake(HasMetadata o, Set<String> present) {
+      String name = nameOf(o);
+      if (name == null) {
+        return null;
+      }
+      for (Map.Entry<String, HasMetadata> e : previous.entrySet()) {
+        HasMetadata p = e.getValue();
+        if (!present.contains(e.getKey()) && !accepted.containsKey(e.getKey())
+            && name.equals(nameOf(p)) && namespaceOf(p).equals(namespaceOf(o))) {
+          return p;
+        }
+      }
+      return null;
     }
 
     /**
@@ -229,7 +324,11 @@ public final class MeshTranslator {
     }
 
     private void reject(HasMetadata o, String field, String problem) {
-      rejections.add(new ConfigRejection(o.getKind(), namespaceOf(o), nameOf(o), field, problem));
+      rejections.add(rejection(o, field, problem));
+    }
+
+    private static ConfigRejection rejection(HasMetadata o, String field, String problem) {
+      return new ConfigRejection(o.getKind(), namespaceOf(o), nameOf(o), field, problem);
     }
 
     private void accept(HasMetadata o) throws InvalidField {
@@ -270,7 +369,18 @@ public final class MeshTranslator {
                 + expectedVersions(kind)
                 + ")");
       }
-      HasMetadata typed = type.isInstance(o) ? o : convert(o, type);
+      com.fasterxml.jackson.databind.JsonNode tree =
+          type.isInstance(o)
+              ? null
+              : MeshYaml.SERIALIZATION.convertValue(
+                  o, com.fasterxml.jackson.databind.JsonNode.class);
+      HasMetadata typed = type.isInstance(o) ? o : convert(tree, kind, type);
+      for (UnknownFields.Found f : UnknownFields.find(tree, typed)) {
+        if (STRICT_KINDS.contains(kind)) {
+          throw new InvalidField(f.path(), f.problem());
+        }
+        warningsOfObject.add(f);
+      }
       switch (typed) {
         case Namespace n -> namespaceLabels.put(n.getMetadata().getName(), labelsOf(n));
         case io.fabric8.kubernetes.api.model.Node n -> nodes.add(toNode(n));
@@ -336,24 +446,27 @@ public final class MeshTranslator {
                         p.getMetadata(),
                         p.getSpec(),
                         p.getStatus())));
-        case io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute r -> httpRoutes.add(r);
+        case io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute r ->
+            httpRoutes.add(Validation.httpRoute(r));
         case io.fabric8.kubernetes.api.model.gatewayapi.v1beta1.HTTPRoute r ->
             httpRoutes.add(
-                new io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute(
-                    "gateway.networking.k8s.io/v1",
-                    "HTTPRoute",
-                    r.getMetadata(),
-                    r.getSpec(),
-                    r.getStatus()));
-        case GRPCRoute r -> grpcRoutes.add(r);
+                Validation.httpRoute(
+                    new io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute(
+                        "gateway.networking.k8s.io/v1",
+                        "HTTPRoute",
+                        r.getMetadata(),
+                        r.getSpec(),
+                        r.getStatus())));
+        case GRPCRoute r -> grpcRoutes.add(Validation.grpcRoute(r));
         case io.fabric8.kubernetes.api.model.gatewayapi.v1alpha2.GRPCRoute r ->
             grpcRoutes.add(
-                new GRPCRoute(
-                    "gateway.networking.k8s.io/v1",
-                    "GRPCRoute",
-                    r.getMetadata(),
-                    r.getSpec(),
-                    r.getStatus()));
+                Validation.grpcRoute(
+                    new GRPCRoute(
+                        "gateway.networking.k8s.io/v1",
+                        "GRPCRoute",
+                        r.getMetadata(),
+                        r.getSpec(),
+                        r.getStatus())));
         case Gateway g -> acceptGateway(g);
         case io.fabric8.kubernetes.api.model.gatewayapi.v1beta1.Gateway g ->
             acceptGateway(
@@ -391,22 +504,43 @@ public final class MeshTranslator {
       return v.isEmpty() ? "an apiVersion such as v1" : String.join(", ", v);
     }
 
-    private static HasMetadata convert(HasMetadata generic, Class<? extends HasMetadata> type)
+    private static HasMetadata convert(
+        com.fasterxml.jackson.databind.JsonNode tree,
+        String kind,
+        Class<? extends HasMetadata> type)
         throws InvalidField {
-      TreeChecks.check(
-          generic.getKind(),
-          MeshYaml.SERIALIZATION.convertValue(
-              generic, com.fasterxml.jackson.databind.JsonNode.class));
+      TreeChecks.check(kind, tree);
       try {
-        return MeshYaml.SERIALIZATION.convertValue(generic, type);
+        return MeshYaml.SERIALIZATION.convertValue(tree, type);
       } catch (IllegalArgumentException e) {
         Throwable cause = e.getCause() instanceof JsonMappingException ? e.getCause() : e;
         if (cause instanceof JsonMappingException jme) {
-          throw new InvalidField(Validation.pathOf(jme), describe(jme));
+          throw new InvalidField(Validation.pathOf(jme), describe(jme, tree));
         }
-        throw new InvalidField(
-            "", "does not match the " + generic.getKind() + " schema: " + e.getMessage());
+        throw new InvalidField("", "does not match the " + kind + " schema: " + e.getMessage());
       }
+    }
+
+    private static String describe(
+        JsonMappingException e, com.fasterxml.jackson.databind.JsonNode tree) {
+      if (e instanceof com.fasterxml.jackson.databind.exc.MismatchedInputException mie
+          && mie.getTargetType() != null
+          && !(e instanceof InvalidFormatException)) {
+        com.fasterxml.jackson.databind.JsonNode given = tree;
+        for (JsonMappingException.Reference r : e.getPath()) {
+          given = r.getIndex() >= 0 ? given.path(r.getIndex()) : given.path(r.getFieldName());
+        }
+        String shown = given.isMissingNode() ? "the value" : given.toString();
+        Class<?> target = mie.getTargetType();
+        if (java.util.Collection.class.isAssignableFrom(target) || target.isArray()) {
+          return shown + " (expected a list)";
+        }
+        if (!given.isContainerNode() && !given.isMissingNode()
+            && (Map.class.isAssignableFrom(target) || target.getName().startsWith("io.fabric8."))) {
+          return shown + " (expected a mapping)";
+        }
+      }
+      return describe(e);
     }
 
     private static String describe(JsonMappingException e) {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import dev.ambientj.config.model.ConfigRejection;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
@@ -35,7 +36,9 @@ public final class MeshYaml {
   private static final Pattern SEPARATOR = Pattern.compile("^---(\\s.*)?$");
   private static final Pattern DOCUMENT_END = Pattern.compile("^\\.\\.\\.\\s*$");
   private static final ObjectMapper YAML = new YAMLMapper();
-  static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
+  /** The JSON mapper behind {@link #SERIALIZATION} (for introspecting the model classes). */
+  static final ObjectMapper MAPPER = new ObjectMapper();
+  static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization(MAPPER, true);
 
   private MeshYaml() {}
 
@@ -45,20 +48,57 @@ public final class MeshYaml {
    * @param document 1-based index among the file's non-empty documents
    * @param line 1-based line in the file; 0 when unknown
    * @param column 1-based column; 0 when unknown
+   * @param kind the {@code kind:} scanned from the document's raw text, or empty
+   * @param namespace its {@code metadata.namespace}, scanned likewise, or empty
+   * @param name its {@code metadata.name}, scanned likewise, or empty
    */
-  public record YamlError(String source, int document, int line, int column, String message) {
+  public record YamlError(String source, int document, int line, int column, String message,
+      String kind, String namespace, String name) {
+    public YamlError(String source, int document, int line, int column, String message) {
+      this(source, document, line, column, message, "", "", "");
+    }
+
+    /** {@code file:line:column}, or the file when the position is unknown. */
+    public String location() {
+      return line > 0 ? source + ":" + line + ":" + column : source;
+    }
+
+    /**
+     * The same problem as a {@link ConfigRejection}, naming the object when its text told it.
+     *
+     * @param previousInForce whether the file's last good content stays in force
+     */
+    public ConfigRejection toRejection(boolean previousInForce) {
+      String problem = "document " + document + ": " + message;
+      return new ConfigRejection(kind, namespace, name, "", problem, location(), previousInForce);
+    }
+
     @Override
     public String toString() {
-      String where = line > 0 ? source + ":" + line + ":" + column : source;
-      return where + ": document " + document + ": " + message;
+      return location() + ": document " + document + ": " + message;
     }
   }
 
-  /** The objects read, in file order, and the documents that could not be read. */
-  public record Result(List<HasMetadata> objects, List<YamlError> errors) {
+  /**
+   * The objects read, in file order, the documents that could not be read, and how many documents
+   * (parsed or not, empty ones aside) the text held.
+   */
+  public record Result(List<HasMetadata> objects, List<YamlError> errors, int documents) {
     public Result {
       objects = List.copyOf(objects);
       errors = List.copyOf(errors);
+    }
+
+    /**
+     * Why a file of this text holds nothing to apply, as a rejection located at {@code source}:
+     * it has no document at all (empty, or comments only). An empty list ({@code kind: List,
+     * items: []}) is a document: the way to remove every object of a file on purpose.
+     */
+    public java.util.Optional<ConfigRejection> emptiness(String source) {
+      return documents > 0 ? java.util.Optional.empty() : java.util.Optional.of(
+          new ConfigRejection("", "", "", "", "empty: no Kubernetes object in it (to remove every"
+              + " object of a file, write an empty list: {apiVersion: v1, kind: List, items: []})",
+              source, false));
     }
   }
 
@@ -99,7 +139,7 @@ public final class MeshYaml {
       }
       doc.append(lines[i]).append('\n');
     }
-    return new Result(objects, errors);
+    return new Result(objects, errors, docIndex);
   }
 
   private static boolean isBlank(CharSequence doc) {
@@ -126,12 +166,13 @@ public final class MeshYaml {
       JsonLocation loc = e.getLocation();
       int line = loc != null && loc.getLineNr() > 0 ? startLine + loc.getLineNr() : 0;
       int column = loc != null && loc.getColumnNr() > 0 ? loc.getColumnNr() : 0;
-      errors.add(
+      errors.add(scanned(text,
           new YamlError(
-              source, index, line, column, "malformed YAML: " + firstLine(e.getOriginalMessage())));
+              source, index, line, column, "malformed YAML: " + firstLine(e.getOriginalMessage()))));
       return;
     } catch (IOException e) {
-      errors.add(new YamlError(source, index, startLine + 1, 1, "unreadable: " + e.getMessage()));
+      errors.add(scanned(text,
+          new YamlError(source, index, startLine + 1, 1, "unreadable: " + e.getMessage())));
       return;
     }
     if (tree == null || tree.isNull() || tree.isMissingNode()) {
@@ -162,6 +203,46 @@ public final class MeshYaml {
     objects.add(toObject((ObjectNode) tree));
   }
 
+  private static final Pattern KIND_LINE = Pattern.compile("^kind:\\s*[\"']?([A-Za-z0-9]+)");
+  private static final Pattern METADATA_LINE = Pattern.compile("^metadata:\\s*$");
+  private static final Pattern META_FIELD_LINE =
+      Pattern.compile("^\\s+(name|namespace):\\s*[\"']?([A-Za-z0-9.-]+)");
+
+  /**
+   * The error with the object it is about, read from the raw text where the parser could not:
+   * a top-level {@code kind:} line, and {@code name:}/{@code namespace:} lines under {@code
+   * metadata:} (the first indented ones).
+   */
+  private static YamlError scanned(String text, YamlError e) {
+    String kind = "";
+    String namespace = "";
+    String name = "";
+    boolean inMetadata = false;
+    for (String line : text.split("\n")) {
+      java.util.regex.Matcher m = KIND_LINE.matcher(line);
+      if (kind.isEmpty() && m.find()) {
+        kind = m.group(1);
+      }
+      if (METADATA_LINE.matcher(line).matches()) {
+        inMetadata = true;
+        continue;
+      }
+      if (inMetadata && !line.isEmpty() && !Character.isWhitespace(line.charAt(0))) {
+        inMetadata = false;
+      }
+      m = META_FIELD_LINE.matcher(line);
+      if (inMetadata && m.find()) {
+        if (m.group(1).equals("name") && name.isEmpty()) {
+          name = m.group(2);
+        } else if (m.group(1).equals("namespace") && namespace.isEmpty()) {
+          namespace = m.group(2);
+        }
+      }
+    }
+    return new YamlError(e.source(), e.document(), e.line(), e.column(), e.message(), kind,
+        namespace, name);
+  }
+
   /**
    * The Fabric8 object for a tree: typed when its kind is known and its fields fit, else generic.
    */
@@ -170,7 +251,12 @@ public final class MeshYaml {
         KnownKinds.typeOf(tree.path("apiVersion").asText(""), tree.path("kind").asText(""));
     if (type != null && TreeChecks.passes(tree.path("kind").asText(), tree)) {
       try {
-        return SERIALIZATION.convertValue(tree, type);
+        HasMetadata typed = SERIALIZATION.convertValue(tree, type);
+        // A field the model dropped on the way in is only found with the tree at hand: leave
+        // such an object generic, so that the translator converts it again and reports the field.
+        if (UnknownFields.find(tree, typed).stream().noneMatch(UnknownFields.Found::dropped)) {
+          return typed;
+        }
       } catch (IllegalArgumentException e) {
         // The translator converts again and reports the field; keep the object.
       }

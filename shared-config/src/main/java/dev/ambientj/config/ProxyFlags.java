@@ -207,7 +207,8 @@ public final class ProxyFlags {
   /** Help lines for the flags, to print under a command's own. */
   public String help() {
     StringBuilder b = new StringBuilder();
-    b.append("  --config FILE        Kubernetes YAML (reloaded on change); repeatable\n");
+    b.append("  --config FILE        Kubernetes YAML, reloaded once quiet; replace it atomically\n")
+        .append("                       (write a temp file, then mv); repeatable\n");
     if (proxy) {
       b.append("  --xds HOST:PORT      instead of --config: delta xDS from mesh config-server\n");
     }

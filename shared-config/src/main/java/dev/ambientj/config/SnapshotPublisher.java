@@ -14,6 +14,10 @@ import org.slf4j.LoggerFactory;
  * then calls each listener in subscription order on the publishing thread. A listener that throws
  * is logged and does not stop the others. Publishes are serialised, so a listener sees snapshots in
  * publish order and never two at once; a new subscriber gets the current snapshot first.
+ *
+ * <p>Every snapshot's rejections go through {@link #rejections()} before the listeners run, so
+ * every process (ztunnel, waypoint, config server) logs and counts them the same way whatever the
+ * source.
  */
 public final class SnapshotPublisher {
   private static final Logger log = LoggerFactory.getLogger(SnapshotPublisher.class);
@@ -21,10 +25,16 @@ public final class SnapshotPublisher {
   private final AtomicReference<MeshSnapshot> current = new AtomicReference<>(MeshSnapshot.empty());
   private final CopyOnWriteArrayList<SnapshotListener> listeners = new CopyOnWriteArrayList<>();
   private final Object publishLock = new Object();
+  private final ConfigRejections rejections = new ConfigRejections();
 
   /** The current snapshot; {@link MeshSnapshot#empty()} before the first publish. Never null. */
   public MeshSnapshot snapshot() {
     return current.get();
+  }
+
+  /** What the current configuration refused, as logged and counted. */
+  public ConfigRejections rejections() {
+    return rejections;
   }
 
   /** Makes {@code snapshot} current and notifies every listener. */
@@ -32,6 +42,7 @@ public final class SnapshotPublisher {
     Objects.requireNonNull(snapshot, "snapshot");
     synchronized (publishLock) {
       current.set(snapshot);
+      rejections.update(snapshot);
       for (SnapshotListener l : listeners) {
         try {
           l.onSnapshot(snapshot);

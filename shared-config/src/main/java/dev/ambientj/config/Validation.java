@@ -4,10 +4,13 @@ import com.fasterxml.jackson.databind.JsonMappingException;
 import dev.ambientj.config.model.GoDuration;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPFaultInjection;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPFaultInjectionDelayFixedDelay;
+import io.fabric8.istio.api.api.networking.v1alpha3.HTTPMatchRequest;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPRoute;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPRouteDestination;
 import io.fabric8.istio.api.api.networking.v1alpha3.OutlierDetection;
 import io.fabric8.istio.api.api.networking.v1alpha3.Percent;
+import io.fabric8.istio.api.api.networking.v1alpha3.StringMatch;
+import io.fabric8.istio.api.api.networking.v1alpha3.StringMatchRegex;
 import io.fabric8.istio.api.api.networking.v1alpha3.RouteDestination;
 import io.fabric8.istio.api.api.networking.v1alpha3.Subset;
 import io.fabric8.istio.api.api.networking.v1alpha3.TCPRoute;
@@ -39,6 +42,7 @@ import java.util.Set;
  */
 final class Validation {
   static final Set<String> WAYPOINT_FOR = Set.of("service", "workload", "all", "none");
+  private static final String REGULAR_EXPRESSION = "RegularExpression";
   static final String SIDECAR_REASON =
       "there is no sidecar proxy to scope; ztunnel and waypoints do not read Sidecar resources";
   static final String ISTIO_GATEWAY_REASON =
@@ -229,6 +233,10 @@ final class Validation {
         }
       }
       fault(f + ".fault", r.getFault());
+      List<HTTPMatchRequest> match = r.getMatch() == null ? List.of() : r.getMatch();
+      for (int j = 0; j < match.size(); j++) {
+        httpMatch(f + ".match[" + j + "]", match.get(j));
+      }
     }
     List<TCPRoute> tcp = spec.getTcp() == null ? List.of() : spec.getTcp();
     for (int i = 0; i < tcp.size(); i++) {
@@ -243,6 +251,109 @@ final class Validation {
       }
     }
     return vs;
+  }
+
+  private static void httpMatch(String f, HTTPMatchRequest m) throws InvalidField {
+    if (m == null) {
+      return;
+    }
+    stringMatch(f + ".uri", m.getUri());
+    stringMatch(f + ".scheme", m.getScheme());
+    stringMatch(f + ".method", m.getMethod());
+    stringMatch(f + ".authority", m.getAuthority());
+    stringMatches(f + ".headers", m.getHeaders());
+    stringMatches(f + ".withoutHeaders", m.getWithoutHeaders());
+    stringMatches(f + ".queryParams", m.getQueryParams());
+  }
+
+  private static void stringMatches(String f, Map<String, StringMatch> matches)
+      throws InvalidField {
+    if (matches != null) {
+      for (Map.Entry<String, StringMatch> e : matches.entrySet()) {
+        stringMatch(f + "[" + e.getKey() + "]", e.getValue());
+      }
+    }
+  }
+
+  private static void stringMatch(String f, StringMatch m) throws InvalidField {
+    if (m != null && m.getMatchType() instanceof StringMatchRegex r) {
+      regex(f + ".regex", r.getRegex());
+    }
+  }
+
+  /**
+   * Compiles {@code regex} with the engine the waypoint's route compiler uses ({@link
+   * java.util.regex.Pattern}), so that a route the translator accepts always compiles there.
+   */
+  static void regex(String f, String regex) throws InvalidField {
+    if (regex == null) {
+      throw new InvalidField(f, "missing (expected a regular expression)");
+    }
+    try {
+      java.util.regex.Pattern.compile(regex);
+    } catch (java.util.regex.PatternSyntaxException e) {
+      throw new InvalidField(f, quote(regex) + " does not compile: " + e.getDescription()
+          + (e.getIndex() >= 0 ? " at index " + e.getIndex() : ""));
+    }
+  }
+
+  static io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute httpRoute(
+      io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute route) throws InvalidField {
+    var rules = route.getSpec() == null ? null : route.getSpec().getRules();
+    for (int i = 0; i < size(rules); i++) {
+      var matches = rules.get(i).getMatches();
+      for (int j = 0; j < size(matches); j++) {
+        var m = matches.get(j);
+        String f = "spec.rules[" + i + "].matches[" + j + "]";
+        if (m.getPath() != null && REGULAR_EXPRESSION.equals(m.getPath().getType())) {
+          regex(f + ".path.value", m.getPath().getValue());
+        }
+        for (int k = 0; k < size(m.getHeaders()); k++) {
+          var h = m.getHeaders().get(k);
+          regexIf(f + ".headers[" + k + "].value", h.getType(), h.getValue());
+        }
+        for (int k = 0; k < size(m.getQueryParams()); k++) {
+          var q = m.getQueryParams().get(k);
+          regexIf(f + ".queryParams[" + k + "].value", q.getType(), q.getValue());
+        }
+      }
+    }
+    return route;
+  }
+
+  static io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute grpcRoute(
+      io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute route) throws InvalidField {
+    var rules = route.getSpec() == null ? null : route.getSpec().getRules();
+    for (int i = 0; i < size(rules); i++) {
+      var matches = rules.get(i).getMatches();
+      for (int j = 0; j < size(matches); j++) {
+        var m = matches.get(j);
+        String f = "spec.rules[" + i + "].matches[" + j + "]";
+        if (m.getMethod() != null && REGULAR_EXPRESSION.equals(m.getMethod().getType())) {
+          if (m.getMethod().getService() != null) {
+            regex(f + ".method.service", m.getMethod().getService());
+          }
+          if (m.getMethod().getMethod() != null) {
+            regex(f + ".method.method", m.getMethod().getMethod());
+          }
+        }
+        for (int k = 0; k < size(m.getHeaders()); k++) {
+          var h = m.getHeaders().get(k);
+          regexIf(f + ".headers[" + k + "].value", h.getType(), h.getValue());
+        }
+      }
+    }
+    return route;
+  }
+
+  private static void regexIf(String f, String matchType, String value) throws InvalidField {
+    if (REGULAR_EXPRESSION.equals(matchType)) {
+      regex(f, value);
+    }
+  }
+
+  private static int size(List<?> list) {
+    return list == null ? 0 : list.size();
   }
 
   private static void destination(String f, String host, Integer weight) throws InvalidField {

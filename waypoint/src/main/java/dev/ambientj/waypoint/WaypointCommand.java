@@ -1,5 +1,7 @@
 package dev.ambientj.waypoint;
 
+import dev.ambientj.config.ConfigRejectionMetrics;
+import dev.ambientj.config.ConfigRejections;
 import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.CaClient;
@@ -94,7 +96,6 @@ public final class WaypointCommand {
     CaClient caClient = null;
     try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
       MeshSnapshot snapshot = publisher.snapshot();
-      snapshot.rejections().forEach(r -> System.err.println("mesh waypoint: rejected " + r));
       var wp = snapshot.findWaypoint(new WaypointRef(namespace, name));
       if (wp.isEmpty()) {
         System.err.println("mesh waypoint: no Gateway " + namespace + "/" + name
@@ -124,14 +125,17 @@ public final class WaypointCommand {
       try (Waypoint waypoint = Waypoint.builder().name(name).namespace(namespace).config(publisher)
               .identityProvider(identities).transport(t)
               .listenAddress(new InetSocketAddress(ip, Waypoint.HBONE_PORT)).build().start();
+          AutoCloseable rejectionMetrics = ConfigRejectionMetrics.bind(waypoint.metrics(), publisher);
           MetricsServer metrics = MetricsServer.start(new InetSocketAddress(ip, 15020), waypoint.eventLoopGroup(),
-              t.serverChannelClass(), waypoint.metrics())) {
+              t.serverChannelClass(), waypoint.metrics(),
+              () -> ConfigRejections.json(publisher.snapshot()))) {
         Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "waypoint-shutdown"));
         waypoint.configProblems().forEach(p -> System.err.println("mesh waypoint: warning: " + p));
         System.err.println("mesh waypoint: " + namespace + "/" + name + " serving HBONE on "
             + io.netty.util.NetUtil.toSocketAddressString(waypoint.address()) + " as " + waypoint.identity()
             + "; metrics http://" + io.netty.util.NetUtil.toSocketAddressString(metrics.address())
-            + "/stats/prometheus; Ctrl-C to stop");
+            + "/stats/prometheus, config dump http://"
+            + io.netty.util.NetUtil.toSocketAddressString(metrics.address()) + "/config_dump; Ctrl-C to stop");
         stop.await();
       }
       return 0;
@@ -158,7 +162,8 @@ public final class WaypointCommand {
     out.println("Runs the waypoint proxy of Gateway NS/NAME (class istio-waypoint): HBONE on its pod");
     out.println("address, port 15008 (the pod labeled gateway.networking.k8s.io/gateway-name=NAME);");
     out.println("L7 routing, resilience, authorization and rate limits for the services bound to it;");
-    out.println("Prometheus metrics on port 15020 (/stats/prometheus).");
+    out.println("Prometheus metrics on port 15020 (/stats/prometheus), with /config_dump (the");
+    out.println("configuration rejections in force).");
     out.println();
     out.print(ProxyFlags.forProxy().help());
     out.println("                       Without --ca-address the waypoint signs its own certificate");

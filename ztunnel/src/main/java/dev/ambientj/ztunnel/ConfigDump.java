@@ -1,6 +1,7 @@
 package dev.ambientj.ztunnel;
 
 import dev.ambientj.config.model.ConfigRejection;
+import dev.ambientj.config.model.ConfigWarning;
 import dev.ambientj.config.model.Endpoint;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Node;
@@ -25,7 +26,10 @@ import java.util.concurrent.CompletableFuture;
 /**
  * {@code /config_dump}: the snapshot this ztunnel works from and its certificates, shaped like
  * ztunnel's (workloads, services, policies counts, certificates with identity, state, certChain and
- * rootCerts, each with pem, serialNumber, validFrom, expirationTime) plus our listeners.
+ * rootCerts, each with pem, serialNumber, validFrom, expirationTime) plus our listeners, the
+ * configuration rejections in force (each with its operator line, object, field or file position,
+ * and whether the previous version stays in force: the config server's, pushed over xDS, and this
+ * proxy's own NACKs) and the warnings.
  */
 final class ConfigDump {
   private ConfigDump() {}
@@ -91,7 +95,15 @@ final class ConfigDump {
     j.endArray();
     j.name("rejections").beginArray();
     for (ConfigRejection r : s.rejections()) {
-      j.value(r.toString());
+      j.beginObject().field("message", r.report()).field("kind", r.metricKind())
+          .field("namespace", r.namespace()).field("name", r.name()).field("field", r.field())
+          .field("location", r.location()).field("problem", r.problem())
+          .field("previousInForce", r.previousInForce()).endObject();
+    }
+    j.endArray();
+    j.name("warnings").beginArray();
+    for (ConfigWarning w : s.warnings()) {
+      j.value(w.toString());
     }
     j.endArray();
     j.name("listeners").beginArray();

@@ -1,5 +1,6 @@
 package dev.ambientj.ztunnel;
 
+import dev.ambientj.config.ConfigRejectionMetrics;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.authz.AuthorizationEngine;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -61,6 +62,7 @@ public final class Ztunnel implements AutoCloseable {
   private final ListenerManager manager;
   private final TrafficMetrics metrics;
   private AutoCloseable subscription;
+  private AutoCloseable rejectionMetrics;
   private AdminServer admin;
   private AdminServer metricsServer;
   private AdminServer readiness;
@@ -128,6 +130,7 @@ public final class Ztunnel implements AutoCloseable {
                 ? AdminResponse.text(200, "ready\n")
                 : AdminResponse.text(503, "not ready: configuration, listeners, certificates or (in-pod) the node agent's snapshot pending\n")));
     subscription = b.config.subscribe(manager);
+    rejectionMetrics = ConfigRejectionMetrics.bind(metrics.registry(), b.config);
     if (inPodBinder != null) {
       zds = new ZdsClient(b.zdsSocket, new InPodWorkloads(inPodBinder, manager, b.node)).start();
       retries = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
@@ -228,14 +231,16 @@ public final class Ztunnel implements AutoCloseable {
       zds.close();
       zds = null;
     }
-    if (subscription != null) {
+    for (AutoCloseable s : new AutoCloseable[] {subscription, rejectionMetrics}) {
       try {
-        subscription.close();
+        if (s != null) {
+          s.close();
+        }
       } catch (Exception e) {
         log.debug("unsubscribe failed", e);
       }
-      subscription = null;
     }
+    subscription = rejectionMetrics = null;
     manager.close();
     long deadline = System.nanoTime() + b.drainDeadline.toNanos();
     while (!ctx.connections().isEmpty() && System.nanoTime() < deadline) {

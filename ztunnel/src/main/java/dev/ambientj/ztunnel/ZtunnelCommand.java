@@ -105,7 +105,6 @@ public final class ZtunnelCommand {
         stateDir.resolve("xds-cache-" + node + ".pb"));
     try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
       MeshSnapshot snapshot = publisher.snapshot();
-      snapshot.rejections().forEach(r -> System.err.println("mesh ztunnel: rejected " + r));
       if (snapshot.findNode(node).isEmpty()) {
         System.err.println("mesh ztunnel: warning: node '" + node + "' is not in the configuration");
       }

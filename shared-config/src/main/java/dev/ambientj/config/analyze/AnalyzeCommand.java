@@ -2,6 +2,7 @@ package dev.ambientj.config.analyze;
 
 import dev.ambientj.config.MeshTranslator;
 import dev.ambientj.config.MeshYaml;
+import dev.ambientj.config.model.ConfigRejection;
 import dev.ambientj.config.model.MeshSnapshot;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import java.io.IOException;
@@ -86,17 +87,19 @@ public final class AnalyzeCommand {
     }
     List<HasMetadata> objects = new ArrayList<>();
     List<MeshYaml.YamlError> yamlErrors = new ArrayList<>();
+    List<ConfigRejection> fileProblems = new ArrayList<>();
     for (Path f : files) {
       try {
         MeshYaml.Result r = MeshYaml.load(f);
         objects.addAll(r.objects());
         yamlErrors.addAll(r.errors());
+        r.emptiness(f.toString()).ifPresent(fileProblems::add);
       } catch (IOException e) {
         err.println("mesh analyze: cannot read " + f + ": " + e.getMessage());
         return 2;
       }
     }
-    MeshSnapshot snapshot = new MeshTranslator().translate(objects);
+    MeshSnapshot snapshot = new MeshTranslator().translate(objects, fileProblems);
     List<Finding> findings = new ArrayList<>(MeshAnalyzer.analyze(yamlErrors, objects, snapshot));
     if (verbose) {
       findings.addAll(MeshAnalyzer.applied(snapshot));

@@ -8,6 +8,7 @@ import dev.ambientj.config.MeshYaml;
 import dev.ambientj.config.analyze.Finding.Level;
 import dev.ambientj.config.authz.AuthorizationEngine;
 import dev.ambientj.config.model.ConfigRejection;
+import dev.ambientj.config.model.ConfigWarning;
 import dev.ambientj.config.model.LocalRateLimit;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.NotApplicable;
@@ -48,7 +49,7 @@ import java.util.Set;
  *
  * <p>Codes: IST0101 (referenced host or subset not found), IST0109 (two VirtualServices for one
  * host), IST0127 (policy selector matches no workload) as istioctl; AMB0001 rejected object,
- * AMB0002 malformed YAML, AMB0103 route weights not summing to 100, AMB0104 use-waypoint names a
+ * AMB0002 malformed YAML or a file with nothing in it, AMB0003 unknown field ignored, AMB0103 route weights not summing to 100, AMB0104 use-waypoint names a
  * missing waypoint, AMB0105 not applicable to ambient, AMB0106 waypoint does not serve that kind of
  * traffic, AMB0107 workload policy bypassed by a waypoint, AMB0108 L7 configuration for a service
  * without waypoint, AMB0109 rate limit selects no workload, AMB0110 L7
@@ -75,15 +76,22 @@ public final class MeshAnalyzer {
       List<MeshYaml.YamlError> yamlErrors, List<HasMetadata> objects, MeshSnapshot snapshot) {
     MeshAnalyzer a = new MeshAnalyzer(objects, snapshot);
     for (MeshYaml.YamlError e : yamlErrors) {
-      String where = e.line() > 0 ? e.source() + ":" + e.line() + ":" + e.column() : e.source();
-      a.findings.add(
-          new Finding(Level.ERROR, "AMB0002", where, "document " + e.document(), e.message()));
+      a.findings.add(fileFinding(e.toRejection(false)));
     }
+    // The proxies and the config server print the same text for the same object: the
+    // rejection's, after the level and code.
     for (ConfigRejection r : snapshot.rejections()) {
+      if (!r.location().isEmpty()) {
+        a.findings.add(fileFinding(r));
+        continue;
+      }
       a.rejected.add(r.objectRef());
-      a.findings.add(
-          new Finding(
-              Level.ERROR, "AMB0001", r.objectRef(), r.field(), "rejected: " + r.problem()));
+      a.findings.add(new Finding(Level.ERROR, "AMB0001", r.objectRef(), r.field(), r.problem()));
+    }
+    for (ConfigWarning w : snapshot.warnings()) {
+      a.findings.add(new Finding(Level.WARNING, "AMB0003",
+          w.namespace().isEmpty() ? w.kind() + " " + w.name()
+              : w.kind() + " " + w.namespace() + "/" + w.name(), w.field(), w.problem()));
     }
     a.virtualServices();
     a.gatewayRoutes();
@@ -100,6 +108,13 @@ public final class MeshAnalyzer {
               "not applicable to ambient mode: " + n.reason()));
     }
     return List.copyOf(a.findings);
+  }
+
+  /** AMB0002: a file or document that could not be used, at its position. */
+  private static Finding fileFinding(ConfigRejection r) {
+    String ref = r.objectRef();
+    return new Finding(Level.ERROR, "AMB0002", r.location(), "",
+        (ref.isEmpty() ? "" : ref + ": ") + r.problem());
   }
 
   /**

@@ -3,7 +3,6 @@ package dev.ambientj.config.kubernetes;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ambientj.config.MeshTranslator;
 import dev.ambientj.config.SnapshotPublisher;
-import dev.ambientj.config.model.ConfigRejection;
 import dev.ambientj.config.model.MeshSnapshot;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -408,9 +407,6 @@ public final class KubernetesConfigSource implements AutoCloseable {
           out.snapshot().version());
       return;
     }
-    for (ConfigRejection rejection : snapshot.rejections()) {
-      log.warn("rejected {}", rejection);
-    }
     log.info(
         "mesh configuration version {} from Kubernetes: {} workloads, {} services, {} waypoints,"
             + " {} rejected",
@@ -442,6 +438,7 @@ public final class KubernetesConfigSource implements AutoCloseable {
         && a.waypoints().equals(b.waypoints())
         && a.nodes().equals(b.nodes())
         && a.rejections().equals(b.rejections())
+        && a.warnings().equals(b.warnings())
         && a.policies().equals(b.policies());
   }
 

@@ -40,6 +40,7 @@ public final class MeshSnapshot {
           List.of(),
           List.of(),
           PolicyObjects.empty(),
+          List.of(),
           List.of());
 
   private final long version;
@@ -50,6 +51,7 @@ public final class MeshSnapshot {
   private final List<Node> nodes;
   private final PolicyObjects policies;
   private final List<ConfigRejection> rejections;
+  private final List<ConfigWarning> warnings;
 
   private final Map<InetAddress, Workload> workloadByAddress;
   private final Map<String, Workload> workloadByUid;
@@ -69,7 +71,8 @@ public final class MeshSnapshot {
       List<Waypoint> waypoints,
       List<Node> nodes,
       PolicyObjects policies,
-      List<ConfigRejection> rejections) {
+      List<ConfigRejection> rejections,
+      List<ConfigWarning> warnings) {
     this.version = version;
     this.trustDomain = Objects.requireNonNull(trustDomain, "trustDomain");
     this.workloads = List.copyOf(workloads);
@@ -78,6 +81,7 @@ public final class MeshSnapshot {
     this.nodes = List.copyOf(nodes);
     this.policies = Objects.requireNonNull(policies, "policies");
     this.rejections = List.copyOf(rejections);
+    this.warnings = List.copyOf(warnings);
 
     Map<InetAddress, Workload> byAddress = new HashMap<>();
     Map<String, Workload> byUid = new HashMap<>();
@@ -139,8 +143,35 @@ public final class MeshSnapshot {
       List<Node> nodes,
       PolicyObjects policies,
       List<ConfigRejection> rejections) {
+    return of(version, trustDomain, workloads, services, waypoints, nodes, policies, rejections,
+        List.of());
+  }
+
+  /** As {@link #of(long, String, List, List, List, List, PolicyObjects, List)}, with warnings. */
+  public static MeshSnapshot of(
+      long version,
+      String trustDomain,
+      List<Workload> workloads,
+      List<Service> services,
+      List<Waypoint> waypoints,
+      List<Node> nodes,
+      PolicyObjects policies,
+      List<ConfigRejection> rejections,
+      List<ConfigWarning> warnings) {
     return new MeshSnapshot(
-        version, trustDomain, workloads, services, waypoints, nodes, policies, rejections);
+        version, trustDomain, workloads, services, waypoints, nodes, policies, rejections,
+        warnings);
+  }
+
+  /** The same configuration with {@code more} rejections after its own (e.g. a proxy's NACKs). */
+  public MeshSnapshot withMoreRejections(List<ConfigRejection> more) {
+    if (more.isEmpty()) {
+      return this;
+    }
+    List<ConfigRejection> all = new ArrayList<>(rejections);
+    all.addAll(more);
+    return new MeshSnapshot(
+        version, trustDomain, workloads, services, waypoints, nodes, policies, all, warnings);
   }
 
   /** The snapshot before any configuration: version 0, nothing in it. */
@@ -184,9 +215,17 @@ public final class MeshSnapshot {
     return policies;
   }
 
-  /** The objects refused by validation, each with its operator-facing reason. */
+  /**
+   * What was refused (objects, documents, files, xDS resources), each with its operator-facing
+   * reason; what was in force before stays in force in its place.
+   */
   public List<ConfigRejection> rejections() {
     return rejections;
+  }
+
+  /** What was ignored in accepted objects (unknown fields of kinds that are not strict). */
+  public List<ConfigWarning> warnings() {
+    return warnings;
   }
 
   public Optional<Workload> findWorkloadByAddress(InetAddress address) {

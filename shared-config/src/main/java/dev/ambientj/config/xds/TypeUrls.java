@@ -19,8 +19,15 @@ public final class TypeUrls {
    */
   public static final String MESH_OBJECT = "type.googleapis.com/ambientj.xds.v1.MeshObject";
 
+  /**
+   * ambientj's configuration rejections of the config server (resource name: {@code
+   * Kind/ns/name}, or the file position); Istio has no equivalent.
+   */
+  public static final String REJECTION = "type.googleapis.com/ambientj.xds.v1.Rejection";
+
   /** Every type, in the order a client subscribes and a server pushes them. */
-  public static final List<String> ALL = List.of(MESH_NODE, ADDRESS, AUTHORIZATION, MESH_OBJECT);
+  public static final List<String> ALL =
+      List.of(MESH_NODE, ADDRESS, AUTHORIZATION, MESH_OBJECT, REJECTION);
 
   private TypeUrls() {}
 }

@@ -3,8 +3,10 @@ package dev.ambientj.config.xds;
 import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.ambientj.config.MeshTranslator;
 import dev.ambientj.config.MeshYaml;
 import dev.ambientj.config.authz.AuthorizationEngine;
+import dev.ambientj.config.model.ConfigRejection;
 import dev.ambientj.config.model.Endpoint;
 import dev.ambientj.config.model.LocalRateLimit;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -31,6 +33,7 @@ import dev.ambientj.config.proto.workload.PortList;
 import dev.ambientj.config.proto.workload.WorkloadStatus;
 import dev.ambientj.config.proto.xds.MeshNode;
 import dev.ambientj.config.proto.xds.MeshObject;
+import dev.ambientj.config.proto.xds.Rejection;
 import dev.ambientj.config.proto.xds.ServiceDetails;
 import dev.ambientj.config.proto.xds.ServicePortDetails;
 import dev.ambientj.config.proto.xds.WaypointDetails;
@@ -69,8 +72,11 @@ import java.util.Map;
  * <ns>.<name>}) added to each listed workload and used as the decoded policy's selector, so the
  * {@link AuthorizationEngine} selects exactly the workloads the server chose.
  *
- * <p>Errors: the first resource that cannot be decoded fails the whole set with an {@link
- * XdsDecodeException} naming it (the loader NACKs and keeps its previous snapshot). Stateless.
+ * <p>Errors: the first resource that cannot be decoded fails the set with an {@link
+ * XdsDecodeException} naming it (the loader then keeps that resource's previous version, NACKs
+ * it, and decodes again). A Kubernetes object among the MeshObjects is validated by the {@link
+ * MeshTranslator} as the server validates it. The server's {@code Rejection}s become the
+ * snapshot's rejections. Stateless.
  */
 public final class WdsDecoder {
   /** Prefix of the synthetic per-policy labels (never present on a real pod). */
@@ -186,6 +192,14 @@ public final class WdsDecoder {
             throw new XdsDecodeException(TypeUrls.MESH_OBJECT, e.getKey(), "not one object: "
                 + parsed.errors());
           }
+          // Checked as the server's translator checks it: a server of another version (or one
+          // that skipped a check) must not make this proxy apply what it would refuse itself.
+          List<ConfigRejection> refused =
+              new MeshTranslator().translate(parsed.objects()).rejections();
+          if (!refused.isEmpty()) {
+            throw new XdsDecodeException(TypeUrls.MESH_OBJECT, e.getKey(),
+                refused.get(0).toString());
+          }
           switch (parsed.objects().get(0)) {
             case VirtualService o -> vss.add(o);
             case DestinationRule o -> drs.add(o);
@@ -211,8 +225,14 @@ public final class WdsDecoder {
       }
     }
     PolicyObjects objects = new PolicyObjects(vss, drs, policies, pas, hrs, grs, lrls, List.of());
+    List<ConfigRejection> rejections = new ArrayList<>();
+    for (Map.Entry<String, Any> e : r.of(TypeUrls.REJECTION).entrySet()) {
+      Rejection x = unpack(TypeUrls.REJECTION, e, Rejection.class);
+      rejections.add(new ConfigRejection(x.getKind(), x.getNamespace(), x.getName(),
+          x.getField(), x.getProblem(), x.getLocation(), x.getPreviousInForce()));
+    }
     return MeshSnapshot.of(version, trustDomain, workloads, services, waypoints, nodes, objects,
-        List.of());
+        rejections);
   }
 
   static String authzLabel(String policyKey) {

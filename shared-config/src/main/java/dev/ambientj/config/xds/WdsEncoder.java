@@ -4,6 +4,7 @@ import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Empty;
 import dev.ambientj.config.authz.AuthorizationEngine;
+import dev.ambientj.config.model.ConfigRejection;
 import dev.ambientj.config.model.Endpoint;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.LocalRateLimit;
@@ -36,6 +37,7 @@ import dev.ambientj.config.proto.workload.WorkloadType;
 import dev.ambientj.config.proto.xds.KubernetesObject;
 import dev.ambientj.config.proto.xds.MeshNode;
 import dev.ambientj.config.proto.xds.MeshObject;
+import dev.ambientj.config.proto.xds.Rejection;
 import dev.ambientj.config.proto.xds.ServiceDetails;
 import dev.ambientj.config.proto.xds.ServicePortDetails;
 import dev.ambientj.config.proto.xds.WaypointDetails;
@@ -84,9 +86,11 @@ import java.util.TreeMap;
  *       JSON (VirtualService, DestinationRule, HTTPRoute, GRPCRoute, PeerAuthentication, and every
  *       AuthorizationPolicy whole, for waypoints), and the compiled local rate limits as typed
  *       messages. The server decides who gets which ({@link XdsServer}).
+ *   <li>Rejection (ambientj's type): the snapshot's rejections, so that every proxy reports what
+ *       the server refused as the server does.
  * </ul>
  *
- * <p>Not carried: the {@code NotApplicable} notes and the rejections (the server logs them). In
+ * <p>Not carried: the {@code NotApplicable} notes and the warnings (the server logs them). In
  * Authorization: AUDIT and CUSTOM policies (ztunnel never decides on them) and {@code
  * remoteIpBlocks} (sent as source IPs, which is what ztunnel sees).
  *
@@ -186,7 +190,26 @@ public final class WdsEncoder {
     out.put(TypeUrls.ADDRESS, addresses);
     out.put(TypeUrls.AUTHORIZATION, authz);
     out.put(TypeUrls.MESH_OBJECT, meshObjects(s.policies()));
+    out.put(TypeUrls.REJECTION, rejections(s.rejections()));
     return new XdsResources(out);
+  }
+
+  /** The rejections as {@code Rejection}s, named {@code Kind/ns/name} or by file position. */
+  private static Map<String, Any> rejections(List<ConfigRejection> rejections) {
+    Map<String, Any> out = new LinkedHashMap<>();
+    for (ConfigRejection r : rejections) {
+      String name = r.objectRef().isEmpty() ? r.location()
+          : r.metricKind() + "/" + r.namespace() + "/" + r.name();
+      String unique = name;
+      for (int i = 2; out.containsKey(unique); i++) {
+        unique = name + "#" + i;
+      }
+      out.put(unique, Any.pack(Rejection.newBuilder().setKind(r.kind())
+          .setNamespace(r.namespace()).setName(r.name()).setField(r.field())
+          .setProblem(r.problem()).setLocation(r.location())
+          .setPreviousInForce(r.previousInForce()).build()));
+    }
+    return out;
   }
 
   /**

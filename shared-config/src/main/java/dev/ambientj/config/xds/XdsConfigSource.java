@@ -3,6 +3,7 @@ package dev.ambientj.config.xds;
 import com.google.protobuf.Any;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.ControlPlaneTls;
+import dev.ambientj.config.model.ConfigRejection;
 import dev.ambientj.config.model.MeshSnapshot;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
@@ -28,7 +29,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.HashSet;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -49,10 +52,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Protocol.</b> One stream; a wildcard subscription per {@link TypeUrls} type (the node sent
  * on the first request). Every response is applied to a copy of the type's resources and the whole
- * set decoded, then checked by the optional {@link Builder#validator}: success → ACK with the
- * nonce, and (once every type has had its first response: the set is complete) a publish; failure
- * → NACK with the nonce and {@code error_detail} naming the resource, and the previous resources
- * and snapshot stay. On reconnect the resource versions held are sent as {@code
+ * set decoded, then checked by the optional {@link Builder#validator}. A resource of the response
+ * that cannot be applied keeps its previous version (a new one stays absent), as Envoy does, and
+ * the set is decoded again without it; the response is then NACKed with {@code error_detail}
+ * naming each such resource, and the others apply. Otherwise it is ACKed. Once every type has had
+ * its first response (the set is complete) the snapshot is published, with this proxy's NACKs
+ * among its rejections (so {@code /config_dump} and the metrics show them) until a later version
+ * of the resource applies or it is removed. A failure that is not one resource's NACKs the whole
+ * response and keeps everything of that type. On reconnect the resource versions held are sent as {@code
  * initial_resource_versions}, so the server sends only what changed; a resync that changes nothing
  * publishes nothing (the data path keeps its snapshot and its connections are not re-checked).
  *
@@ -102,6 +109,10 @@ public final class XdsConfigSource implements AutoCloseable {
   private String lastNack;
   /** Whether {@code held} changed since the last publish. */
   private boolean unpublished;
+  /** type|name (or type|* for a whole response) → why this proxy NACKed it, while it lasts. */
+  private final Map<String, ConfigRejection> nacked = new LinkedHashMap<>();
+  /** The last snapshot decoded from what is held, before this proxy's NACKs were added. */
+  private MeshSnapshot decoded;
 
   private XdsConfigSource(Builder b) {
     this.server = b.server;
@@ -241,46 +252,89 @@ public final class XdsConfigSource implements AutoCloseable {
       DeltaDiscoveryResponse r) {
     String type = r.getTypeUrl();
     if (!held.containsKey(type)) {
-      nack(call, r, "unknown type " + type);
-      return;
-    }
-    Map<String, Resource> next = new LinkedHashMap<>(held.get(type));
-    for (String removed : r.getRemovedResourcesList()) {
-      next.remove(removed);
-    }
-    for (Resource res : r.getResourcesList()) {
-      next.put(res.getName(), res);
-    }
-    Map<String, Map<String, Resource>> candidate = new LinkedHashMap<>(held);
-    candidate.put(type, next);
-    Set<String> receivedNow = new HashSet<>(received);
-    receivedNow.add(type);
-    MeshSnapshot s;
-    try {
-      s = decoder.decode(toResources(candidate), versions.get() + 1);
-      if (validator != null) {
-        validator.validate(s);
-      }
-    } catch (XdsDecodeException e) {
-      nack(call, r, e.getMessage());
-      return;
-    } catch (RuntimeException e) {
-      nack(call, r, "cannot apply: " + e);
+      nackWhole(call, r, "unknown type " + type);
       return;
     }
     Map<String, Resource> before = held.get(type);
-    boolean changed = r.getRemovedResourcesList().stream().anyMatch(before::containsKey);
-    for (Resource res : r.getResourcesList()) {
-      Resource had = before.get(res.getName());
-      changed |= had == null || !had.getVersion().equals(res.getVersion());
+    Map<String, Resource> next = new LinkedHashMap<>(before);
+    for (String removed : r.getRemovedResourcesList()) {
+      next.remove(removed);
     }
+    Set<String> inResponse = new HashSet<>();
+    for (Resource res : r.getResourcesList()) {
+      next.put(res.getName(), res);
+      inResponse.add(res.getName());
+    }
+    Set<String> receivedNow = new HashSet<>(received);
+    receivedNow.add(type);
+    // Per resource, as Envoy does: a resource that cannot be applied keeps its previous version
+    // (or stays absent) and is NACKed; the others in the same response apply.
+    Map<String, XdsDecodeException> refused = new LinkedHashMap<>();
+    MeshSnapshot s;
+    while (true) {
+      Map<String, Map<String, Resource>> candidate = new LinkedHashMap<>(held);
+      candidate.put(type, next);
+      try {
+        s = decoder.decode(toResources(candidate), versions.get() + 1);
+        if (validator != null) {
+          validator.validate(s);
+        }
+        break;
+      } catch (XdsDecodeException e) {
+        String name = e.resourceName();
+        if (!type.equals(e.typeUrl()) || !inResponse.contains(name) || refused.containsKey(name)) {
+          nackWhole(call, r, e.getMessage());
+          return;
+        }
+        refused.put(name, e);
+        Resource had = before.get(name);
+        if (had != null) {
+          next.put(name, had);
+        } else {
+          next.remove(name);
+        }
+      } catch (RuntimeException e) {
+        nackWhole(call, r, "cannot apply: " + e);
+        return;
+      }
+    }
+    boolean changed = !versionsOf(next).equals(versionsOf(before));
+    changed |= nacked.remove(type + "|*") != null;
+    for (String name : inResponse) {
+      String key = type + "|" + name;
+      if (refused.containsKey(name)) {
+        ConfigRejection nack = new ConfigRejection(XdsDecodeException.shortType(type), "", name,
+            "", "NACKed: " + refused.get(name).problem(), "xDS", before.containsKey(name));
+        changed |= !nack.equals(nacked.put(key, nack));
+      } else {
+        changed |= nacked.remove(key) != null;
+      }
+    }
+    // A NACKed resource is in every later response of its type while the server has it (the
+    // server sends what differs from what was ACKed, which never included it): one that a later
+    // response does not carry is gone.
+    changed |= nacked.keySet().removeIf(k -> k.startsWith(type + "|")
+        && !inResponse.contains(k.substring(type.length() + 1)));
     unpublished |= changed;
     held.put(type, next);
     received.add(type);
     failures = 0;
-    call.onNext(DeltaDiscoveryRequest.newBuilder().setTypeUrl(type)
-        .setResponseNonce(r.getNonce()).build());
-    acks.incrementAndGet();
+    DeltaDiscoveryRequest.Builder reply = DeltaDiscoveryRequest.newBuilder().setTypeUrl(type)
+        .setResponseNonce(r.getNonce());
+    if (refused.isEmpty()) {
+      acks.incrementAndGet();
+    } else {
+      String detail = String.join("; ",
+          refused.values().stream().map(XdsDecodeException::getMessage).toList());
+      lastNack = detail;
+      nacksSent.incrementAndGet();
+      reply.setErrorDetail(com.google.rpc.Status.newBuilder().setCode(INVALID_ARGUMENT)
+          .setMessage(detail));
+      log.debug("xDS: NACK {} (nonce {}): {}; the other resources apply", shortType(type),
+          r.getNonce(), detail);
+    }
+    call.onNext(reply.build());
+    decoded = s;
     if (receivedNow.containsAll(TypeUrls.ALL)) {
       fromCache = false;
       if (!unpublished && ready.isDone()) {
@@ -288,7 +342,7 @@ public final class XdsConfigSource implements AutoCloseable {
       }
       unpublished = false;
       versions.incrementAndGet();
-      out.publish(s);
+      out.publish(s.withMoreRejections(List.copyOf(nacked.values())));
       log.info("xDS: applied {} ({} workloads, {} services, {} policies) as version {}",
           shortType(type), s.workloads().size(), s.services().size(),
           s.policies().authorizationPolicies().size(), s.version());
@@ -297,17 +351,34 @@ public final class XdsConfigSource implements AutoCloseable {
     }
   }
 
-  private void nack(ClientCallStreamObserver<DeltaDiscoveryRequest> call,
+  private static Map<String, String> versionsOf(Map<String, Resource> resources) {
+    Map<String, String> v = new HashMap<>();
+    resources.forEach((name, res) -> v.put(name, res.getVersion()));
+    return v;
+  }
+
+  /**
+   * NACKs a whole response (its type is unknown, or what cannot be applied is not one of its
+   * resources): everything of that type stays as it was, and the rejection is shown.
+   */
+  private void nackWhole(ClientCallStreamObserver<DeltaDiscoveryRequest> call,
       DeltaDiscoveryResponse r, String detail) {
     lastNack = detail;
     nacksSent.incrementAndGet();
-    log.warn("xDS: rejected {} (nonce {}): {}; keeping snapshot version {}",
-        shortType(r.getTypeUrl()), r.getNonce(), detail, out.snapshot().version());
+    if (decoded == null) {
+      log.warn("xDS: NACK {} (nonce {}): {}; no configuration yet", shortType(r.getTypeUrl()),
+          r.getNonce(), detail);
+    }
     call.onNext(DeltaDiscoveryRequest.newBuilder().setTypeUrl(r.getTypeUrl())
         .setResponseNonce(r.getNonce())
         .setErrorDetail(com.google.rpc.Status.newBuilder().setCode(INVALID_ARGUMENT)
             .setMessage(detail))
         .build());
+    ConfigRejection nack = new ConfigRejection(shortType(r.getTypeUrl()), "", "*", "",
+        "NACKed response: " + detail, "xDS", true);
+    if (!nack.equals(nacked.put(r.getTypeUrl() + "|*", nack)) && decoded != null) {
+      out.publish(decoded.withMoreRejections(List.copyOf(nacked.values())));
+    }
   }
 
   private static XdsResources toResources(Map<String, Map<String, Resource>> m) {
@@ -368,6 +439,7 @@ public final class XdsConfigSource implements AutoCloseable {
       MeshSnapshot s = decoder.decode(toResources(loaded), versions.incrementAndGet());
       held.clear();
       held.putAll(loaded);
+      decoded = s;
       fromCache = true;
       out.publish(s);
       ready.complete(s);

@@ -123,7 +123,7 @@ class AnalyzeCommandTest {
         .matches("Error \\[AMB0002\\] .*extra\\.yaml:10:\\d+: document 2: malformed YAML: .*");
     assertThat(r.lines().get(1))
         .isEqualTo(
-            "Error [AMB0001] Service production/bad: spec.ports[0].port: rejected: 0 (expected"
+            "Error [AMB0001] Service production/bad: spec.ports[0].port: 0 (expected"
                 + " 1..65535)");
   }
 
@@ -478,5 +478,45 @@ class AnalyzeCommandTest {
     Run missing = analyze(dir.resolve("nope.yaml").toString());
     assertThat(missing.exit()).isEqualTo(2);
     assertThat(missing.err()).contains("nope.yaml: no such file");
+  }
+
+  @Test
+  void reportsWhatAProxyLoadingTheSameFilesReportsForTheSameObject() throws Exception {
+    Path mesh = examples().resolve("mesh.yaml");
+    Path policies = dir.resolve("policies.yaml");
+    Files.writeString(policies, """
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata:
+          name: payment-access
+          namespace: production
+        spec:
+          selector:
+            matchLabels:
+              app: payment-service
+          rules:
+          - fromm:
+            - source:
+                principals: ["cluster.local/ns/production/sa/api-gateway"]
+        """);
+    var publisher = new dev.ambientj.config.SnapshotPublisher();
+    try (var source = dev.ambientj.config.FileConfigSource.start(List.of(mesh, policies),
+        publisher)) {
+      var rejection = publisher.snapshot().rejections().getFirst();
+      assertThat(rejection.toString()).startsWith(
+          "AuthorizationPolicy production/payment-access: spec.rules[0].fromm: unknown field");
+      Run r = analyze(mesh.toString(), policies.toString());
+      assertThat(r.exit()).isEqualTo(1);
+      assertThat(r.lines()).contains("Error [AMB0001] " + rejection);
+    }
+  }
+
+  @Test
+  void anEmptyFileIsReportedAsTheFileSourceReportsIt() throws Exception {
+    Path empty = dir.resolve("empty.yaml");
+    Files.writeString(empty, "# nothing yet\n");
+    Run r = analyze(examples().resolve("mesh.yaml").toString(), empty.toString());
+    assertThat(r.exit()).isEqualTo(1);
+    assertThat(r.lines()).anyMatch(l -> l.startsWith("Error [AMB0002] " + empty + ": empty"));
   }
 }

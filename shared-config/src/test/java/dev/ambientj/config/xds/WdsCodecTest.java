@@ -123,4 +123,40 @@ class WdsCodecTest {
         .isInstanceOf(XdsDecodeException.class)
         .hasMessageContaining("bad-uid").hasMessageContaining("3 bytes");
   }
+
+  @Test
+  void theServersRejectionsReachTheProxyAsTheyAre() throws Exception {
+    var rejection = new dev.ambientj.config.model.ConfigRejection("AuthorizationPolicy",
+        "production", "payment-access", "spec.rules[0].fromm", "unknown field", "", true);
+    var file = new dev.ambientj.config.model.ConfigRejection("", "", "", "", "empty",
+        "/etc/mesh/policies.yaml", true);
+    MeshSnapshot withRejections = mesh.withMoreRejections(List.of(rejection, file));
+    XdsResources r = new WdsEncoder().encode(withRejections);
+    assertThat(r.of(TypeUrls.REJECTION).keySet()).containsExactly(
+        "AuthorizationPolicy/production/payment-access", "/etc/mesh/policies.yaml");
+    assertThat(new WdsDecoder().decode(r, 1).rejections()).containsExactly(rejection, file);
+  }
+
+  @Test
+  void aMeshObjectThisProxyWouldRefuseIsNotApplied() throws Exception {
+    var pa = new io.fabric8.istio.api.security.v1.PeerAuthentication();
+    pa.setApiVersion("security.istio.io/v1");
+    pa.setKind("PeerAuthentication");
+    pa.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
+        .withName("strict").withNamespace("production").build());
+    var spec = new io.fabric8.istio.api.api.security.v1beta1.PeerAuthentication();
+    spec.setAdditionalProperty("mtlss", Map.of("mode", "DISABLE"));
+    pa.setSpec(spec);
+    MeshSnapshot skewed = MeshSnapshot.of(1, mesh.trustDomain(), mesh.workloads(),
+        mesh.services(), mesh.waypoints(), mesh.nodes(),
+        new dev.ambientj.config.model.PolicyObjects(List.of(), List.of(), List.of(), List.of(pa),
+            List.of(), List.of(), List.of(), List.of()), List.of());
+    assertThatThrownBy(() -> new WdsDecoder().decode(new WdsEncoder().encode(skewed), 2))
+        .isInstanceOfSatisfying(XdsDecodeException.class, e -> {
+          assertThat(e.typeUrl()).isEqualTo(TypeUrls.MESH_OBJECT);
+          assertThat(e.resourceName()).isEqualTo("PeerAuthentication/production/strict");
+          assertThat(e.problem()).startsWith(
+              "PeerAuthentication production/strict: spec.mtlss: unknown field");
+        });
+  }
 }

@@ -167,7 +167,8 @@ class XdsLoopTest {
   }
 
   @Test
-  void nackKeepsThePreviousSnapshotAndTheServerRecordsIt() throws Exception {
+  void aNackedResourceKeepsItsPreviousStateTheRestAppliesAndTheServerRecordsIt()
+      throws Exception {
     SnapshotPublisher snapshots = new SnapshotPublisher();
     XdsConfigSource c = client(ztunnel(""), snapshots, s -> {
       if (s.findWorkloadByUid("evil-uid").isPresent()) {
@@ -183,10 +184,19 @@ class XdsLoopTest {
       assertThat(n.message()).contains("evil-uid").contains("refused by the test");
     });
     assertThat(c.lastNack()).contains("refused by the test");
-    assertThat(snapshots.snapshot()).isSameAs(good);
+    eventually("the NACK is shown", () -> !snapshots.snapshot().rejections().isEmpty());
+    MeshSnapshot nacked = snapshots.snapshot();
+    assertThat(nacked.findWorkloadByUid("evil-uid")).as("not applied").isEmpty();
+    assertThat(nacked.workloads()).containsExactlyInAnyOrderElementsOf(good.workloads());
+    assertThat(nacked.rejections()).singleElement().satisfies(r -> {
+      assertThat(r.toString()).isEqualTo(
+          "xDS: istio.workload.Address evil-uid: NACKed: refused by the test");
+      assertThat(r.previousInForce()).as("a new resource: nothing kept").isFalse();
+    });
 
     Files.writeString(meshFile, Meshes.exampleYaml().replace("app: legacy-web", "app: legacy-web2"));
-    eventually("a later good version is applied", () -> snapshots.snapshot() != good);
+    eventually("a later good version is applied", () -> snapshots.snapshot() != nacked
+        && snapshots.snapshot().rejections().isEmpty());
     Meshes.assertSameDataPath(snapshots.snapshot(), serverSnapshots.snapshot());
   }
 

@@ -23,7 +23,9 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * Serves {@code GET /stats/prometheus} and {@code /metrics} (Prometheus text) and
- * {@code /healthz/ready}, as the waypoint's Envoy does on 15020/15021. One connection, one request.
+ * {@code /healthz/ready}, as the waypoint's Envoy does on 15020/15021, and, when given, {@code
+ * /config_dump} (JSON: the configuration rejections and warnings in force). One connection, one
+ * request.
  */
 public final class MetricsServer implements AutoCloseable {
   private final Channel channel;
@@ -34,6 +36,13 @@ public final class MetricsServer implements AutoCloseable {
 
   public static MetricsServer start(InetSocketAddress address, EventLoopGroup group,
       Class<? extends ServerChannel> channelClass, PrometheusMeterRegistry registry) throws InterruptedException {
+    return start(address, group, channelClass, registry, null);
+  }
+
+  /** As above, with {@code /config_dump} answered by {@code configDump} (null: not served). */
+  public static MetricsServer start(InetSocketAddress address, EventLoopGroup group,
+      Class<? extends ServerChannel> channelClass, PrometheusMeterRegistry registry,
+      java.util.function.Supplier<String> configDump) throws InterruptedException {
     Channel ch = new ServerBootstrap().group(group).channel(channelClass)
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
@@ -48,6 +57,8 @@ public final class MetricsServer implements AutoCloseable {
                     FullHttpResponse r;
                     if (path.equals("/stats/prometheus") || path.equals("/metrics")) {
                       r = text(HttpResponseStatus.OK, registry.scrape(), "text/plain; version=0.0.4; charset=utf-8");
+                    } else if (configDump != null && path.equals("/config_dump")) {
+                      r = text(HttpResponseStatus.OK, configDump.get(), "application/json");
                     } else if (path.equals("/healthz/ready")) {
                       r = text(HttpResponseStatus.OK, "", "text/plain");
                     } else {
