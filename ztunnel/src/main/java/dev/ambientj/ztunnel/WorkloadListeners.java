@@ -112,7 +112,7 @@ final class WorkloadListeners {
         ctx.limits().listenerMaxConnections(), ctx.limits().listenerMaxHandshakes());
     meters.add(ctx.listenerMetrics().listener(limiter, name, workload.namespace(),
         workload.name()));
-    RefusalLog refusals = new RefusalLog(where);
+    RefusalLog refusals = new RefusalLog(where, limiter);
     boolean handshakePhase = port != Ports.INBOUND_PLAINTEXT;
     ServerBootstrap b = new ServerBootstrap()
         .group(ctx.group())
@@ -247,11 +247,13 @@ final class WorkloadListeners {
   private static final class RefusalLog {
     static final Duration INTERVAL = Duration.ofSeconds(30);
     private final String where;
+    private final ConnectionLimiter listener;
     private final AtomicLong refusedSinceLog = new AtomicLong();
     private final AtomicLong nextLogNanos = new AtomicLong(System.nanoTime());
 
-    RefusalLog(String where) {
+    RefusalLog(String where, ConnectionLimiter listener) {
       this.where = where;
+      this.listener = listener;
     }
 
     void refused(ConnectionLimiter.Refusal refusal) {
@@ -259,11 +261,14 @@ final class WorkloadListeners {
       long now = System.nanoTime();
       long next = nextLogNanos.get();
       if (now - next >= 0 && nextLogNanos.compareAndSet(next, now + INTERVAL.toNanos())) {
-        log.warn("{}: refusing connections: the {} is reached ({} refused since the last such"
-                + " line; raise it with --max-{}{} if this traffic is legitimate)", where,
-            refusal, refusedSinceLog.getAndSet(0),
-            refusal.limiter().scope().startsWith("listener") ? "listener-" : "",
-            refusal.limit() == ConnectionLimiter.Limit.CONNECTIONS ? "connections" : "handshakes");
+        boolean own = refusal.limiter() == listener;
+        boolean connections = refusal.limit() == ConnectionLimiter.Limit.CONNECTIONS;
+        String kind = connections ? "connections" : "handshakes";
+        log.warn("{}: refusing connections: {} limit of {} {} is reached ({} refused since the"
+                + " last such line; --max-{}{} raises it if this traffic is legitimate)", where,
+            own ? "this listener's" : "ztunnel's", connections
+                ? refusal.limiter().maxConnections() : refusal.limiter().maxHandshakes(), kind,
+            refusedSinceLog.getAndSet(0), own ? "listener-" : "", kind);
       }
     }
   }

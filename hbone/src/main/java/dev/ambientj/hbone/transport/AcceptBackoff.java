@@ -47,7 +47,7 @@ public final class AcceptBackoff {
   /** Why an accept failed, as a metric label. */
   public enum Error {
     /** {@code EMFILE}: this process reached its descriptor limit. */
-    EMFILE("this process has reached its open-file limit"),
+    EMFILE("this process has used all the descriptors it may open"),
     /** {@code ENFILE}: the system-wide file table is full. */
     ENFILE("the system's file table is full"),
     /** Anything else (e.g. {@code ENOBUFS}, {@code ENOMEM}). */
@@ -130,7 +130,7 @@ public final class AcceptBackoff {
     if (inEpisode.compareAndSet(false, true)) {
       episodeStartNanos = now;
       episodeError = error;
-      log.warn("{}: accept failed on {}: {} — {} (open-file limit {}); pausing the failing"
+      log.warn("{}: accept failed on {}: {} — {} (its open-file limit is {}); pausing the failing"
               + " listeners ({} ms, doubling up to {} ms), they resume by themselves; further"
               + " failures are counted, not logged, until accepts work again", owner, listener,
           cause.getMessage(), error.meaning, Descriptors.limit(), INITIAL_DELAY.toMillis(),

@@ -16,11 +16,11 @@ import java.util.List;
  * <p>Why our own decoder and not Netty's {@code Socks5InitialRequestDecoder}: Netty's turns every
  * malformed input into one generic failure, so a SOCKS4 client, a greeting with no methods and an
  * unknown address type all looked alike and got a silent close. Here each gets its own
- * {@link Malformed} verdict, which says what to answer (RFC 1928's reply codes; a SOCKS4 client
- * gets a SOCKS4 rejection, the only reply it can read).
+ * {@link Malformed} verdict, which says what to answer (RFC 1928's reply codes), and a SOCKS4
+ * client gets a {@link Socks4} verdict: a SOCKS4 rejection is the only reply it can read.
  *
- * <p>States: greeting → request → passing bytes through; or failed, after a {@link Malformed} or a
- * greeting without "no authentication" (the handler answers and closes; later bytes are dropped).
+ * <p>States: greeting → request → passing bytes through; or failed, after a verdict or a greeting
+ * without "no authentication" (the handler answers and closes; later bytes are dropped).
  * A client may send greeting, request and payload at once: the payload that follows the request
  * is passed on as it is, for the relay.
  *
@@ -44,10 +44,16 @@ final class Socks5RequestDecoder extends ByteToMessageDecoder {
    */
   record Request(int command, InetAddress address, String host, int port) {}
 
+  /**
+   * A SOCKS4 request (only SOCKS5 is served): answered with SOCKS4's "request rejected or failed"
+   * (0x5B), echoing its {@code DSTPORT DSTIP} (6 bytes), which clients print.
+   */
+  record Socks4(byte[] destination) {
+    static final String REASON = "socks4";
+  }
+
   /** What cannot be served, and the reply it gets before the close. */
   enum Malformed {
-    /** A SOCKS4 request: answered with SOCKS4's "request rejected or failed" (0x5B). */
-    SOCKS4("socks4", "a SOCKS4 request (only SOCKS5 is served)"),
     /** A greeting of another version: answered {@code 05 FF}, no acceptable method. */
     VERSION("version", "an unknown SOCKS version"),
     /** A greeting that lists no method ({@code NMETHODS} 0): {@code 05 FF}. */
@@ -89,8 +95,18 @@ final class Socks5RequestDecoder extends ByteToMessageDecoder {
   private void decodeGreeting(ByteBuf in, List<Object> out) {
     int start = in.readerIndex();
     int version = in.getUnsignedByte(start);
+    if (version == SOCKS4) {
+      if (in.readableBytes() >= 8) { // VN CD DSTPORT DSTIP, then a user id we need not wait for
+        byte[] destination = new byte[6];
+        in.getBytes(start + 2, destination);
+        in.skipBytes(in.readableBytes());
+        state = State.FAILED;
+        out.add(new Socks4(destination));
+      }
+      return;
+    }
     if (version != VERSION) {
-      fail(in, out, version == SOCKS4 ? Malformed.SOCKS4 : Malformed.VERSION);
+      fail(in, out, Malformed.VERSION);
       return;
     }
     if (in.readableBytes() < 2) {

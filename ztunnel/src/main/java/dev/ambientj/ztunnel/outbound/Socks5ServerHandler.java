@@ -3,6 +3,7 @@ package dev.ambientj.ztunnel.outbound;
 import dev.ambientj.ztunnel.outbound.Socks5RequestDecoder.Greeting;
 import dev.ambientj.ztunnel.outbound.Socks5RequestDecoder.Malformed;
 import dev.ambientj.ztunnel.outbound.Socks5RequestDecoder.Request;
+import dev.ambientj.ztunnel.outbound.Socks5RequestDecoder.Socks4;
 import dev.ambientj.ztunnel.proxy.EarlyDataBuffer;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
@@ -59,8 +60,8 @@ final class Socks5ServerHandler extends ChannelInboundHandlerAdapter {
   static final String DECODER = "socks5-decoder";
   /** CONNECT, the one command served. */
   static final int CONNECT = 0x01;
-  /** SOCKS4's reply to a request it rejects: VN 0, CD 91, port and address ignored. */
-  private static final byte[] SOCKS4_REJECTED = {0x00, 0x5B, 0, 0, 0, 0, 0, 0};
+  /** SOCKS4's reply code "request rejected or failed". */
+  private static final int SOCKS4_REJECTED = 0x5B;
 
   /** Turns a SOCKS target into an address and starts the outbound connection. */
   interface SocksTargetResolver {
@@ -160,6 +161,11 @@ final class Socks5ServerHandler extends ChannelInboundHandlerAdapter {
       case Greeting g -> onGreeting(ctx, g);
       case Request r -> onRequest(ctx, r);
       case Malformed m -> onMalformed(ctx, m);
+      case Socks4 s -> {
+        reject(ctx, Socks4.REASON, "a SOCKS4 request (only SOCKS5 is served)");
+        ctx.writeAndFlush(Unpooled.buffer(8).writeByte(0).writeByte(SOCKS4_REJECTED)
+            .writeBytes(s.destination())).addListener(ChannelFutureListener.CLOSE);
+      }
       default -> ReferenceCountUtil.release(msg); // the decoder passes bytes only after a request
     }
   }
@@ -177,7 +183,6 @@ final class Socks5ServerHandler extends ChannelInboundHandlerAdapter {
   private void onMalformed(ChannelHandlerContext ctx, Malformed malformed) {
     reject(ctx, malformed.reason, malformed.description);
     Object reply = switch (malformed) {
-      case SOCKS4 -> Unpooled.wrappedBuffer(SOCKS4_REJECTED);
       case VERSION, NO_METHODS -> new DefaultSocks5InitialResponse(Socks5AuthMethod.UNACCEPTED);
       case REQUEST_VERSION, ADDRESS_TYPE -> commandResponse(ctx, malformed.status());
     };

@@ -78,7 +78,8 @@ class Socks5ServerHandlerTest {
   void socks4RequestGetsTheSocks4Rejection() {
     // SOCKS4 CONNECT to 127.0.0.1:80, user id "u"
     ch.writeInbound(Unpooled.wrappedBuffer(new byte[] {4, 1, 0, 80, 127, 0, 0, 1, 'u', 0}));
-    assertThat(readOutbound()).containsExactly(0x00, 0x5B, 0, 0, 0, 0, 0, 0);
+    assertThat(readOutbound()).as("rejected, destination echoed")
+        .containsExactly(0x00, 0x5B, 0, 80, 127, 0, 0, 1);
     assertThat(ch.isOpen()).isFalse();
     assertThat(rejected).containsExactly("socks4");
     assertThat(connects).isEmpty();
