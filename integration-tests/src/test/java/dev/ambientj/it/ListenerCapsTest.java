@@ -1,6 +1,7 @@
 package dev.ambientj.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ambientj.hbone.transport.Descriptors;
 import dev.ambientj.launcher.demo.Socks5Client;
@@ -24,7 +25,7 @@ import org.junit.jupiter.api.TestInstance;
  * once and counted, per workload and listener, while another workload of the same ztunnel keeps
  * working; when connections close, the listener serves again. Host mode, the example mesh on
  * 127.215.x with inventory-0 added on node-a; node-a's listeners capped at 40 connections, 20 of
- * them in a handshake.
+ * them in a handshake; node-b's whole proxy at one socket for pod traffic.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ListenerCapsTest {
@@ -45,6 +46,8 @@ class ListenerCapsTest {
             P + ".10.60", 80));
     mesh.node("node-a").limits(ProxyLimits.derive(Descriptors.limit())
         .withListenerCaps(MAX_CONNECTIONS, MAX_HANDSHAKES)).ztunnel();
+    mesh.node("node-b").limits(ProxyLimits.derive(Descriptors.limit()).withProxyCaps(1, 1))
+        .ztunnel();
     mesh.own(TcpEchoServer.start(mesh.group(), mesh.transport(), new InetSocketAddress(ECHO, 7000)));
     capped = mesh.workload("api-gateway-0").socks();
     bystander = mesh.workload("inventory-0").socks();
@@ -99,6 +102,20 @@ class ListenerCapsTest {
       s.getOutputStream().write('x');
       assertThat(s.getInputStream().read()).isEqualTo('x');
     }
+  }
+
+  @Test
+  void anUpstreamPastTheProxyCapIsNotOpenedAndTheClientIsTold() throws Exception {
+    InetSocketAddress orders = mesh.workload("orders-0").socks(); // on node-b
+
+    assertThatThrownBy(() -> Socks5Client.connect(orders, ECHO, 7000, Mesh.TIMEOUT))
+        .isInstanceOf(Socks5Client.Socks5Exception.class)
+        .satisfies(e -> assertThat(((Socks5Client.Socks5Exception) e).reply())
+            .as("general failure").isEqualTo(1));
+    String line = mesh.node("node-b").awaitAccessLog(l -> l.contains(ECHO + ":7000"));
+    assertThat(line).contains("its limit (--max-connections 1)");
+    assertThat(mesh.node("node-b").metrics()).containsPattern("(?m)^ambientj_connections_refused_total"
+        + "\\{limit=\"connections\",listener=\"upstream\",scope=\"proxy\",[^}]*} 1.0$");
   }
 
   private static Socket idle(InetSocketAddress target) throws IOException {

@@ -150,6 +150,26 @@ class Socks5HandshakeTest {
         .contains("\"response_flags\":\"CONNECT\"");
   }
 
+  @Test
+  void aClientThatLeavesWhileItsUpstreamConnectsCancelsTheConnect() throws Exception {
+    try (Socket s = new Socket()) {
+      s.connect(socks, 5_000);
+      s.setSoTimeout(10_000);
+      byte[] host = "orders".getBytes(StandardCharsets.US_ASCII);
+      s.getOutputStream().write(new byte[] {5, 1, 0});
+      assertThat(s.getInputStream().readNBytes(2)).containsExactly(5, 0);
+      java.io.ByteArrayOutputStream request = new java.io.ByteArrayOutputStream();
+      request.write(new byte[] {5, 1, 0, 3, (byte) host.length});
+      request.write(host);
+      request.write(new byte[] {0, 80});
+      s.getOutputStream().write(request.toByteArray());
+      s.setSoLinger(true, 0); // leave with a reset
+    }
+    String line = mesh.node("node-a").awaitAccessLog(
+        l -> l.contains("client closed the connection before the upstream"));
+    assertThat(line).contains("\"dst.addr\":\"" + P + ".2.10:15008\"");
+  }
+
   /** Sends {@code greeting} (then {@code request} after the method reply); returns all replies. */
   private int[] exchange(byte[] greeting, byte[]... request) throws IOException {
     try (Socket s = new Socket()) {
