@@ -15,6 +15,7 @@ import dev.ambientj.ztunnel.telemetry.PeerLabels;
 import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.channel.Channel;
+import io.netty.channel.ConnectTimeoutException;
 import io.netty.util.NetUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -108,10 +109,14 @@ public final class OutboundProxy {
         return; // the attempt gave up and has been reported
       }
       if (!f.isSuccess()) {
-        attempt.failed(f.cause() instanceof ProxyContext.ConnectionLimitException
-                ? OutboundCallback.Failure.OVERLOADED : OutboundCallback.Failure.CONNECT_FAILED,
-            "connection to " + NetUtil.toSocketAddressString(target) + " failed: "
-                + ProxyContext.describe(f.cause()), TrafficMetrics.FLAG_CONNECT);
+        // The socket's own connect timeout is the same deadline: report it the same way.
+        OutboundCallback.Failure failure = switch (f.cause()) {
+          case ProxyContext.ConnectionLimitException e -> OutboundCallback.Failure.OVERLOADED;
+          case ConnectTimeoutException e -> OutboundCallback.Failure.TIMED_OUT;
+          default -> OutboundCallback.Failure.CONNECT_FAILED;
+        };
+        attempt.failed(failure, "connection to " + NetUtil.toSocketAddressString(target)
+            + " failed: " + ProxyContext.describe(f.cause()), TrafficMetrics.FLAG_CONNECT);
         return;
       }
       attempt.succeeded(connect.getNow());
