@@ -198,7 +198,8 @@ public final class ZtunnelCommand {
   static Duration duration(String value) {
     String v = value.trim().toLowerCase(java.util.Locale.ROOT);
     try {
-      Duration d = v.endsWith("ms") ? Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)))
+      Duration d = v.endsWith("ms")
+          ? Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)))
           : Duration.parse("PT" + v.toUpperCase(java.util.Locale.ROOT));
       if (!d.isNegative() && !d.isZero()) {
         return d;

@@ -102,6 +102,12 @@ public final class ConnectionLimiter {
     }
   }
 
+  /** Whether {@code ch} was admitted in a handshake phase that has not ended yet. */
+  public static boolean inHandshake(Channel ch) {
+    Admission admission = ch.attr(ADMISSION).get();
+    return admission != null && admission.inHandshake.get();
+  }
+
   /** Closes {@code ch} with a TCP reset (SO_LINGER 0): nothing lingers on either side. */
   public static void reset(Channel ch) {
     try {

@@ -24,9 +24,11 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.NetUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Promise;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -184,7 +186,7 @@ public final class ProxyContext {
           ConnectionLimiter.Limit.CONNECTIONS);
       result.setFailure(new ConnectionLimitException("ztunnel holds " + limiter.connections()
           + " sockets for pod traffic, its limit (--max-connections " + limiter.maxConnections()
-          + "); not connecting to " + io.netty.util.NetUtil.toSocketAddressString(target)));
+          + "); not connecting to " + NetUtil.toSocketAddressString(target)));
       return result;
     }
     Bootstrap b = new Bootstrap()
@@ -227,7 +229,7 @@ public final class ProxyContext {
   }
 
   /** An upstream connection not attempted: the proxy's connection cap is reached. */
-  public static final class ConnectionLimitException extends java.io.IOException {
+  public static final class ConnectionLimitException extends IOException {
     public ConnectionLimitException(String message) {
       super(message);
     }
