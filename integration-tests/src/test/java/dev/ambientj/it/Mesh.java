@@ -16,6 +16,7 @@ import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.launcher.demo.EchoBackend;
 import dev.ambientj.ztunnel.ListenerBinder;
 import dev.ambientj.ztunnel.Ztunnel;
+import dev.ambientj.ztunnel.proxy.ProxyLimits;
 import dev.ambientj.ztunnel.telemetry.InMemoryAccessLogSink;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetAddress;
@@ -161,6 +162,7 @@ final class Mesh implements AutoCloseable {
     private Ztunnel ztunnel;
     private ListenerBinder binder = ListenerBinder.hostMode();
     private IdentityProvider nodeIdentities;
+    private ProxyLimits limits;
 
     Node(String name) {
       this.name = name;
@@ -181,19 +183,27 @@ final class Mesh implements AutoCloseable {
       return this;
     }
 
+    /** This node's listener deadlines and caps (before {@link #ztunnel()}); default: derived. */
+    Node limits(ProxyLimits limits) {
+      this.limits = limits;
+      return this;
+    }
+
     /** Starts this node's ztunnel (once) and waits until it is ready. */
     Ztunnel ztunnel() throws InterruptedException {
       if (ztunnel == null) {
-        ztunnel = Ztunnel.builder()
+        Ztunnel.Builder builder = Ztunnel.builder()
             .node(name)
             .config(publisher)
             .identityProvider(nodeIdentities != null ? nodeIdentities : identities)
             .transport(transport)
             .eventLoopGroup(group)
             .accessLog(accessLog)
-            .binder(binder)
-            .build()
-            .start();
+            .binder(binder);
+        if (limits != null) {
+          builder.limits(limits);
+        }
+        ztunnel = builder.build().start();
         assertThat(ztunnel.awaitReady(TIMEOUT)).as("ztunnel on %s ready", name).isTrue();
       }
       return ztunnel;

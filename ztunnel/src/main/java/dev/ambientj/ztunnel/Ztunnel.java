@@ -8,6 +8,7 @@ import dev.ambientj.hbone.HboneClient;
 import dev.ambientj.hbone.HboneClientConfig;
 import dev.ambientj.hbone.HboneServerConfig;
 import dev.ambientj.hbone.identity.IdentityProvider;
+import dev.ambientj.hbone.transport.Descriptors;
 import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.admin.AdminEndpoint;
 import dev.ambientj.ztunnel.admin.AdminResponse;
@@ -17,9 +18,11 @@ import dev.ambientj.ztunnel.inpod.NetnsExecutor;
 import dev.ambientj.ztunnel.inpod.ZdsClient;
 import dev.ambientj.ztunnel.proxy.Ports;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
+import dev.ambientj.ztunnel.proxy.ProxyLimits;
 import dev.ambientj.ztunnel.proxy.WorkloadInfoCache;
 import dev.ambientj.ztunnel.telemetry.AccessLog;
 import dev.ambientj.ztunnel.telemetry.AccessLogSink;
+import dev.ambientj.ztunnel.telemetry.ListenerMetrics;
 import dev.ambientj.ztunnel.telemetry.PeerLabels;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.channel.EventLoopGroup;
@@ -94,7 +97,7 @@ public final class Ztunnel implements AutoCloseable {
     this.metrics = new TrafficMetrics();
     this.ctx = new ProxyContext(b.node, b.config, b.identities, b.transport, group, hboneClient,
         b.binder, metrics, new AccessLog(b.accessLog, Clock.systemUTC()),
-        new WorkloadInfoCache(b.cluster), b.random, b.rootNamespace);
+        new WorkloadInfoCache(b.cluster), b.random, b.rootNamespace, b.limits);
     this.manager = new ListenerManager(ctx, b.hboneServerConfig);
   }
 
@@ -118,17 +121,26 @@ public final class Ztunnel implements AutoCloseable {
 
   private void doStart() throws InterruptedException {
     InetAddress nodeAddress = nodeAddress(b.config.snapshot());
+    ProxyLimits limits = b.limits;
+    log.info("ztunnel for node {}: open-file limit {}; pod traffic may hold {} sockets ({} in a"
+            + " handshake), one workload listener {} ({} in a handshake); SOCKS5 handshake"
+            + " deadline {} ms, connect deadline {} ms; admin, metrics and readiness {} connections"
+            + " each", b.node, Descriptors.limit(), limits.maxConnections(), limits.maxHandshakes(),
+        limits.listenerMaxConnections(), limits.listenerMaxHandshakes(),
+        limits.socks5HandshakeTimeout().toMillis(), limits.connectTimeout().toMillis(),
+        limits.adminMaxConnections());
     admin = AdminServer.start(group, b.transport.serverChannelClass(),
-        new InetSocketAddress(nodeAddress, b.adminPort), adminEndpoints());
+        new InetSocketAddress(nodeAddress, b.adminPort), adminEndpoints(), guard("admin"));
     metricsServer = AdminServer.start(group, b.transport.serverChannelClass(),
         new InetSocketAddress(nodeAddress, b.metricsPort), Map.of(
             "/metrics", q -> metricsResponse(),
-            "/stats/prometheus", q -> metricsResponse()));
+            "/stats/prometheus", q -> metricsResponse()), guard("metrics"));
     readiness = AdminServer.start(group, b.transport.serverChannelClass(),
         new InetSocketAddress(nodeAddress, b.readinessPort), Map.of(
             "/healthz/ready", q -> ready()
                 ? AdminResponse.text(200, "ready\n")
-                : AdminResponse.text(503, "not ready: configuration, listeners, certificates or (in-pod) the node agent's snapshot pending\n")));
+                : AdminResponse.text(503, "not ready: configuration, listeners, certificates or (in-pod) the node agent's snapshot pending\n")),
+        guard("readiness"));
     subscription = b.config.subscribe(manager);
     rejectionMetrics = ConfigRejectionMetrics.bind(metrics.registry(), b.config);
     if (inPodBinder != null) {
@@ -141,6 +153,13 @@ public final class Ztunnel implements AutoCloseable {
     }
     log.info("ztunnel for node {} started: admin {}, metrics {}, readiness {}", b.node,
         admin.address(), metricsServer.address(), readiness.address());
+  }
+
+  /** The caps of one node server; its refusals are counted under {@code listener=name}. */
+  private AdminServer.Guard guard(String name) {
+    return new AdminServer.Guard(b.limits.adminMaxConnections(), ctx.acceptBackoff(),
+        limit -> ctx.listenerMetrics().refused(ListenerMetrics.Scope.NODE_SERVER, name, "-", "-",
+            limit));
   }
 
   private Map<String, AdminEndpoint> adminEndpoints() {
@@ -294,8 +313,18 @@ public final class Ztunnel implements AutoCloseable {
     private Duration drainDeadline = Duration.ofSeconds(5);
     private String rootNamespace = AuthorizationEngine.DEFAULT_ROOT_NAMESPACE;
     private Path zdsSocket;
+    private ProxyLimits limits;
 
     private Builder() {}
+
+    /**
+     * Deadlines and caps of the listeners; default {@link ProxyLimits#derive} from this process's
+     * open-file limit.
+     */
+    public Builder limits(ProxyLimits limits) {
+      this.limits = Objects.requireNonNull(limits, "limits");
+      return this;
+    }
 
     /**
      * In-pod mode: take pods' network namespaces from the node agent at {@code zdsSocket}
@@ -412,6 +441,9 @@ public final class Ztunnel implements AutoCloseable {
       }
       if (random == null) {
         random = new ThreadLocalRandomGenerator();
+      }
+      if (limits == null) {
+        limits = ProxyLimits.derive(Descriptors.limit());
       }
       return new Ztunnel(this);
     }

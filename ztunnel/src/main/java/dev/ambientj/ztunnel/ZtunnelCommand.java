@@ -9,7 +9,9 @@ import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
 import dev.ambientj.hbone.identity.TrustBundle;
 import dev.ambientj.hbone.identity.WorkloadCertificate;
+import dev.ambientj.hbone.transport.Descriptors;
 import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.ztunnel.proxy.ProxyLimits;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.nio.file.Path;
@@ -40,6 +42,7 @@ public final class ZtunnelCommand {
     Duration certTtl = CERTIFICATE_TTL;
     String rootNamespace = null;
     boolean inPod = false;
+    ProxyLimits limits = ProxyLimits.derive(Descriptors.limit());
     Path zdsSocket = Path.of(envOr("INPOD_UDS", DEFAULT_ZDS_SOCKET));
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
@@ -62,6 +65,19 @@ public final class ZtunnelCommand {
           case "--admin-address" -> adminAddress = InetAddress.ofLiteral(args[++i]);
           case "--root-namespace" -> rootNamespace = args[++i];
           case "--cert-ttl" -> certTtl = Duration.parse("PT" + args[++i].toUpperCase());
+          case "--max-connections" -> limits = limits.withProxyCaps(count(args[++i]),
+              limits.maxHandshakes());
+          case "--max-handshakes" -> limits = limits.withProxyCaps(limits.maxConnections(),
+              count(args[++i]));
+          case "--max-listener-connections" -> limits = limits.withListenerCaps(count(args[++i]),
+              limits.listenerMaxHandshakes());
+          case "--max-listener-handshakes" -> limits = limits.withListenerCaps(
+              limits.listenerMaxConnections(), count(args[++i]));
+          case "--admin-max-connections" ->
+              limits = limits.withAdminMaxConnections(count(args[++i]));
+          case "--socks5-handshake-timeout" ->
+              limits = limits.withSocks5HandshakeTimeout(duration(args[++i]));
+          case "--connect-timeout" -> limits = limits.withConnectTimeout(duration(args[++i]));
           case "--worker-threads" -> {
             threads = Integer.parseInt(args[++i]);
             if (threads < 1) {
@@ -126,7 +142,8 @@ public final class ZtunnelCommand {
           .config(publisher)
           .identityProvider(identities)
           .transport(Transport.select(transport))
-          .workerThreads(threads);
+          .workerThreads(threads)
+          .limits(limits);
       if (adminAddress != null) {
         builder.adminAddress(adminAddress);
       }
@@ -160,6 +177,37 @@ public final class ZtunnelCommand {
         caClient.close();
       }
     }
+  }
+
+  /** A positive count, e.g. {@code 5000}. */
+  static int count(String value) {
+    int n;
+    try {
+      n = Integer.parseInt(value.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("'" + value + "' is not a number");
+    }
+    if (n < 1) {
+      throw new IllegalArgumentException("must be at least 1 (got " + n + ")");
+    }
+    return n;
+  }
+
+  /** A positive duration: {@code 500ms}, {@code 10s}, {@code 2m}, {@code 1h}. */
+  static Duration duration(String value) {
+    String v = value.trim().toLowerCase(java.util.Locale.ROOT);
+    try {
+      Duration d = v.endsWith("ms")
+          ? Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)))
+          : Duration.parse("PT" + v.toUpperCase(java.util.Locale.ROOT));
+      if (!d.isNegative() && !d.isZero()) {
+        return d;
+      }
+    } catch (RuntimeException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException("'" + value + "' is not a positive duration (e.g. 500ms,"
+        + " 10s, 2m)");
   }
 
   private static String envOr(String name, String fallback) {
@@ -198,6 +246,25 @@ public final class ZtunnelCommand {
     out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
     out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the node IP");
     out.println("  --worker-threads N   event-loop threads (default 2, as ztunnel's workers)");
+    out.println();
+    ProxyLimits d = ProxyLimits.derive(Descriptors.limit());
+    out.println("Limits (defaults from this process's open-file limit, " + Descriptors.limit()
+        + ", keeping " + ProxyLimits.headroom(Descriptors.limit()) + " for admin, metrics,");
+    out.println("readiness and ztunnel's own connections):");
+    out.println("  --max-connections N  sockets held for pod traffic, accepted and upstream");
+    out.println("                       (default " + d.maxConnections() + ")");
+    out.println("  --max-handshakes N   accepted connections still in a handshake (SOCKS5, TLS,");
+    out.println("                       upstream connect) (default " + d.maxHandshakes() + ")");
+    out.println("  --max-listener-connections N  per workload listener (default "
+        + d.listenerMaxConnections() + ")");
+    out.println("  --max-listener-handshakes N   per workload listener (default "
+        + d.listenerMaxHandshakes() + ")");
+    out.println("  --admin-max-connections N     per admin/metrics/readiness server (default "
+        + d.adminMaxConnections() + ")");
+    out.println("  --socks5-handshake-timeout D  time for a SOCKS5 greeting and request (default "
+        + d.socks5HandshakeTimeout().toSeconds() + "s)");
+    out.println("  --connect-timeout D  time to connect upstream, TCP or HBONE (default "
+        + d.connectTimeout().toSeconds() + "s)");
     out.println("  --help               this message");
   }
 }

@@ -31,4 +31,20 @@ class ZtunnelCommandTest {
         "127.0.0.1:15010", "--ca-token-file", dir.resolve("missing.token").toString()}))
         .as("unreadable token").isEqualTo(2);
   }
+
+  @Test
+  void limitFlagsAreCheckedAndNamed(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    String c = java.nio.file.Files.writeString(dir.resolve("mesh.yaml"), "").toString();
+    assertThat(ZtunnelCommand.run(new String[] {"--config", c, "--node", "a",
+        "--max-connections", "0"})).isEqualTo(2);
+    assertThat(ZtunnelCommand.run(new String[] {"--config", c, "--node", "a",
+        "--max-listener-handshakes", "many"})).isEqualTo(2);
+    assertThat(ZtunnelCommand.run(new String[] {"--config", c, "--node", "a",
+        "--socks5-handshake-timeout", "-1s"})).isEqualTo(2);
+    assertThat(ZtunnelCommand.duration("500ms")).isEqualTo(java.time.Duration.ofMillis(500));
+    assertThat(ZtunnelCommand.duration("10s")).isEqualTo(java.time.Duration.ofSeconds(10));
+    assertThat(ZtunnelCommand.duration("2m")).isEqualTo(java.time.Duration.ofMinutes(2));
+    assertThat(ZtunnelCommand.count("5000")).isEqualTo(5000);
+  }
 }

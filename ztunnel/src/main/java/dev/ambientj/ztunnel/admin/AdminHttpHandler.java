@@ -14,13 +14,20 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Dispatches aggregated HTTP/1.1 requests to {@link AdminEndpoint}s by path. GET and HEAD only;
  * an endpoint that throws answers 500 (an admin bug must not close the port).
+ *
+ * <p>Request deadline: a whole request must arrive within {@code requestTimeout} of the connection
+ * opening, and on a kept-alive connection of the previous response; otherwise the connection is
+ * closed (a client that trickles its headers, or idles, cannot hold one of the few connections).
  *
  * <p>Buffers: the request is released by {@link SimpleChannelInboundHandler}; the response body
  * buffer is owned by the response written to the channel.
@@ -29,13 +36,59 @@ final class AdminHttpHandler extends SimpleChannelInboundHandler<FullHttpRequest
   private static final Logger log = LoggerFactory.getLogger(AdminHttpHandler.class);
 
   private final Map<String, AdminEndpoint> endpoints;
+  private final Duration requestTimeout;
+  private ScheduledFuture<?> deadline;
 
-  AdminHttpHandler(Map<String, AdminEndpoint> endpoints) {
+  AdminHttpHandler(Map<String, AdminEndpoint> endpoints, Duration requestTimeout) {
     this.endpoints = endpoints;
+    this.requestTimeout = requestTimeout;
+  }
+
+  @Override
+  public void handlerAdded(ChannelHandlerContext ctx) {
+    if (ctx.channel().isActive()) {
+      armDeadline(ctx);
+    }
+  }
+
+  @Override
+  public void channelActive(ChannelHandlerContext ctx) throws Exception {
+    if (deadline == null) {
+      armDeadline(ctx);
+    }
+    super.channelActive(ctx);
+  }
+
+  @Override
+  public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+    disarmDeadline();
+    super.channelInactive(ctx);
+  }
+
+  @Override
+  public void handlerRemoved(ChannelHandlerContext ctx) {
+    disarmDeadline();
+  }
+
+  private void armDeadline(ChannelHandlerContext ctx) {
+    disarmDeadline();
+    deadline = ctx.executor().schedule(() -> {
+      log.debug("admin client {} sent no complete request within {} ms: closing",
+          ctx.channel().remoteAddress(), requestTimeout.toMillis());
+      ctx.close();
+    }, requestTimeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  private void disarmDeadline() {
+    if (deadline != null) {
+      deadline.cancel(false);
+      deadline = null;
+    }
   }
 
   @Override
   protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+    disarmDeadline();
     QueryStringDecoder query = new QueryStringDecoder(request.uri());
     AdminResponse answer;
     if (!request.decoderResult().isSuccess()) {
@@ -65,7 +118,11 @@ final class AdminHttpHandler extends SimpleChannelInboundHandler<FullHttpRequest
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     HttpUtil.setKeepAlive(response, keepAlive);
     if (keepAlive) {
-      ctx.writeAndFlush(response);
+      ctx.writeAndFlush(response).addListener(f -> {
+        if (f.isSuccess() && ctx.channel().isActive()) {
+          armDeadline(ctx);
+        }
+      });
     } else {
       ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
     }

@@ -18,6 +18,10 @@ interface OutboundCallback {
     /** The host name is not known to the mesh. */
     UNKNOWN_HOST,
     /** The upstream TCP or HBONE connect failed. */
-    CONNECT_FAILED
+    CONNECT_FAILED,
+    /** The upstream connect did not finish within the connect deadline. */
+    TIMED_OUT,
+    /** The proxy's connection cap is reached (no socket left for an upstream). */
+    OVERLOADED
   }
 }

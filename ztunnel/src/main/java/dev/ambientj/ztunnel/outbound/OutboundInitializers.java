@@ -35,7 +35,8 @@ public final class OutboundInitializers {
     return new ChannelInitializer<>() {
       @Override
       protected void initChannel(Channel ch) {
-        Socks5ServerHandler.install(ch.pipeline(), target);
+        Socks5ServerHandler.install(ch.pipeline(), target, ctx.limits().socks5HandshakeTimeout(),
+            ctx.listenerMetrics()::socks5Rejected);
       }
     };
   }

@@ -5,6 +5,7 @@ import dev.ambientj.config.model.Workload;
 import dev.ambientj.hbone.ConnectTarget;
 import dev.ambientj.hbone.HboneException;
 import dev.ambientj.hbone.identity.SpiffeId;
+import dev.ambientj.hbone.transport.ConnectionLimiter;
 import dev.ambientj.hbone.transport.SocketOrigin;
 import dev.ambientj.ztunnel.proxy.ConnectionTelemetry;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
@@ -14,14 +15,18 @@ import dev.ambientj.ztunnel.telemetry.PeerLabels;
 import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.channel.Channel;
-import io.netty.util.concurrent.Future;
+import io.netty.channel.ConnectTimeoutException;
 import io.netty.util.NetUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,8 +40,13 @@ import org.slf4j.LoggerFactory;
  * through the pooled client); {@link OutboundCallback#onConnected()} lets the front end reply; the
  * relay starts. Any failure goes to {@link OutboundCallback#onFailed} and the access log.
  *
- * <p>Threading: callbacks and relay start always run on the downstream channel's event loop. If the
- * downstream closes while the upstream connects, the upstream is closed as soon as it arrives.
+ * <p>Deadline: the upstream connect (TCP, or HBONE with certificate, TLS handshake and CONNECT
+ * response) must finish within {@code ProxyLimits.connectTimeout()}, else the front end is told
+ * {@link OutboundCallback.Failure#TIMED_OUT} and the connect is cancelled. A downstream that closes
+ * while the upstream connects cancels the connect at once.
+ *
+ * <p>Threading: callbacks and relay start always run on the downstream channel's event loop. An
+ * upstream that arrives after its attempt ended is closed.
  */
 public final class OutboundProxy {
   private static final Logger log = LoggerFactory.getLogger(OutboundProxy.class);
@@ -90,15 +100,26 @@ public final class OutboundProxy {
   private void connectTcp(Channel downstream, InetSocketAddress target, SocketOrigin origin,
       ConnectionTelemetry telemetry, OutboundCallback callback) {
     telemetry.opened();
+    Attempt attempt = new Attempt(downstream, telemetry, callback,
+        "connection to " + NetUtil.toSocketAddressString(target));
     Future<Channel> connect = ctx.connectTcp(downstream.eventLoop(), target, origin);
+    attempt.watch(() -> connect.cancel(false));
     connect.addListener(f -> {
+      if (f.isCancelled()) {
+        return; // the attempt gave up and has been reported
+      }
       if (!f.isSuccess()) {
-        fail(telemetry, callback, OutboundCallback.Failure.CONNECT_FAILED,
-            "connection to " + NetUtil.toSocketAddressString(target) + " failed: "
-                + ProxyContext.describe(f.cause()), TrafficMetrics.FLAG_CONNECT);
+        // The socket's own connect timeout is the same deadline: report it the same way.
+        OutboundCallback.Failure failure = switch (f.cause()) {
+          case ProxyContext.ConnectionLimitException e -> OutboundCallback.Failure.OVERLOADED;
+          case ConnectTimeoutException e -> OutboundCallback.Failure.TIMED_OUT;
+          default -> OutboundCallback.Failure.CONNECT_FAILED;
+        };
+        attempt.failed(failure, "connection to " + NetUtil.toSocketAddressString(target)
+            + " failed: " + ProxyContext.describe(f.cause()), TrafficMetrics.FLAG_CONNECT);
         return;
       }
-      established(downstream, connect.getNow(), telemetry, callback);
+      attempt.succeeded(connect.getNow());
     });
   }
 
@@ -134,34 +155,22 @@ public final class OutboundProxy {
     headers.put("traceparent", traceparent());
     ConnectTarget target = new ConnectTarget(source.identity(), Set.of(expected), route.nextHop(),
         route.authority(), headers);
-    ctx.hboneClient()
-        .connect(target, ctx.binder().origin(source.workload().uid()), downstream.eventLoop())
-        .whenComplete((tunnel, error) ->
-        downstream.eventLoop().execute(() -> {
-          if (error != null) {
-            String flags = responseFlags(error);
-            fail(telemetry, callback, flags.equals(TrafficMetrics.FLAG_DENY)
-                    ? OutboundCallback.Failure.REFUSED : OutboundCallback.Failure.CONNECT_FAILED,
-                "HBONE connection to " + NetUtil.toSocketAddressString(route.nextHop())
-                    + " (authority " + route.authority() + ") failed: "
-                    + ProxyContext.describe(error), flags);
-            return;
-          }
-          established(downstream, tunnel, telemetry, callback);
-        }));
-  }
-
-  private static void established(Channel downstream, Channel upstream,
-      ConnectionTelemetry telemetry, OutboundCallback callback) {
-    if (!downstream.isActive()) {
-      upstream.close();
-      telemetry.closed(0, 0, "client closed the connection before the upstream was ready",
-          TrafficMetrics.NO_FLAGS);
-      return;
-    }
-    callback.onConnected();
-    Relays.start(downstream, upstream, (sent, received, cause) -> telemetry.closed(sent, received,
-        cause == null ? null : ProxyContext.describe(cause), TrafficMetrics.NO_FLAGS));
+    String what = "HBONE connection to " + NetUtil.toSocketAddressString(route.nextHop())
+        + " (authority " + route.authority() + ")";
+    Attempt attempt = new Attempt(downstream, telemetry, callback, what);
+    CompletableFuture<Channel> connect = ctx.hboneClient()
+        .connect(target, ctx.binder().origin(source.workload().uid()), downstream.eventLoop());
+    attempt.watch(() -> connect.cancel(false));
+    connect.whenComplete((tunnel, error) -> downstream.eventLoop().execute(() -> {
+      if (error != null) {
+        String flags = responseFlags(error);
+        attempt.failed(flags.equals(TrafficMetrics.FLAG_DENY)
+                ? OutboundCallback.Failure.REFUSED : OutboundCallback.Failure.CONNECT_FAILED,
+            what + " failed: " + ProxyContext.describe(error), flags);
+        return;
+      }
+      attempt.succeeded(tunnel);
+    }));
   }
 
   private static void fail(ConnectionTelemetry telemetry, OutboundCallback callback,
@@ -174,6 +183,83 @@ public final class OutboundProxy {
     log.debug("outbound connection failed: {}", message);
     telemetry.closed(0, 0, message, flags);
     callback.onFailed(failure, message);
+  }
+
+  /**
+   * One upstream connect on behalf of a downstream connection, confined to the downstream's event
+   * loop. It ends exactly once: connected (the relay starts and the downstream leaves its
+   * handshake phase), failed, timed out at the connect deadline, or abandoned because the
+   * downstream closed; in the last two cases the pending connect is cancelled, and an upstream
+   * that arrives afterwards is closed.
+   */
+  private final class Attempt {
+    private final Channel downstream;
+    private final ConnectionTelemetry telemetry;
+    private final OutboundCallback callback;
+    private final String what;
+    private boolean settled;
+    private ScheduledFuture<?> deadline;
+
+    Attempt(Channel downstream, ConnectionTelemetry telemetry, OutboundCallback callback,
+        String what) {
+      this.downstream = downstream;
+      this.telemetry = telemetry;
+      this.callback = callback;
+      this.what = what;
+    }
+
+    /** Starts the deadline and the watch on the downstream; {@code cancel} abandons the connect. */
+    void watch(Runnable cancel) {
+      long timeout = ctx.limits().connectTimeout().toMillis();
+      deadline = downstream.eventLoop().schedule(() -> {
+        if (!settled) {
+          failed(OutboundCallback.Failure.TIMED_OUT, what + " timed out after " + timeout
+              + " ms (the connect deadline)", TrafficMetrics.FLAG_CONNECT);
+          cancel.run();
+        }
+      }, timeout, TimeUnit.MILLISECONDS);
+      downstream.closeFuture().addListener(f -> {
+        if (!settled) {
+          settle();
+          cancel.run();
+          telemetry.closed(0, 0, "client closed the connection before the upstream was ready",
+              TrafficMetrics.NO_FLAGS);
+        }
+      });
+    }
+
+    void succeeded(Channel upstream) {
+      if (settled) {
+        upstream.close();
+        return;
+      }
+      settle();
+      if (!downstream.isActive()) {
+        upstream.close();
+        telemetry.closed(0, 0, "client closed the connection before the upstream was ready",
+            TrafficMetrics.NO_FLAGS);
+        return;
+      }
+      callback.onConnected();
+      ConnectionLimiter.handshakeDone(downstream);
+      Relays.start(downstream, upstream, (sent, received, cause) -> telemetry.closed(sent,
+          received, cause == null ? null : ProxyContext.describe(cause), TrafficMetrics.NO_FLAGS));
+    }
+
+    void failed(OutboundCallback.Failure failure, String message, String flags) {
+      if (settled) {
+        return;
+      }
+      settle();
+      fail(telemetry, callback, failure, message, flags);
+    }
+
+    private void settle() {
+      settled = true;
+      if (deadline != null) {
+        deadline.cancel(false);
+      }
+    }
   }
 
   /** The Istio {@code response_flags} for a failed HBONE connect. */

@@ -4,12 +4,15 @@ import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.hbone.HboneClient;
 import dev.ambientj.hbone.identity.IdentityProvider;
+import dev.ambientj.hbone.transport.AcceptBackoff;
+import dev.ambientj.hbone.transport.ConnectionLimiter;
 import dev.ambientj.hbone.transport.SocketOrigin;
 import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.ListenerBinder;
 import dev.ambientj.ztunnel.authz.PolicyState;
 import dev.ambientj.ztunnel.authz.PolicyStates;
 import dev.ambientj.ztunnel.telemetry.AccessLog;
+import dev.ambientj.ztunnel.telemetry.ListenerMetrics;
 import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.bootstrap.Bootstrap;
@@ -21,9 +24,11 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.NetUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Promise;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -34,7 +39,7 @@ import java.util.random.RandomGenerator;
  * loops, telemetry and the binding seam. Immutable after construction; safe from any thread.
  */
 public final class ProxyContext {
-  /** Upstream TCP connect timeout (ztunnel's {@code CONNECTION_TIMEOUT}). */
+  /** Default upstream TCP connect timeout (ztunnel's {@code CONNECTION_TIMEOUT}). */
   public static final int CONNECT_TIMEOUT_MILLIS = 10_000;
 
   private final String node;
@@ -54,11 +59,20 @@ public final class ProxyContext {
       new DefaultChannelGroup("ztunnel-connections", GlobalEventExecutor.INSTANCE);
   private final ChannelGroup hboneConnections =
       new DefaultChannelGroup("ztunnel-hbone-connections", GlobalEventExecutor.INSTANCE);
+  private final ProxyLimits limits;
+  private final ConnectionLimiter limiter;
+  private final AcceptBackoff acceptBackoff;
+  private final ListenerMetrics listenerMetrics;
 
   public ProxyContext(String node, SnapshotPublisher config, IdentityProvider identities,
       Transport transport, EventLoopGroup group, HboneClient hboneClient, ListenerBinder binder,
       TrafficMetrics metrics, AccessLog accessLog, WorkloadInfoCache infos, RandomGenerator random,
-      String rootNamespace) {
+      String rootNamespace, ProxyLimits limits) {
+    this.limits = limits;
+    this.limiter = ConnectionLimiter.create("ztunnel " + node, limits.maxConnections(),
+        limits.maxHandshakes());
+    this.acceptBackoff = new AcceptBackoff("ztunnel " + node);
+    this.listenerMetrics = new ListenerMetrics(metrics.registry(), limiter, acceptBackoff);
     this.policies = new PolicyStates(rootNamespace);
     this.node = node;
     this.config = config;
@@ -128,6 +142,28 @@ public final class ProxyContext {
     return random;
   }
 
+  /** Deadlines and caps of this proxy's listeners. */
+  public ProxyLimits limits() {
+    return limits;
+  }
+
+  /**
+   * The proxy-wide caps: every workload listener's limiter is a child of this one, and upstream
+   * sockets opened by {@link #connectTcp} take a slot here.
+   */
+  public ConnectionLimiter limiter() {
+    return limiter;
+  }
+
+  /** Pause-and-resume of every listening socket of this proxy when accept fails. */
+  public AcceptBackoff acceptBackoff() {
+    return acceptBackoff;
+  }
+
+  public ListenerMetrics listenerMetrics() {
+    return listenerMetrics;
+  }
+
   public ConnectionTelemetry telemetry(Reporter reporter) {
     return new ConnectionTelemetry(metrics, accessLog, reporter);
   }
@@ -138,12 +174,26 @@ public final class ProxyContext {
    * the pod's network namespace, marked so it is not captured again). What the upstream sends
    * before the relay starts is held by an {@link EarlyDataBuffer}; half-closure is allowed. The
    * future completes on {@code loop} with the connected channel.
+   *
+   * <p>The socket takes a slot of the proxy's connection cap ({@link #limiter()}) until it closes;
+   * with none left the future fails at once. Cancelling the future abandons the connect: the
+   * socket is closed, now or as soon as it exists.
    */
   public Future<Channel> connectTcp(EventLoop loop, InetSocketAddress target, SocketOrigin origin) {
+    Promise<Channel> result = loop.newPromise();
+    if (!limiter.tryAcquireConnection()) {
+      listenerMetrics.refused(ListenerMetrics.Scope.PROXY, "upstream", "-", "-",
+          ConnectionLimiter.Limit.CONNECTIONS);
+      result.setFailure(new ConnectionLimitException("ztunnel holds " + limiter.connections()
+          + " sockets for pod traffic, its limit (--max-connections " + limiter.maxConnections()
+          + "); not connecting to " + NetUtil.toSocketAddressString(target)));
+      return result;
+    }
     Bootstrap b = new Bootstrap()
         .group(loop)
         .channel(transport.socketChannelClass())
-        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MILLIS)
+        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS,
+            (int) Math.min(Integer.MAX_VALUE, limits.connectTimeout().toMillis()))
         .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
         .option(ChannelOption.TCP_NODELAY, true)
         .handler(new ChannelInitializer<Channel>() {
@@ -153,22 +203,36 @@ public final class ProxyContext {
             ch.pipeline().addLast(ConnectingReadGuard.INSTANCE);
           }
         });
-    Promise<Channel> result = loop.newPromise();
     origin.connect(b, target).whenComplete((cf, err) -> {
       if (err != null) {
+        limiter.releaseConnection();
         result.tryFailure(err);
         return;
       }
-      connections.add(cf.channel());
+      Channel ch = cf.channel();
+      ch.closeFuture().addListener(f -> limiter.releaseConnection());
+      connections.add(ch);
+      result.addListener(f -> {
+        if (f.isCancelled()) {
+          ch.close();
+        }
+      });
       cf.addListener(f -> {
-        if (f.isSuccess()) {
-          result.trySuccess(cf.channel());
-        } else {
+        if (!f.isSuccess()) {
           result.tryFailure(f.cause());
+        } else if (!result.trySuccess(ch)) {
+          ch.close(); // the caller gave up meanwhile
         }
       });
     });
     return result;
+  }
+
+  /** An upstream connection not attempted: the proxy's connection cap is reached. */
+  public static final class ConnectionLimitException extends IOException {
+    public ConnectionLimitException(String message) {
+      super(message);
+    }
   }
 
   /**
