@@ -31,4 +31,15 @@ class ZtunnelCommandTest {
         "127.0.0.1:15010", "--ca-token-file", dir.resolve("missing.token").toString()}))
         .as("unreadable token").isEqualTo(2);
   }
+
+  @Test
+  void theDrainDeadlineIsTheTerminationGracePeriodLessFiveSeconds() {
+    assertThat(ZtunnelCommand.drainDeadline("30")).isEqualTo(java.time.Duration.ofSeconds(25));
+    assertThat(ZtunnelCommand.drainDeadline(" 6 ")).isEqualTo(java.time.Duration.ofSeconds(1));
+    assertThat(ZtunnelCommand.drainDeadline("4")).as("half of a short grace period")
+        .isEqualTo(java.time.Duration.ofSeconds(2));
+    assertThat(ZtunnelCommand.drainDeadline(null)).as("unset: the default stays").isNull();
+    assertThat(ZtunnelCommand.drainDeadline("thirty")).as("unparsable: reported, ignored").isNull();
+    assertThat(ZtunnelCommand.drainDeadline("0")).isNull();
+  }
 }
