@@ -1,6 +1,7 @@
 package dev.ambientj.it.cluster;
 
 import dev.ambientj.cni.install.PluginPayloadBuilder;
+import dev.ambientj.launcher.image.ImageRuntime;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,15 +23,17 @@ import java.util.stream.Stream;
  *       as Jib lays it out — {@code /app/mesh} (the image's own script), {@code
  *       /app/mesh-jvm-defaults}, {@code /app/libs/*.jar} (this build's launcher and its runtime
  *       dependencies), {@code /app/cni} (the CNI plugin payload, built by {@link
- *       PluginPayloadBuilder} as the image build does) — on a base that provides exactly the
- *       executables launcher/pom.xml declares for it ({@code ambientj.image.base.provides}) and
- *       the JDK 25 this test runs on at {@code /opt/java/openjdk}, with the base's environment.
+ *       PluginPayloadBuilder} as the image build does), {@code /app/jre} (the runtime jlink'd by
+ *       {@link ImageRuntime} with its module list, as the image build does) — on a base that
+ *       provides exactly the executables launcher/pom.xml declares for it ({@code
+ *       ambientj.image.base.provides}).
  *   <li>any other name: a "tools" image with every program of this machine (sh, socat, curl,
  *       sleep) for application pods.
  * </ul>
  */
 final class Images {
-  static final String JAVA_HOME = "/opt/java/openjdk";
+  /** Where the image's Java runtime is (launcher's ImageRuntime; the base brings none). */
+  static final String JAVA_HOME = "/app/jre";
 
   /**
    * One image: its {@code /app} directory (null: none), the executables of its base (null: all
@@ -79,11 +82,10 @@ final class Images {
     Files.copy(repo.resolve("launcher/src/main/sh/mesh-jvm-defaults"), app.resolve("mesh-jvm-defaults"),
         StandardCopyOption.REPLACE_EXISTING);
     copyTree(cniPayload(repo), app.resolve("cni"));
+    Files.createDirectories(app.resolve("jre"));
     Map<String, String> env = new LinkedHashMap<>();
-    env.put("PATH", JAVA_HOME + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    env.put("JAVA_HOME", JAVA_HOME);
-    Image ambientj = new Image("ambientj", app, baseBinaries(repo),
-        Path.of(System.getProperty("java.home")), env, List.of("/app/mesh"));
+    env.put("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    Image ambientj = new Image("ambientj", app, baseBinaries(repo), runtime(repo), env, List.of("/app/mesh"));
     Image tools = new Image("tools", null, null, null,
         Map.of("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), List.of());
     return new Images(ambientj, tools);
@@ -124,6 +126,22 @@ final class Images {
       Path tmp = Files.createTempDirectory(cached.getParent(), "building-");
       PluginPayloadBuilder.build(tmp.resolve("cni"), script, false);
       Files.move(tmp.resolve("cni"), cached, StandardCopyOption.ATOMIC_MOVE);
+      AtomicVolume.deleteTree(tmp);
+    }
+    return cached;
+  }
+
+  /** The image's runtime, jlink'd once per module list and JDK and kept under integration-tests/target. */
+  private static Path runtime(Path repo) throws IOException {
+    String key = Integer.toHexString((String.join(",", ImageRuntime.MODULES) + ImageRuntime.OPTIONS
+        + System.getProperty("java.home")
+        + Runtime.version()).hashCode());
+    Path cached = repo.resolve("integration-tests/target/cluster-harness/image-jre-" + key);
+    if (!Files.isExecutable(cached.resolve("bin/java"))) {
+      Files.createDirectories(cached.getParent());
+      Path tmp = Files.createTempDirectory(cached.getParent(), "building-");
+      ImageRuntime.build(tmp.resolve("jre"));
+      Files.move(tmp.resolve("jre"), cached, StandardCopyOption.ATOMIC_MOVE);
       AtomicVolume.deleteTree(tmp);
     }
     return cached;
