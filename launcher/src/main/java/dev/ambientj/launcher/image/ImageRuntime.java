@@ -21,11 +21,17 @@ import java.util.stream.Stream;
 public final class ImageRuntime {
   /**
    * What ambientj and its libraries need ({@code jdeps --print-module-deps} over the launcher and
-   * its runtime jars, plus java.logging, which Vert.x and Netty load reflectively).
+   * its runtime jars, plus java.logging, which Vert.x and Netty load reflectively), and the
+   * modules of every security provider the runtime's {@code java.security} lists: a provider whose
+   * module is missing is searched for on the class path instead, which verifies the signed
+   * BouncyCastle jars (1.1 MB of manifests) on the TLS client's event loop — seen in the node
+   * harness as seconds-long Vert.x stalls and the Kubernetes client's 10 s timeouts.
    */
   public static final List<String> MODULES = List.of("java.base", "java.compiler", "java.desktop",
       "java.logging", "java.naming", "java.net.http", "java.sql", "jdk.jfr", "jdk.management",
-      "jdk.unsupported");
+      "jdk.unsupported",
+      "java.security.jgss", "java.security.sasl", "java.smartcardio", "java.xml.crypto",
+      "jdk.crypto.cryptoki", "jdk.crypto.ec", "jdk.security.jgss");
 
   /**
    * jlink's options besides the modules. The CDS archive matters: without one every JDK class
