@@ -52,6 +52,8 @@ final class Cluster implements AutoCloseable {
   static final String SERVICE_NET = NET + ".200";
   static final String KUBERNETES_VIP = SERVICE_NET + ".1";
   static final String API_IP = NET + ".255.254";
+  /** How often the controllers, kubelets and kube-proxy look at the API (a pass is ~8 requests). */
+  private static final Duration CONTROL_LOOP_PERIOD = Duration.ofMillis(400);
 
   private final String id = Long.toHexString(System.nanoTime() & 0xfffff);
   private final Instant started = Instant.now();
@@ -262,7 +264,7 @@ final class Cluster implements AutoCloseable {
         }
       }
       try {
-        Thread.sleep(200);
+        Thread.sleep(CONTROL_LOOP_PERIOD);
       } catch (InterruptedException e) {
         return;
       }
@@ -420,6 +422,25 @@ final class Cluster implements AutoCloseable {
     for (HasMetadata o : reversed) {
       client().resource(o).delete();
     }
+  }
+
+  /**
+   * {@code kubectl rollout restart daemonset/NAME}: a new template annotation, so the DaemonSet
+   * controller replaces every pod by its update strategy (with {@code maxSurge}: the new pod first,
+   * the old one deleted once the new one is ready; the kubelet then terminates it).
+   */
+  void rolloutRestart(String namespace, String daemonSet) {
+    var ds = client().apps().daemonSets().inNamespace(namespace).withName(daemonSet).get();
+    var meta = ds.getSpec().getTemplate().getMetadata();
+    Map<String, String> annotations = new HashMap<>(meta.getAnnotations() == null ? Map.of() : meta.getAnnotations());
+    annotations.put("kubectl.kubernetes.io/restartedAt", Instant.now().toString());
+    meta.setAnnotations(annotations);
+    client().apps().daemonSets().inNamespace(namespace).resource(ds).update();
+  }
+
+  /** {@code kubectl delete pod}: the kubelet terminates it (SIGTERM, grace, SIGKILL). */
+  void deletePod(String namespace, String name) {
+    client().pods().inNamespace(namespace).withName(name).delete();
   }
 
   /** The running pods matching {@code namespace} and label {@code key=value}. */

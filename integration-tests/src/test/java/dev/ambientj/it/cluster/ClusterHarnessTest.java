@@ -28,8 +28,9 @@ import org.junit.jupiter.api.TestMethodOrder;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ClusterHarnessTest {
-  private static final Duration BRING_UP = Duration.ofSeconds(150);
-  private static final Duration WAIT = Duration.ofSeconds(60);
+  /** Generous: the machine is shared (2 cores), and a crash-looping container backs off 10, 20, 40 s. */
+  private static final Duration BRING_UP = Duration.ofSeconds(240);
+  private static final Duration WAIT = Duration.ofSeconds(90);
   private static final String CLIENT_ID = "spiffe://cluster.local/ns/shop/sa/client";
   private static final String SERVER_ID = "spiffe://cluster.local/ns/shop/sa/server";
   private static final String SERVER_URL = "http://server.shop.svc.cluster.local/";
@@ -114,6 +115,10 @@ class ClusterHarnessTest {
         cluster.pods("ambientj-system", "app", "ambientj-config").stream().anyMatch(p -> p.readySince() != null)
             && cluster.pods("ambientj-system", "app", "ambientj-cni-node").stream().filter(p -> p.readySince() != null).count() == 2
             && cluster.pods("ambientj-system", "app", "ztunnel").stream().filter(p -> p.readySince() != null).count() == 2);
+    for (String node : List.of("node-a", "node-b")) {
+      assertThat(logHas(ztunnel(node), "ztunnel", "drain deadline 25.0 s (TERMINATION_GRACE_PERIOD_SECONDS=30)"))
+          .as("ztunnel on %s drains for its grace period less 5 s", node).isTrue();
+    }
     for (PodWorker p : cluster.allPods()) {
       System.out.printf("ready: %-45s on %s %6d ms after apply (%d ms after the pod was created)%n", p.key(),
           p.node.name, Duration.between(applied, p.readySince()).toMillis(),
@@ -176,7 +181,9 @@ class ClusterHarnessTest {
           parentRefs: [{group: "", kind: Service, name: server, port: 80}]
           rules: [{backendRefs: [{name: server-v2, port: 80}]}]
         """);
+    // a new pod in an ambient namespace: its CNI ADD waits for ztunnel, before its IP is in the API
     cluster.await("shop/server-v2 ready", WAIT, () -> ready("shop", "server-v2"));
+    assertThat(captured(cluster.pod("shop", "server-v2"))).as("server-v2 captured from its CNI ADD").isTrue();
     var service = cluster.client().services().inNamespace("shop").withName("server").get();
     service.getMetadata().setLabels(java.util.Map.of("istio.io/use-waypoint", "waypoint"));
     cluster.client().services().inNamespace("shop").resource(service).update();
