@@ -43,19 +43,27 @@ import java.util.concurrent.TimeUnit;
  * cache ({@link PluginPayloadInstaller}; the image's is {@code /app/cni}) — and its entry at the end
  * of the node's primary conflist, checked again every {@value #REINSTALL_SECONDS} s (a primary
  * plugin that rewrites its file drops our entry).
- * The entry stays when the agent stops: a pod created meanwhile fails its ADD (the plugin cannot
- * reach the agent and is not fail-open) and the runtime retries, rather than starting uncaptured.
+ * When the agent stops, the entry stays if this is a restart or an upgrade — a pod created
+ * meanwhile fails its ADD (the plugin cannot reach the agent and is not fail-open) and the runtime
+ * retries, rather than starting uncaptured — and goes if ambientj is being uninstalled, so that
+ * the node's new pods get their network without it. As Istio's agent decides: with {@code
+ * --kubernetes --daemonset NAME}, an uninstall is when the agent's DaemonSet ({@code NAME} in
+ * {@code $POD_NAMESPACE}) is gone or marked for deletion; without {@code --daemonset} the entry
+ * always stays.
  */
 public final class CniAgentCommand {
   private static final String USAGE =
       "usage: mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH] [--state-dir DIR]"
           + " [--zds-socket PATH | --no-zds] [--node NODE] [--host-proc DIR]"
-          + " [--cni-net-dir DIR --cni-bin-dir DIR [--cni-plugin-payload DIR | --cni-plugin FILE]]";
+          + " [--cni-net-dir DIR --cni-bin-dir DIR [--cni-plugin-payload DIR | --cni-plugin FILE]"
+          + " [--daemonset NAME]]";
   static final String PLUGIN_TYPE = "ambientj-cni";
   static final long REINSTALL_SECONDS = 30;
   /** Where the agent keeps the pods CNI told it about (survives an agent restart, not a reboot). */
   static final String DEFAULT_STATE_DIR = "/var/run/ambientj";
   private static final Duration KUBERNETES_READY_TIMEOUT = Duration.ofSeconds(60);
+  /** How long SIGTERM waits for the shutdown (under the manifest's grace period of 5 s). */
+  private static final long SHUTDOWN_WAIT_SECONDS = 4;
 
   private CniAgentCommand() {}
 
@@ -72,6 +80,7 @@ public final class CniAgentCommand {
     Path cniBinDir = null;
     Path cniPlugin = null;
     Path cniPayload = null;
+    String daemonSet = null;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       int used;
@@ -87,7 +96,8 @@ public final class CniAgentCommand {
         continue;
       }
       if ((a.equals("--socket") || a.equals("--zds-socket") || a.equals("--state-dir")
-          || a.equals("--node") || a.equals("--host-proc") || a.startsWith("--cni-"))
+          || a.equals("--node") || a.equals("--host-proc") || a.startsWith("--cni-")
+          || a.equals("--daemonset"))
           && i + 1 < args.length) {
         switch (a) {
           case "--node" -> node = args[++i];
@@ -99,6 +109,7 @@ public final class CniAgentCommand {
           case "--cni-bin-dir" -> cniBinDir = Path.of(args[++i]);
           case "--cni-plugin" -> cniPlugin = Path.of(args[++i]);
           case "--cni-plugin-payload" -> cniPayload = Path.of(args[++i]);
+          case "--daemonset" -> daemonSet = args[++i];
           default -> {
             System.err.println("mesh cni-agent: unknown argument '" + a + "'");
             System.err.println(USAGE);
@@ -179,13 +190,27 @@ public final class CniAgentCommand {
           installer = startInstaller(cniNetDir, cniBinDir, cniPlugin, cniPayload, agent.socket());
         }
         CountDownLatch stop = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
+        CountDownLatch stopped = new CountDownLatch(1);
+        // The hook waits for the cleanup below: the JVM exits as soon as its hooks return.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+          stop.countDown();
+          try {
+            stopped.await(SHUTDOWN_WAIT_SECONDS, TimeUnit.SECONDS);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }, "cni-agent-shutdown"));
         System.err.println("mesh cni-agent: listening on " + agent.socket());
-        stop.await();
-        if (installer != null) {
-          installer.shutdownNow();
+        try {
+          stop.await();
+          if (installer != null) {
+            installer.shutdownNow();
+            uninstallUnlessUpgrade(client, daemonSet, cniNetDir);
+          }
+          following.close();
+        } finally {
+          stopped.countDown();
         }
-        following.close();
         return 0;
       }
     } catch (InterruptedException e) {
@@ -201,6 +226,39 @@ public final class CniAgentCommand {
       if (client != null) {
         client.close();
       }
+    }
+  }
+
+  /**
+   * On shutdown, takes our entry out of the node's conflist when ambientj is being uninstalled:
+   * {@code daemonSet} (in {@code $POD_NAMESPACE}) gone or marked for deletion, as Istio's agent
+   * decides ({@code ShouldStopForUpgrade}). A DaemonSet still there means a restart or an upgrade:
+   * the entry stays, so no pod starts uncaptured meanwhile. When the API cannot say, it stays too.
+   */
+  private static void uninstallUnlessUpgrade(KubernetesClient client, String daemonSet, Path netDir) {
+    if (client == null || daemonSet == null) {
+      System.err.println("mesh cni-agent: stopping; " + PLUGIN_TYPE + " stays chained (no --kubernetes"
+          + " --daemonset to tell an uninstall from an upgrade)");
+      return;
+    }
+    String namespace = System.getenv("POD_NAMESPACE");
+    if (namespace == null || namespace.isBlank()) {
+      namespace = client.getNamespace();
+    }
+    try {
+      var ds = client.apps().daemonSets().inNamespace(namespace).withName(daemonSet).get();
+      if (ds != null && ds.getMetadata().getDeletionTimestamp() == null) {
+        System.err.println("mesh cni-agent: stopping; DaemonSet " + namespace + "/" + daemonSet
+            + " is still there (a restart or an upgrade): " + PLUGIN_TYPE + " stays chained");
+        return;
+      }
+      CniConfInstaller.Change c = CniConfInstaller.uninstall(netDir, PLUGIN_TYPE);
+      System.err.println("mesh cni-agent: stopping; DaemonSet " + namespace + "/" + daemonSet
+          + (ds == null ? " is gone" : " is being deleted") + " (an uninstall): "
+          + (c.written() ? "removed " + PLUGIN_TYPE + " from " : PLUGIN_TYPE + " was not in ") + c.file());
+    } catch (KubernetesClientException | IOException e) {
+      System.err.println("mesh cni-agent: stopping; cannot tell an uninstall from an upgrade ("
+          + e.getMessage() + "): " + PLUGIN_TYPE + " stays chained");
     }
   }
 

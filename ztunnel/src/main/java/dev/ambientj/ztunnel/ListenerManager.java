@@ -62,7 +62,7 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
     ctx.policyStates().update(snapshot); // compiled here, off the event loops
     Map<String, Workload> desired = new LinkedHashMap<>();
     for (Workload w : snapshot.findWorkloadsOnNode(ctx.node())) {
-      InetAddress address = primaryAddress(w);
+      InetAddress address = listenAddress(w);
       if (address != null && ctx.binder().serves(w)) {
         desired.putIfAbsent(key(w, address), w);
       }
@@ -88,11 +88,11 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
       try {
         SpiffeId id = SpiffeId.parse(w.spiffeId());
         certificates.computeIfAbsent(id, this::fetch);
-        WorkloadListeners l = new WorkloadListeners(ctx, hboneConfig, outbound, w, primaryAddress(w));
+        WorkloadListeners l = new WorkloadListeners(ctx, hboneConfig, outbound, w, listenAddress(w));
         active.put(e.getKey(), l);
         l.open();
         log.info("serving workload {}/{} ({}) on {}", w.namespace(), w.name(), id,
-            primaryAddress(w).getHostAddress());
+            listenAddress(w).getHostAddress());
       } catch (RuntimeException ex) {
         log.warn("cannot serve workload {}/{}: {}", w.namespace(), w.name(), ex.toString());
       }
@@ -215,8 +215,23 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
   }
 
   /** Listeners are replaced when any of these change: the HBONE server serves the identity. */
-  private static String key(Workload w, InetAddress address) {
-    return w.uid() + "|" + address.getHostAddress() + "|" + w.spiffeId();
+  private String key(Workload w, InetAddress address) {
+    // in a pod's own namespace the listeners are on the wildcard address: its IP changes nothing
+    return w.uid() + "|" + (inPod() ? "in-pod" : address.getHostAddress()) + "|" + w.spiffeId();
+  }
+
+  private boolean inPod() {
+    return ctx.binder() instanceof dev.ambientj.ztunnel.inpod.InPodListenerBinder;
+  }
+
+  /**
+   * The workload's address, or in in-pod mode the IPv4 wildcard while it has none: a new pod's IP
+   * reaches the API only after its CNI ADD, and the ADD waits for these listeners (the node agent
+   * hands the pod over first, as with Istio's ztunnel).
+   */
+  private InetAddress listenAddress(Workload w) {
+    InetAddress a = primaryAddress(w);
+    return a == null && inPod() ? InetAddress.ofLiteral("0.0.0.0") : a;
   }
 
   static InetAddress primaryAddress(Workload w) {

@@ -129,14 +129,15 @@ public final class Ztunnel implements AutoCloseable {
         limits.listenerMaxConnections(), limits.listenerMaxHandshakes(),
         limits.socks5HandshakeTimeout().toMillis(), limits.connectTimeout().toMillis(),
         limits.adminMaxConnections());
+    InetAddress statsAddress = b.statsAddress != null ? b.statsAddress : nodeAddress;
     admin = AdminServer.start(group, b.transport.serverChannelClass(),
         new InetSocketAddress(nodeAddress, b.adminPort), adminEndpoints(), guard("admin"));
     metricsServer = AdminServer.start(group, b.transport.serverChannelClass(),
-        new InetSocketAddress(nodeAddress, b.metricsPort), Map.of(
+        new InetSocketAddress(statsAddress, b.metricsPort), Map.of(
             "/metrics", q -> metricsResponse(),
             "/stats/prometheus", q -> metricsResponse()), guard("metrics"));
     readiness = AdminServer.start(group, b.transport.serverChannelClass(),
-        new InetSocketAddress(nodeAddress, b.readinessPort), Map.of(
+        new InetSocketAddress(statsAddress, b.readinessPort), Map.of(
             "/healthz/ready", q -> ready()
                 ? AdminResponse.text(200, "ready\n")
                 : AdminResponse.text(503, "not ready: configuration, listeners, certificates or (in-pod) the node agent's snapshot pending\n")),
@@ -302,6 +303,7 @@ public final class Ztunnel implements AutoCloseable {
     private int workerThreads = 2;
     private ListenerBinder binder = ListenerBinder.hostMode();
     private InetAddress adminAddress;
+    private InetAddress statsAddress;
     private int adminPort = Ports.ADMIN;
     private int metricsPort = Ports.METRICS;
     private int readinessPort = Ports.READINESS;
@@ -388,6 +390,16 @@ public final class Ztunnel implements AutoCloseable {
     /** Where admin, metrics and readiness listen; default: the node's InternalIP, else 127.0.0.1. */
     public Builder adminAddress(InetAddress address) {
       this.adminAddress = address;
+      return this;
+    }
+
+    /**
+     * Where metrics and readiness listen, when not where admin does (in a pod: admin on
+     * localhost, these on all of the pod's addresses, as Istio's ztunnel); default: {@link
+     * #adminAddress}'s.
+     */
+    public Builder statsAddress(InetAddress address) {
+      this.statsAddress = address;
       return this;
     }
 

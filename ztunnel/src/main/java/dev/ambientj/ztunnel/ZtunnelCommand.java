@@ -28,6 +28,9 @@ public final class ZtunnelCommand {
   /** Where the node agent serves ZDS (Istio's default; env {@code INPOD_UDS}). */
   static final String DEFAULT_ZDS_SOCKET = "/var/run/ztunnel/ztunnel.sock";
 
+  /** The pod's termination grace period, which sets the drain deadline ({@link #drainDeadline}). */
+  static final String GRACE_ENV = "TERMINATION_GRACE_PERIOD_SECONDS";
+
   private ZtunnelCommand() {}
 
   /** Runs the subcommand; returns the process exit code. */
@@ -146,6 +149,11 @@ public final class ZtunnelCommand {
           .limits(limits);
       if (adminAddress != null) {
         builder.adminAddress(adminAddress);
+      } else if (inPod) {
+        // In its own pod (the DaemonSet's) the node's InternalIP is not ours to bind: admin on
+        // localhost, metrics and readiness on all of the pod's addresses (the kubelet probes the
+        // pod IP), as Istio's ztunnel does.
+        builder.adminAddress(InetAddress.getLoopbackAddress()).statsAddress(InetAddress.ofLiteral("0.0.0.0"));
       }
       if (rootNamespace != null) {
         builder.rootNamespace(rootNamespace);
@@ -153,13 +161,20 @@ public final class ZtunnelCommand {
       if (inPod) {
         builder.inPod(zdsSocket);
       }
+      Duration drain = drainDeadline(System.getenv(GRACE_ENV));
+      if (drain != null) {
+        builder.drainDeadline(drain);
+      }
       CountDownLatch stop = new CountDownLatch(1);
       try (Ztunnel ztunnel = builder.build().start()) {
         Thread hook = new Thread(stop::countDown, "ztunnel-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         System.err.println("mesh ztunnel: node " + node + " running; admin http://"
             + hostPort(ztunnel.adminAddress()) + "/config_dump, metrics http://"
-            + hostPort(ztunnel.metricsAddress()) + "/metrics; Ctrl-C to stop");
+            + hostPort(ztunnel.metricsAddress()) + "/metrics"
+            + (drain == null ? "" : "; drain deadline " + drain.toMillis() / 1000.0 + " s (" + GRACE_ENV
+                + "=" + System.getenv(GRACE_ENV).strip() + ")")
+            + "; Ctrl-C to stop");
         stop.await();
       }
       return 0;
@@ -210,6 +225,30 @@ public final class ZtunnelCommand {
         + " 10s, 2m)");
   }
 
+  /**
+   * The drain deadline for a pod's termination grace period ({@value #GRACE_ENV}, seconds, which
+   * the DaemonSet sets to its {@code terminationGracePeriodSeconds}): 5 s less, so that connections
+   * are ended before the kubelet's SIGKILL (half of it when it is 5 s or less). Null when unset;
+   * an unparsable value is reported and ignored (the default deadline stays).
+   */
+  static Duration drainDeadline(String graceSeconds) {
+    if (graceSeconds == null || graceSeconds.isBlank()) {
+      return null;
+    }
+    long grace;
+    try {
+      grace = Long.parseLong(graceSeconds.strip());
+    } catch (NumberFormatException e) {
+      grace = -1;
+    }
+    if (grace <= 0) {
+      System.err.println("mesh ztunnel: warning: " + GRACE_ENV + "='" + graceSeconds
+          + "' is not a positive number of seconds; keeping the default drain deadline");
+      return null;
+    }
+    return grace > 5 ? Duration.ofSeconds(grace - 5) : Duration.ofMillis(grace * 500);
+  }
+
   private static String envOr(String name, String fallback) {
     String v = System.getenv(name);
     return v == null || v.isBlank() ? fallback : v;
@@ -225,7 +264,8 @@ public final class ZtunnelCommand {
     out.println();
     out.println("Serves every enrolled workload scheduled on NODE: HBONE 15008, inbound 15006,");
     out.println("outbound 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and");
-    out.println("readiness 15021 on the node's InternalIP.");
+    out.println("readiness 15021 on the node's InternalIP (with --inpod, in ztunnel's own pod: admin");
+    out.println("on 127.0.0.1, metrics and readiness on all of the pod's addresses).");
     out.println();
     out.print(ProxyFlags.forProxy().help());
     out.println("                       With --xds the last good set is cached in the state dir and");
@@ -244,7 +284,7 @@ public final class ZtunnelCommand {
     out.println("  --zds-socket PATH    the node agent's ZDS socket (default $INPOD_UDS, else");
     out.println("                       " + DEFAULT_ZDS_SOCKET + ")");
     out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
-    out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the node IP");
+    out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the defaults above");
     out.println("  --worker-threads N   event-loop threads (default 2, as ztunnel's workers)");
     out.println();
     ProxyLimits d = ProxyLimits.derive(Descriptors.limit());
@@ -266,5 +306,8 @@ public final class ZtunnelCommand {
     out.println("  --connect-timeout D  time to connect upstream, TCP or HBONE (default "
         + d.connectTimeout().toSeconds() + "s)");
     out.println("  --help               this message");
+    out.println();
+    out.println("Environment: " + GRACE_ENV + "=S (the pod's terminationGracePeriodSeconds) sets the");
+    out.println("drain deadline on SIGTERM to S - 5 seconds (S/2 when S <= 5); default 5 s.");
   }
 }

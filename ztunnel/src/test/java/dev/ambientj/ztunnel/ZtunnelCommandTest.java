@@ -47,4 +47,15 @@ class ZtunnelCommandTest {
     assertThat(ZtunnelCommand.duration("2m")).isEqualTo(java.time.Duration.ofMinutes(2));
     assertThat(ZtunnelCommand.count("5000")).isEqualTo(5000);
   }
+
+  @Test
+  void theDrainDeadlineIsTheTerminationGracePeriodLessFiveSeconds() {
+    assertThat(ZtunnelCommand.drainDeadline("30")).isEqualTo(java.time.Duration.ofSeconds(25));
+    assertThat(ZtunnelCommand.drainDeadline(" 6 ")).isEqualTo(java.time.Duration.ofSeconds(1));
+    assertThat(ZtunnelCommand.drainDeadline("4")).as("half of a short grace period")
+        .isEqualTo(java.time.Duration.ofSeconds(2));
+    assertThat(ZtunnelCommand.drainDeadline(null)).as("unset: the default stays").isNull();
+    assertThat(ZtunnelCommand.drainDeadline("thirty")).as("unparsable: reported, ignored").isNull();
+    assertThat(ZtunnelCommand.drainDeadline("0")).isNull();
+  }
 }

@@ -5,6 +5,9 @@ import java.util.List;
 
 /** Runs a command inside a network namespace. A seam so that rule logic is tested without root. */
 public interface CommandRunner {
+  /** The program {@link #nsenter()} runs every command through (the image must provide it). */
+  String NSENTER = "nsenter";
+
   /** The outcome of one command. */
   record Result(int exitCode, String stdout, String stderr) {
     public boolean ok() {

@@ -19,7 +19,7 @@ final class NsenterRunner implements CommandRunner {
   @Override
   public Result run(String netns, List<String> argv, String stdin) throws IOException {
     List<String> cmd = new ArrayList<>(argv.size() + 2);
-    cmd.add("nsenter");
+    cmd.add(NSENTER);
     cmd.add("--net=" + netns);
     cmd.addAll(argv);
     Process p = new ProcessBuilder(cmd).start();
