@@ -7,7 +7,6 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.http2.Http2FrameCodec;
-import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.SslHandler;
@@ -74,7 +73,7 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
     }
     ch.attr(TunnelChannels.PEER_IDENTITY).set(peer);
     HboneServerConfig c = server.config();
-    Http2FrameCodec codec = Http2Tuning.withResetLimits(Http2FrameCodecBuilder.forServer())
+    Http2FrameCodec codec = Http2Tuning.tunnelCodecBuilder(true)
         .initialSettings(Http2Tuning.settings(c.streamWindowSize(), c.maxFrameSize(), c.maxHeaderListSize(),
             c.maxConcurrentStreams()))
         .gracefulShutdownTimeoutMillis(c.drainTimeout().toMillis())
@@ -84,10 +83,13 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
     p.addAfter(name, "idle", new IdleStateHandler(c.pingInterval().toNanos(), 0, 0, TimeUnit.NANOSECONDS));
     p.addAfter("idle", "keepalive", new KeepaliveHandler(c.pingTimeout().toNanos()));
     p.addAfter("keepalive", "h2", codec);
-    p.addAfter("h2", "h2-mux", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+    StreamReceiveBudget receiveBudget = new StreamReceiveBudget(c.streamWindowSize());
+    p.addAfter("h2", StreamReceiveBudget.NAME, receiveBudget);
+    p.addAfter(StreamReceiveBudget.NAME, "h2-mux", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
       @Override
       protected void initChannel(Http2StreamChannel stream) {
         stream.config().setWriteBufferWaterMark(Http2Tuning.STREAM_WATER_MARK);
+        receiveBudget.track(stream);
         server.streamCounter().incrementAndGet();
         stream.closeFuture().addListener(f -> server.streamCounter().decrementAndGet());
         stream.pipeline().addLast("hbone-connect", new ServerStreamHandler(server));
@@ -110,7 +112,7 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
     ctx.close();
   }
 
-  /** Swallows connection-level frames (SETTINGS, PING acks, GOAWAY) and logs connection errors. */
+  /** Swallows connection-level frames (SETTINGS, PING acks, GOAWAY) and records connection errors. */
   static final class ConnectionTail extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -120,6 +122,7 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
       log.debug("HBONE connection {} error: {}", ctx.channel(), cause.toString());
+      TunnelChannels.recordConnectionFailure(ctx.channel(), cause);
       ctx.close();
     }
   }
