@@ -82,20 +82,23 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
     String name = ctx.name();
     p.addAfter(name, "idle", new IdleStateHandler(c.pingInterval().toNanos(), 0, 0, TimeUnit.NANOSECONDS));
     p.addAfter("idle", "keepalive", new KeepaliveHandler(c.pingTimeout().toNanos()));
-    p.addAfter("keepalive", "h2", codec);
+    p.addAfter("keepalive", "delayed-close", new DelayedCloseHandler());
+    p.addAfter("delayed-close", "h2", codec);
     StreamReceiveBudget receiveBudget = new StreamReceiveBudget(c.streamWindowSize());
+    ServerConnectionGuard guard = new ServerConnectionGuard(server, peer);
     p.addAfter("h2", StreamReceiveBudget.NAME, receiveBudget);
     p.addAfter(StreamReceiveBudget.NAME, "h2-mux", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
       @Override
       protected void initChannel(Http2StreamChannel stream) {
         stream.config().setWriteBufferWaterMark(Http2Tuning.STREAM_WATER_MARK);
         receiveBudget.track(stream);
+        guard.streamOpened();
         server.streamCounter().incrementAndGet();
         stream.closeFuture().addListener(f -> server.streamCounter().decrementAndGet());
-        stream.pipeline().addLast("hbone-connect", new ServerStreamHandler(server));
+        stream.pipeline().addLast("hbone-connect", new ServerStreamHandler(server, guard));
       }
     }));
-    p.addAfter("h2-mux", "hbone-conn", new ConnectionTail());
+    p.addAfter("h2-mux", "hbone-conn", guard);
     for (Object m : early) {
       ctx.fireChannelRead(m);
     }
@@ -110,20 +113,5 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
     log.debug("HBONE connection from {} failed during TLS: {}", ctx.channel().remoteAddress(), cause.toString());
     ctx.close();
-  }
-
-  /** Swallows connection-level frames (SETTINGS, PING acks, GOAWAY) and records connection errors. */
-  static final class ConnectionTail extends ChannelInboundHandlerAdapter {
-    @Override
-    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-      ReferenceCountUtil.release(msg);
-    }
-
-    @Override
-    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-      log.debug("HBONE connection {} error: {}", ctx.channel(), cause.toString());
-      TunnelChannels.recordConnectionFailure(ctx.channel(), cause);
-      ctx.close();
-    }
   }
 }

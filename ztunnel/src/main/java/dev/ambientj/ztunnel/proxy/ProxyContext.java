@@ -137,7 +137,8 @@ public final class ProxyContext {
    * cross-thread hand-off), with its socket created where {@code origin} says (in-pod mode: inside
    * the pod's network namespace, marked so it is not captured again). What the upstream sends
    * before the relay starts is held by an {@link EarlyDataBuffer}; half-closure is allowed. The
-   * future completes on {@code loop} with the connected channel.
+   * future completes on {@code loop} with the connected channel. Cancelling it abandons the
+   * connect: the socket is closed (at once, or as soon as it exists).
    */
   public Future<Channel> connectTcp(EventLoop loop, InetSocketAddress target, SocketOrigin origin) {
     Bootstrap b = new Bootstrap()
@@ -160,6 +161,11 @@ public final class ProxyContext {
         return;
       }
       connections.add(cf.channel());
+      result.addListener(f -> {
+        if (f.isCancelled()) {
+          cf.channel().close();
+        }
+      });
       cf.addListener(f -> {
         if (f.isSuccess()) {
           result.trySuccess(cf.channel());
