@@ -3,6 +3,7 @@ package dev.ambientj.hbone;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambientj.hbone.identity.WorkloadCertificate;
+import dev.ambientj.testing.RawHttp2Connection;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
@@ -13,7 +14,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * The HBONE server's guards against a peer with a valid certificate: rapid reset, a connection
  * that never asks for anything, a CONNECT nobody answers (issue 15 items 4 and the 15008
- * deadlines). Real TLS, real HTTP/2 frames from {@link RawH2Connection}.
+ * deadlines). Real TLS, real HTTP/2 frames from {@link RawHttp2Connection}.
  */
 @Timeout(60)
 class ServerConnectionGuardTest {
@@ -36,15 +37,18 @@ class ServerConnectionGuardTest {
     }
   };
 
-  private WorkloadCertificate clientCert(TestMesh mesh) {
-    return mesh.ca.issue(TestMesh.CLIENT_ID, Duration.ofHours(1));
+  /** A raw HTTP/2 connection to the mesh's server with a valid client certificate. */
+  private static RawHttp2Connection open(TestMesh mesh) throws Exception {
+    WorkloadCertificate cert = mesh.ca.issue(TestMesh.CLIENT_ID, Duration.ofHours(1));
+    return RawHttp2Connection.open(mesh.group, mesh.transport.socketChannelClass(), cert.privateKey(), cert.chain(),
+        mesh.serverAddress);
   }
 
   @Test
   void connectsResetBeforeTheirAnswerPastTheLimitGetGoAwayEnhanceYourCalm() throws Exception {
     HboneServerConfig config = HboneServerConfig.defaults().withPrematureResetLimit(50, Duration.ofSeconds(10));
     try (TestMesh mesh = new TestMesh().startServer(config, silent);
-        RawH2Connection attacker = RawH2Connection.open(mesh, clientCert(mesh), mesh.serverAddress)) {
+        RawHttp2Connection attacker = open(mesh)) {
       int sent = 0;
       for (int round = 0; round < 50 && !attacker.goAway.isDone() && attacker.channel.isActive(); round++) {
         sent += attacker.connects("127.0.0.1:9", 100, true);
@@ -80,7 +84,7 @@ class ServerConnectionGuardTest {
     HboneServerConfig config = HboneServerConfig.defaults()
         .withDeadlines(Duration.ofSeconds(10), Duration.ofMillis(300), Duration.ofSeconds(10));
     try (TestMesh mesh = new TestMesh().startServer(config, silent);
-        RawH2Connection idle = RawH2Connection.open(mesh, clientCert(mesh), mesh.serverAddress)) {
+        RawHttp2Connection idle = open(mesh)) {
       assertThat(idle.channel.closeFuture().await(10, TimeUnit.SECONDS)).as("closed by the server").isTrue();
       assertThat(events).extracting(HboneServerEvent::kind)
           .containsExactly(HboneServerEvent.Kind.FIRST_REQUEST_TIMEOUT);
@@ -93,7 +97,7 @@ class ServerConnectionGuardTest {
     HboneServerConfig config = HboneServerConfig.defaults()
         .withDeadlines(Duration.ofSeconds(10), Duration.ofMillis(300), Duration.ofSeconds(10));
     try (TestMesh mesh = new TestMesh().startServer(config, silent);
-        RawH2Connection client = RawH2Connection.open(mesh, clientCert(mesh), mesh.serverAddress)) {
+        RawHttp2Connection client = open(mesh)) {
       client.connects("127.0.0.1:9", 1, false);
       assertThat(client.channel.closeFuture().await(1, TimeUnit.SECONDS)).as("still open").isFalse();
       assertThat(events).isEmpty();
@@ -105,7 +109,7 @@ class ServerConnectionGuardTest {
     HboneServerConfig config = HboneServerConfig.defaults()
         .withDeadlines(Duration.ofSeconds(10), Duration.ofSeconds(10), Duration.ofMillis(300));
     try (TestMesh mesh = new TestMesh().startServer(config, silent);
-        RawH2Connection client = RawH2Connection.open(mesh, clientCert(mesh), mesh.serverAddress)) {
+        RawHttp2Connection client = open(mesh)) {
       client.connects("127.0.0.1:9", 1, false);
       awaitTrue(() -> !client.statuses.isEmpty(), "CONNECT answered");
       assertThat(client.statuses.values()).containsExactly("504");

@@ -1,12 +1,12 @@
-package dev.ambientj.hbone;
+package dev.ambientj.testing;
 
-import dev.ambientj.hbone.identity.WorkloadCertificate;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.Http2ConnectionHandler;
 import io.netty.handler.codec.http2.Http2ConnectionHandlerBuilder;
@@ -20,6 +20,9 @@ import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -29,36 +32,41 @@ import java.util.concurrent.TimeUnit;
  * An HTTP/2-over-mTLS client that writes frames as a misbehaving peer would (CONNECT then
  * RST_STREAM at once, nothing at all after the handshake), with a valid mesh certificate.
  */
-final class RawH2Connection implements AutoCloseable {
+public final class RawHttp2Connection implements AutoCloseable {
 
-  final Channel channel;
-  final Http2ConnectionHandler h2;
+  public final Channel channel;
+  private final Http2ConnectionHandler h2;
   /** The GOAWAY received: its error name and debug text. */
-  final CompletableFuture<String> goAway = new CompletableFuture<>();
+  public final CompletableFuture<String> goAway = new CompletableFuture<>();
   /** {@code :status} of each answered stream, by stream id. */
-  final Map<Integer, String> statuses = new ConcurrentHashMap<>();
+  public final Map<Integer, String> statuses = new ConcurrentHashMap<>();
 
-  private RawH2Connection(Channel channel, Http2ConnectionHandler h2) {
+  private RawHttp2Connection(Channel channel, Http2ConnectionHandler h2) {
     this.channel = channel;
     this.h2 = h2;
   }
 
-  static RawH2Connection open(TestMesh mesh, WorkloadCertificate cert, InetSocketAddress to) throws Exception {
+  /**
+   * Connects to {@code to} over TLS 1.3 (ALPN h2) presenting {@code key} and {@code chain}, trusting
+   * any server, and returns once the handshake is done.
+   */
+  public static RawHttp2Connection open(EventLoopGroup group, Class<? extends Channel> channelClass,
+      PrivateKey key, List<X509Certificate> chain, InetSocketAddress to) throws Exception {
     SslContext ssl = SslContextBuilder.forClient()
-        .keyManager(cert.privateKey(), cert.chain())
+        .keyManager(key, chain)
         .trustManager(InsecureTrustManagerFactory.INSTANCE)
         .protocols("TLSv1.3")
         .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
             ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
             ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2"))
         .build();
-    CompletableFuture<RawH2Connection> ready = new CompletableFuture<>();
-    new Bootstrap().group(mesh.group).channel(mesh.transport.socketChannelClass())
+    CompletableFuture<RawHttp2Connection> ready = new CompletableFuture<>();
+    new Bootstrap().group(group).channel(channelClass)
         .handler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
             ch.pipeline().addLast(ssl.newHandler(ch.alloc()));
-            RawH2Connection[] self = new RawH2Connection[1];
+            RawHttp2Connection[] self = new RawHttp2Connection[1];
             Http2ConnectionHandler h2 = new Http2ConnectionHandlerBuilder().server(false)
                 .frameListener(new Http2FrameAdapter() {
                   @Override
@@ -80,7 +88,7 @@ final class RawH2Connection implements AutoCloseable {
                     onHeadersRead(ctx, id, headers, padding, end);
                   }
                 }).build();
-            self[0] = new RawH2Connection(ch, h2);
+            self[0] = new RawHttp2Connection(ch, h2);
             ch.pipeline().addLast(h2);
             ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
               @Override
@@ -112,9 +120,9 @@ final class RawH2Connection implements AutoCloseable {
 
   /**
    * Writes {@code count} CONNECTs to {@code authority}, each followed by RST_STREAM(CANCEL) when
-   * {@code reset}, in one flush. Returns the stream ids' count actually written.
+   * {@code reset}, in one flush. Returns how many were written (fewer once the connection closed).
    */
-  int connects(String authority, int count, boolean reset) throws Exception {
+  public int connects(String authority, int count, boolean reset) throws Exception {
     return channel.eventLoop().submit(() -> {
       ChannelHandlerContext ctx = channel.pipeline().context(h2);
       int written = 0;
