@@ -4,6 +4,7 @@ import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.CaClient;
 import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.hbone.HboneServerConfig;
 import dev.ambientj.hbone.identity.CertificateManager;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
@@ -41,6 +42,7 @@ public final class ZtunnelCommand {
     String rootNamespace = null;
     boolean inPod = false;
     Path zdsSocket = Path.of(envOr("INPOD_UDS", DEFAULT_ZDS_SOCKET));
+    HboneServerConfig hbone = HboneServerConfig.defaults();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
@@ -62,6 +64,14 @@ public final class ZtunnelCommand {
           case "--admin-address" -> adminAddress = InetAddress.ofLiteral(args[++i]);
           case "--root-namespace" -> rootNamespace = args[++i];
           case "--cert-ttl" -> certTtl = Duration.parse("PT" + args[++i].toUpperCase());
+          case "--hbone-handshake-timeout" -> hbone = hbone.withDeadlines(duration(args[++i]),
+              hbone.firstRequestTimeout(), hbone.connectTimeout());
+          case "--hbone-first-request-timeout" -> hbone = hbone.withDeadlines(hbone.handshakeTimeout(),
+              duration(args[++i]), hbone.connectTimeout());
+          case "--hbone-connect-timeout" -> hbone = hbone.withDeadlines(hbone.handshakeTimeout(),
+              hbone.firstRequestTimeout(), duration(args[++i]));
+          case "--hbone-reset-limit" -> hbone = hbone.withPrematureResetLimit(Integer.parseInt(args[++i]),
+              hbone.prematureResetWindow());
           case "--worker-threads" -> {
             threads = Integer.parseInt(args[++i]);
             if (threads < 1) {
@@ -127,7 +137,8 @@ public final class ZtunnelCommand {
           .config(publisher)
           .identityProvider(identities)
           .transport(Transport.select(transport))
-          .workerThreads(threads);
+          .workerThreads(threads)
+          .hboneServerConfig(hbone);
       if (adminAddress != null) {
         builder.adminAddress(adminAddress);
       }
@@ -172,6 +183,15 @@ public final class ZtunnelCommand {
     return io.netty.util.NetUtil.toSocketAddressString(a);
   }
 
+  /** {@code 10s}, {@code 1m}, {@code 0.5s}: a positive duration. */
+  private static Duration duration(String text) {
+    Duration d = Duration.parse("PT" + text.toUpperCase(java.util.Locale.ROOT));
+    if (d.isNegative() || d.isZero()) {
+      throw new IllegalArgumentException("must be positive, got " + text);
+    }
+    return d;
+  }
+
   static void usage(PrintStream out) {
     out.println("usage: mesh ztunnel (--config FILE [--config FILE...] | --xds HOST:PORT | --kubernetes)");
     out.println("                    --node NODE [flags]");
@@ -199,6 +219,12 @@ public final class ZtunnelCommand {
     out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
     out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the node IP");
     out.println("  --worker-threads N   event-loop threads (default 2, as ztunnel's workers)");
+    out.println("  --hbone-handshake-timeout D      15008: TLS handshake deadline (default 10s)");
+    out.println("  --hbone-first-request-timeout D  15008: first CONNECT after it (default 10s)");
+    out.println("  --hbone-connect-timeout D        15008: CONNECT answered, i.e. the app connected");
+    out.println("                                   (default 10s; then 504)");
+    out.println("  --hbone-reset-limit N            15008: CONNECTs a peer may reset before their");
+    out.println("                                   answer per 10s, then GOAWAY (default 200)");
     out.println("  --help               this message");
   }
 }
