@@ -227,6 +227,7 @@ final class ClientConnection {
             return;
           }
           Http2StreamChannel stream = (Http2StreamChannel) f.getNow();
+          StreamReceiveBudget.track(channel, stream);
           stream.closeFuture().addListener(x -> streamClosed());
           Http2Headers h = new DefaultHttp2Headers().method("CONNECT").authority(target.authority());
           target.headers().forEach((k, v) -> h.add(k.toLowerCase(Locale.ROOT), v));
@@ -277,6 +278,7 @@ final class ClientConnection {
     }
     pool.removed(this);
     if (channel != null) {
+      TunnelChannels.recordConnectionFailure(channel, cause);
       channel.close();
     }
   }

@@ -5,7 +5,6 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.http2.Http2FrameCodec;
-import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2SettingsFrame;
@@ -67,7 +66,7 @@ final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     HboneClientConfig c = conn.config();
-    Http2FrameCodec codec = Http2Tuning.withResetLimits(Http2FrameCodecBuilder.forClient())
+    Http2FrameCodec codec = Http2Tuning.tunnelCodecBuilder(false)
         .initialSettings(Http2Tuning.settings(c.streamWindowSize(), c.maxFrameSize(), c.maxHeaderListSize(), null))
         .build();
     ChannelPipeline p = ch.pipeline();
@@ -76,7 +75,8 @@ final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
     p.addAfter(ctx.name(), "idle", new IdleStateHandler(CLIENT_PING_INTERVAL.toNanos(), 0, 0, TimeUnit.NANOSECONDS));
     p.addAfter("idle", "keepalive", new KeepaliveHandler(CLIENT_PING_TIMEOUT.toNanos()));
     p.addAfter("keepalive", "h2", codec);
-    p.addAfter("h2", "h2-mux", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+    p.addAfter("h2", StreamReceiveBudget.NAME, new StreamReceiveBudget(c.streamWindowSize()));
+    p.addAfter(StreamReceiveBudget.NAME, "h2-mux", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
     p.addAfter("h2-mux", "hbone-conn", new Tail(conn));
     for (Object m : early) {
       ctx.fireChannelRead(m);
@@ -141,8 +141,11 @@ final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-      conn.fail(new HboneException(HboneException.Kind.PROTOCOL_ERROR,
-          "HBONE connection to " + conn.describe() + " failed: " + cause.getMessage(), cause));
+      HboneException e = new HboneException(HboneException.Kind.PROTOCOL_ERROR,
+          "HBONE connection to " + conn.describe() + " failed: " + cause, cause);
+      // every tunnel on it fails with it, each saying so; this says it once, for the operator
+      org.slf4j.LoggerFactory.getLogger(ClientConnection.class).warn(e.getMessage());
+      conn.fail(e);
     }
   }
 }

@@ -9,4 +9,10 @@ package dev.ambientj.hbone;
 public interface ConnectRequestHandler {
 
   void onConnect(ConnectRequest request, ConnectResponder responder);
+
+  /**
+   * Told of what the server did to a peer on its own (a deadline, a limit, a protocol error),
+   * already logged by hbone: for metrics. On the connection's event loop; must not block.
+   */
+  default void onServerEvent(HboneServerEvent event) {}
 }

@@ -26,4 +26,14 @@ public interface ConnectResponder {
    * unreachable) and ends the stream. {@code reason} is logged at debug, not sent.
    */
   void refuse(int status, String reason);
+
+  /**
+   * Runs {@code action} on {@link #eventLoop()} if the CONNECT goes away before it is answered —
+   * the client reset it (RST_STREAM), its connection closed, or the answer deadline
+   * ({@link HboneServerConfig#connectTimeout()}) passed and the server answered 504 — so the
+   * handler can cancel what it started for it (an upstream connect), or close what it just
+   * opened. Runs at once if the stream is already gone; never after {@link #accept()} or
+   * {@link #refuse}. May be called more than once.
+   */
+  void onCancel(Runnable action);
 }

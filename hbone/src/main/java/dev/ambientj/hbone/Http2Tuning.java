@@ -43,6 +43,33 @@ final class Http2Tuning {
   private Http2Tuning() {}
 
   /**
+   * A frame codec builder for an HBONE connection, client or server: the RST_STREAM limits below and
+   * a connection window that is <b>replenished as DATA arrives</b>, while each stream's window is
+   * returned only as its own reader consumes.
+   *
+   * <p>Why: with Netty's default every byte held for a stream also holds the connection window until
+   * that stream's reader takes it, so four readers that stop reading (4 MiB stream windows, a 16
+   * MiB connection window) stopped every other tunnel between the two nodes. Here a stalled stream
+   * holds at most its own window; the price is that a connection may buffer up to (open streams ×
+   * stream window), which {@link StreamReceiveBudget} bounds.
+   */
+  static io.netty.handler.codec.http2.Http2FrameCodecBuilder tunnelCodecBuilder(boolean server) {
+    return withResetLimits(new TunnelCodecBuilder(server));
+  }
+
+  /** Exists to reach the builder's protected {@code connection(...)}: Netty has no public setter. */
+  private static final class TunnelCodecBuilder extends io.netty.handler.codec.http2.Http2FrameCodecBuilder {
+    TunnelCodecBuilder(boolean server) {
+      io.netty.handler.codec.http2.DefaultHttp2Connection connection =
+          new io.netty.handler.codec.http2.DefaultHttp2Connection(server);
+      connection.local().flowController(new io.netty.handler.codec.http2.DefaultHttp2LocalFlowController(
+          connection, io.netty.handler.codec.http2.DefaultHttp2LocalFlowController.DEFAULT_WINDOW_UPDATE_RATIO,
+          true));
+      connection(connection);
+    }
+  }
+
+  /**
    * Applies the RST_STREAM limits to a codec builder, client or server alike.
    *
    * <p>Received: {@link #RESETS_RECEIVED_PER_WINDOW}. Sent: no limit. Netty limits the RST_STREAMs

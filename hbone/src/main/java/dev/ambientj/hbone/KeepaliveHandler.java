@@ -46,8 +46,10 @@ final class KeepaliveHandler extends ChannelDuplexHandler {
       if (timeout == null && ctx.channel().isActive()) {
         ctx.channel().writeAndFlush(new DefaultHttp2PingFrame(ThreadLocalRandom.current().nextLong()));
         timeout = ctx.executor().schedule(() -> {
-          log.info("closing HBONE connection from {}: no answer to PING within {} ms",
-              ctx.channel().remoteAddress(), TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
+          String why = "no answer to PING within " + TimeUnit.NANOSECONDS.toMillis(timeoutNanos) + " ms";
+          log.info("closing HBONE connection with {}: {}", ctx.channel().remoteAddress(), why);
+          TunnelChannels.recordConnectionFailure(ctx.channel(), new HboneException(
+              HboneException.Kind.CONNECTION_CLOSED, why));
           ctx.channel().close();
         }, timeoutNanos, TimeUnit.NANOSECONDS);
       }

@@ -6,6 +6,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -31,8 +32,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Errors.</b> An exception on either side (a TCP reset, an RST_STREAM, an I/O error) resets
  * the other side abortively ({@link TunnelChannels#reset}: RST_STREAM CANCEL or TCP RST) and closes
- * both. A channel that closes without ending its input first (a TCP channel without
- * half-closure) closes the other after what was read is flushed.
+ * both. A tunnel that closes before its peer ended it (no END_STREAM, no RST_STREAM: its HBONE
+ * connection died) is an error too — passing it on as a FIN would hand the other side a clean end
+ * of a stream that was cut short. A TCP channel that closes without ending its input first (one
+ * without half-closure) closes the other after what was read is flushed.
  *
  * <p><b>Buffers.</b> Every {@code ByteBuf} read from one side is written to the other; the write
  * takes ownership (the channel releases it once written, or on failure). Non-buffer messages are
@@ -189,8 +192,7 @@ public final class Relay {
         hold.handOver(); // replays held bytes and events into this handler, then leaves
       }
       if (!self.isActive() && self.isRegistered()) {
-        // closed before we got here
-        peer.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        closedUnderUs(); // closed before we got here
       } else if (TunnelChannels.isInputShutdown(self)) {
         endOfInput();
       }
@@ -261,12 +263,21 @@ public final class Relay {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
       if (s.cause.get() == null) {
-        // closed without (or after) a half-close: deliver what was read, then close the other side
-        peer.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        closedUnderUs();
       } else {
         peer.close();
       }
       ctx.fireChannelInactive();
+    }
+
+    /** {@code self} closed while no error is known: a cut-short tunnel, or a TCP close. */
+    private void closedUnderUs() {
+      if (self instanceof Http2StreamChannel && !inputEnded && !TunnelChannels.isInputShutdown(self)) {
+        s.abort(TunnelChannels.cutShort(self));
+      } else {
+        // closed without (or after) a half-close: deliver what was read, then close the other side
+        peer.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+      }
     }
 
     @Override

@@ -7,7 +7,6 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.http2.Http2FrameCodec;
-import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.SslHandler;
@@ -74,7 +73,7 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
     }
     ch.attr(TunnelChannels.PEER_IDENTITY).set(peer);
     HboneServerConfig c = server.config();
-    Http2FrameCodec codec = Http2Tuning.withResetLimits(Http2FrameCodecBuilder.forServer())
+    Http2FrameCodec codec = Http2Tuning.tunnelCodecBuilder(true)
         .initialSettings(Http2Tuning.settings(c.streamWindowSize(), c.maxFrameSize(), c.maxHeaderListSize(),
             c.maxConcurrentStreams()))
         .gracefulShutdownTimeoutMillis(c.drainTimeout().toMillis())
@@ -83,17 +82,23 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
     String name = ctx.name();
     p.addAfter(name, "idle", new IdleStateHandler(c.pingInterval().toNanos(), 0, 0, TimeUnit.NANOSECONDS));
     p.addAfter("idle", "keepalive", new KeepaliveHandler(c.pingTimeout().toNanos()));
-    p.addAfter("keepalive", "h2", codec);
-    p.addAfter("h2", "h2-mux", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+    p.addAfter("keepalive", "delayed-close", new DelayedCloseHandler());
+    p.addAfter("delayed-close", "h2", codec);
+    StreamReceiveBudget receiveBudget = new StreamReceiveBudget(c.streamWindowSize());
+    ServerConnectionGuard guard = new ServerConnectionGuard(server, peer);
+    p.addAfter("h2", StreamReceiveBudget.NAME, receiveBudget);
+    p.addAfter(StreamReceiveBudget.NAME, "h2-mux", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
       @Override
       protected void initChannel(Http2StreamChannel stream) {
         stream.config().setWriteBufferWaterMark(Http2Tuning.STREAM_WATER_MARK);
+        receiveBudget.track(stream);
+        guard.streamOpened();
         server.streamCounter().incrementAndGet();
         stream.closeFuture().addListener(f -> server.streamCounter().decrementAndGet());
-        stream.pipeline().addLast("hbone-connect", new ServerStreamHandler(server));
+        stream.pipeline().addLast("hbone-connect", new ServerStreamHandler(server, guard));
       }
     }));
-    p.addAfter("h2-mux", "hbone-conn", new ConnectionTail());
+    p.addAfter("h2-mux", "hbone-conn", guard);
     for (Object m : early) {
       ctx.fireChannelRead(m);
     }
@@ -108,19 +113,5 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
     log.debug("HBONE connection from {} failed during TLS: {}", ctx.channel().remoteAddress(), cause.toString());
     ctx.close();
-  }
-
-  /** Swallows connection-level frames (SETTINGS, PING acks, GOAWAY) and logs connection errors. */
-  static final class ConnectionTail extends ChannelInboundHandlerAdapter {
-    @Override
-    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-      ReferenceCountUtil.release(msg);
-    }
-
-    @Override
-    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-      log.debug("HBONE connection {} error: {}", ctx.channel(), cause.toString());
-      ctx.close();
-    }
   }
 }

@@ -18,6 +18,8 @@ import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,6 +31,12 @@ import org.slf4j.LoggerFactory;
  * which receives the kept DATA; or {@code refuse()}: the status with END_STREAM, then RST_STREAM
  * NO_ERROR if the client has not finished (RFC 9113 §8.1), and the stream closes.
  *
+ * <p>Before the answer: if the client resets the stream (counted by the {@link
+ * ServerConnectionGuard} as a premature reset) or its connection closes, the handler's
+ * {@link #onCancel} actions run, so an upstream connect started for it is abandoned; if the
+ * handler has not answered within {@link HboneServerConfig#connectTimeout()}, the stream is
+ * answered 504 and the actions run too.
+ *
  * <p>Buffers: DATA frames received before the answer are owned here and either handed to the
  * codec or released.
  */
@@ -39,13 +47,17 @@ final class ServerStreamHandler extends ChannelInboundHandlerAdapter implements 
   private enum State { AWAIT_HEADERS, AWAIT_ANSWER, ANSWERED }
 
   private final HboneServer server;
+  private final ServerConnectionGuard guard;
   private final List<Object> early = new ArrayList<>();
+  private final List<Runnable> onCancel = new ArrayList<>();
   private State state = State.AWAIT_HEADERS;
   private ChannelHandlerContext ctx;
   private String authority;
+  private ScheduledFuture<?> answerDeadline;
 
-  ServerStreamHandler(HboneServer server) {
+  ServerStreamHandler(HboneServer server, ServerConnectionGuard guard) {
     this.server = server;
+    this.guard = guard;
   }
 
   @Override
@@ -113,6 +125,71 @@ final class ServerStreamHandler extends ChannelInboundHandlerAdapter implements 
         respond(503, "handler failed: " + e);
       }
     }
+    if (state == State.AWAIT_ANSWER) {
+      long nanos = server.config().connectTimeout().toNanos();
+      answerDeadline = ctx.executor().schedule(() -> answerTimedOut(request, nanos), nanos, TimeUnit.NANOSECONDS);
+    }
+  }
+
+  private void answerTimedOut(ConnectRequest request, long nanos) {
+    answerDeadline = null;
+    if (state != State.AWAIT_ANSWER) {
+      return;
+    }
+    String detail = "CONNECT " + authority + " not answered within " + TimeUnit.NANOSECONDS.toMillis(nanos) + " ms";
+    cancelled();
+    if (state != State.AWAIT_ANSWER) {
+      return; // a cancel action answered after all
+    }
+    respond(504, detail);
+    try {
+      server.handler().onServerEvent(new HboneServerEvent(HboneServerEvent.Kind.CONNECT_TIMEOUT,
+          request.peerAddress(), request.peerIdentity(), detail));
+    } catch (RuntimeException e) {
+      log.warn("HBONE server event handler failed", e);
+    }
+  }
+
+  @Override
+  public void onCancel(Runnable action) {
+    if (ctx.executor().inEventLoop()) {
+      addCancel(action);
+    } else {
+      ctx.executor().execute(() -> addCancel(action));
+    }
+  }
+
+  private void addCancel(Runnable action) {
+    if (state == State.ANSWERED) {
+      return;
+    }
+    if (!ctx.channel().isActive()) {
+      action.run();
+    } else {
+      onCancel.add(action);
+    }
+  }
+
+  /** The CONNECT went away unanswered: runs the handler's cancel actions (once each). */
+  private void cancelled() {
+    for (Runnable r : List.copyOf(onCancel)) {
+      try {
+        r.run();
+      } catch (RuntimeException e) {
+        log.warn("CONNECT {}: cancel action failed", authority, e);
+      }
+    }
+    onCancel.clear();
+  }
+
+  /** Answered (or gone): no deadline, no cancel actions. */
+  private void settled() {
+    state = State.ANSWERED;
+    onCancel.clear();
+    if (answerDeadline != null) {
+      answerDeadline.cancel(false);
+      answerDeadline = null;
+    }
   }
 
   private static String header(Http2Headers h, String name) {
@@ -140,7 +217,7 @@ final class ServerStreamHandler extends ChannelInboundHandlerAdapter implements 
     if (state != State.AWAIT_ANSWER) {
       throw new IllegalStateException("CONNECT " + authority + " already answered (" + state + ")");
     }
-    state = State.ANSWERED;
+    settled();
     Channel stream = ctx.channel();
     if (!stream.isActive()) {
       releaseEarly();
@@ -171,7 +248,7 @@ final class ServerStreamHandler extends ChannelInboundHandlerAdapter implements 
     if (state == State.ANSWERED) {
       throw new IllegalStateException("CONNECT " + authority + " already answered");
     }
-    state = State.ANSWERED;
+    settled();
     releaseEarly();
     Channel stream = ctx.channel();
     log.debug("CONNECT {} on {} refused with {}: {}", authority, stream, status, reason);
@@ -192,7 +269,13 @@ final class ServerStreamHandler extends ChannelInboundHandlerAdapter implements 
   public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
     if (evt instanceof io.netty.handler.codec.http2.Http2GoAwayFrame g) {
       g.release();
-    } else if (!(evt instanceof Http2ResetFrame)) { // a reset closes the stream; accept() then returns a closed channel
+    } else if (evt instanceof Http2ResetFrame) {
+      // the stream closes; accept() then returns a closed channel
+      if (state == State.AWAIT_ANSWER) {
+        guard.prematureReset();
+        cancelled();
+      }
+    } else {
       ctx.fireUserEventTriggered(evt);
     }
   }
@@ -200,6 +283,13 @@ final class ServerStreamHandler extends ChannelInboundHandlerAdapter implements 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
     releaseEarly();
+    if (state != State.ANSWERED) {
+      cancelled();
+    }
+    if (answerDeadline != null) {
+      answerDeadline.cancel(false);
+      answerDeadline = null;
+    }
     ctx.fireChannelInactive();
   }
 

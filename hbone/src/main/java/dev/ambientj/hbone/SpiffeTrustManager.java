@@ -98,12 +98,46 @@ final class SpiffeTrustManager extends X509ExtendedTrustManager {
 
   @Override
   public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
-    checkClientTrusted(chain, authType);
+    try {
+      checkClientTrusted(chain, authType);
+    } catch (CertificateException e) {
+      throw forEngine(engine, e);
+    }
   }
 
   @Override
   public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
-    checkServerTrusted(chain, authType);
+    try {
+      checkServerTrusted(chain, authType);
+    } catch (CertificateException e) {
+      throw forEngine(engine, e);
+    }
+  }
+
+  /**
+   * Gives BoringSSL the verification error that picks the right TLS alert. Netty's OpenSSL engine
+   * turns a plain {@code CertificateException} into X509_V_ERR_UNSPECIFIED, which BoringSSL
+   * answers with {@code internal_error}: a peer with a certificate from another CA was told that
+   * we had failed. A chain that does not lead to our roots is {@code unknown_ca}; an expired or
+   * not yet valid one says so; any other refusal (no SPIFFE id, another trust domain, an
+   * unexpected identity) is a rejected certificate. The JDK engine picks its alert by itself.
+   */
+  private static CertificateException forEngine(SSLEngine engine, CertificateException e) {
+    if (!(engine instanceof io.netty.handler.ssl.ReferenceCountedOpenSslEngine)
+        || e instanceof io.netty.handler.ssl.OpenSslCertificateException) {
+      return e;
+    }
+    int code = io.netty.internal.tcnative.CertificateVerifier.X509_V_ERR_CERT_REJECTED;
+    if (e.getCause() instanceof CertPathValidatorException cpv) {
+      if (cpv.getReason() == CertPathValidatorException.BasicReason.EXPIRED) {
+        code = io.netty.internal.tcnative.CertificateVerifier.X509_V_ERR_CERT_HAS_EXPIRED;
+      } else if (cpv.getReason() == CertPathValidatorException.BasicReason.NOT_YET_VALID) {
+        code = io.netty.internal.tcnative.CertificateVerifier.X509_V_ERR_CERT_NOT_YET_VALID;
+      } else {
+        code = io.netty.internal.tcnative.CertificateVerifier.X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+      }
+    }
+    return new io.netty.handler.ssl.OpenSslCertificateException(e.getMessage(), e, code);
   }
 
   @Override

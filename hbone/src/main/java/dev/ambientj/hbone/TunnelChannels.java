@@ -21,7 +21,36 @@ public final class TunnelChannels {
   /** The verified peer identity, set on the HTTP/2 connection channel after the handshake. */
   static final AttributeKey<SpiffeId> PEER_IDENTITY = AttributeKey.valueOf(TunnelChannels.class, "peerIdentity");
 
+  /** Why an HBONE connection failed, set on the connection channel by whoever saw it first. */
+  private static final AttributeKey<Throwable> CONNECTION_FAILURE =
+      AttributeKey.valueOf(TunnelChannels.class, "connectionFailure");
+
   private TunnelChannels() {}
+
+  /** Records why the HBONE connection {@code connection} is failing (the first reason wins). */
+  static void recordConnectionFailure(Channel connection, Throwable cause) {
+    if (connection != null && cause != null) {
+      connection.attr(CONNECTION_FAILURE).setIfAbsent(cause);
+    }
+  }
+
+  /**
+   * The error of a tunnel that closed before its peer ended it (no END_STREAM) and without a reset
+   * of its own: its HBONE connection closed under it. Names the connection's failure when known.
+   */
+  static HboneException cutShort(Channel tunnel) {
+    Channel connection = tunnel.parent();
+    Throwable why = connection == null ? null : connection.attr(CONNECTION_FAILURE).get();
+    String peer = connection == null ? "?" : HboneException.addr(connection.remoteAddress());
+    return new HboneException(HboneException.Kind.CONNECTION_CLOSED,
+        "tunnel cut short: the HBONE connection with " + peer + " closed before the stream ended"
+            + (why == null ? "" : " (" + describe(why) + ")"), why);
+  }
+
+  private static String describe(Throwable t) {
+    String m = t.getMessage();
+    return m == null ? t.getClass().getSimpleName() : m;
+  }
 
   /**
    * Ends the output after everything written so far: END_STREAM on a tunnel, a TCP FIN

@@ -103,6 +103,60 @@ class HboneRefusalTest {
     assertThat(mesh.requests).isEmpty();
   }
 
+  /**
+   * Issue 15 item 9: a client certificate from another CA was answered with the alert
+   * {@code internal_error}, as if the server had failed. A JDK client reads the alert's name.
+   */
+  @Test
+  void certificateFromAnotherCaIsAnsweredUnknownCa() throws Exception {
+    WorkloadCertificate foreign = LocalCertificateAuthority.create(TestMesh.TD).issue(TestMesh.CLIENT_ID, Duration.ofHours(1));
+    assertThat(alertFor(foreign)).contains("unknown_ca");
+  }
+
+  @Test
+  void certificateOfAnotherTrustDomainIsAnsweredAsARejectedCertificate() throws Exception {
+    WorkloadCertificate other = mesh.ca.issue(new SpiffeId("other.example", "default", "client"), Duration.ofHours(1));
+    assertThat(alertFor(other)).doesNotContain("internal_error").containsAnyOf("bad_certificate", "certificate_unknown");
+  }
+
+  /** Handshakes with a JDK client presenting {@code cert}; the message of the alert the server sent. */
+  private static String alertFor(WorkloadCertificate cert) throws Exception {
+    java.security.KeyStore ks = java.security.KeyStore.getInstance("PKCS12");
+    ks.load(null, null);
+    char[] pw = "x".toCharArray();
+    ks.setKeyEntry("client", cert.privateKey(), pw, cert.chain().toArray(new java.security.cert.X509Certificate[0]));
+    javax.net.ssl.KeyManagerFactory kmf = javax.net.ssl.KeyManagerFactory.getInstance("PKIX");
+    kmf.init(ks, pw);
+    javax.net.ssl.TrustManager trustAll = new javax.net.ssl.X509TrustManager() {
+      @Override
+      public void checkClientTrusted(java.security.cert.X509Certificate[] c, String a) {}
+
+      @Override
+      public void checkServerTrusted(java.security.cert.X509Certificate[] c, String a) {}
+
+      @Override
+      public java.security.cert.X509Certificate[] getAcceptedIssuers() {
+        return new java.security.cert.X509Certificate[0];
+      }
+    };
+    javax.net.ssl.SSLContext tls = javax.net.ssl.SSLContext.getInstance("TLSv1.3");
+    tls.init(kmf.getKeyManagers(), new javax.net.ssl.TrustManager[] {trustAll}, null);
+    try (javax.net.ssl.SSLSocket s = (javax.net.ssl.SSLSocket) tls.getSocketFactory()
+        .createSocket(mesh.serverAddress.getAddress(), mesh.serverAddress.getPort())) {
+      s.setSoTimeout(10_000);
+      javax.net.ssl.SSLParameters p = s.getSSLParameters();
+      p.setApplicationProtocols(new String[] {"h2"});
+      s.setSSLParameters(p);
+      try {
+        s.startHandshake(); // TLS 1.3: the server judges our certificate after our side is done
+        s.getInputStream().read();
+      } catch (javax.net.ssl.SSLException e) {
+        return e.getMessage();
+      }
+    }
+    throw new AssertionError("the server accepted " + cert.identity() + " from another CA");
+  }
+
   @Test
   void serverFromAnotherCaIsRefusedByTheClient() throws Exception {
     LocalCertificateAuthority other = LocalCertificateAuthority.create(TestMesh.TD);

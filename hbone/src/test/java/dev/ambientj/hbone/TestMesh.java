@@ -69,9 +69,17 @@ final class TestMesh implements AutoCloseable {
   }
 
   TestMesh startServer(HboneServerConfig config, ConnectRequestHandler handler) throws InterruptedException {
-    server = HboneServer.create(config, certs, SERVER_ID, (req, resp) -> {
-      requests.add(req);
-      handler.onConnect(req, resp);
+    server = HboneServer.create(config, certs, SERVER_ID, new ConnectRequestHandler() {
+      @Override
+      public void onConnect(ConnectRequest req, ConnectResponder resp) {
+        requests.add(req);
+        handler.onConnect(req, resp);
+      }
+
+      @Override
+      public void onServerEvent(HboneServerEvent event) {
+        handler.onServerEvent(event);
+      }
     });
     serverListener = new ServerBootstrap().group(group).channel(transport.serverChannelClass())
         .childHandler(server.childInitializer())

@@ -20,6 +20,9 @@ final class HandshakeFailures {
       if (c instanceof io.netty.handler.ssl.NotSslRecordException) {
         return "not_tls";
       }
+      if (c instanceof io.netty.handler.ssl.SslHandshakeTimeoutException) {
+        return "handshake_timeout"; // HboneServerConfig.handshakeTimeout
+      }
       if (c.getMessage() != null) {
         all.append(c.getMessage()).append('\n');
       }

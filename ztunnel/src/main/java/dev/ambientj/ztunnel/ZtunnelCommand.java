@@ -4,6 +4,7 @@ import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.CaClient;
 import dev.ambientj.config.model.MeshSnapshot;
+import dev.ambientj.hbone.HboneServerConfig;
 import dev.ambientj.hbone.identity.CertificateManager;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
@@ -47,6 +48,7 @@ public final class ZtunnelCommand {
     boolean inPod = false;
     ProxyLimits limits = ProxyLimits.derive(Descriptors.limit());
     Path zdsSocket = Path.of(envOr("INPOD_UDS", DEFAULT_ZDS_SOCKET));
+    HboneServerConfig hbone = HboneServerConfig.defaults();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
@@ -81,6 +83,14 @@ public final class ZtunnelCommand {
           case "--socks5-handshake-timeout" ->
               limits = limits.withSocks5HandshakeTimeout(duration(args[++i]));
           case "--connect-timeout" -> limits = limits.withConnectTimeout(duration(args[++i]));
+          case "--hbone-handshake-timeout" -> hbone = hbone.withDeadlines(duration(args[++i]),
+              hbone.firstRequestTimeout(), hbone.connectTimeout());
+          case "--hbone-first-request-timeout" -> hbone = hbone.withDeadlines(hbone.handshakeTimeout(),
+              duration(args[++i]), hbone.connectTimeout());
+          case "--hbone-connect-timeout" -> hbone = hbone.withDeadlines(hbone.handshakeTimeout(),
+              hbone.firstRequestTimeout(), duration(args[++i]));
+          case "--hbone-reset-limit" -> hbone = hbone.withPrematureResetLimit(count(args[++i]),
+              hbone.prematureResetWindow());
           case "--worker-threads" -> {
             threads = Integer.parseInt(args[++i]);
             if (threads < 1) {
@@ -146,7 +156,8 @@ public final class ZtunnelCommand {
           .identityProvider(identities)
           .transport(Transport.select(transport))
           .workerThreads(threads)
-          .limits(limits);
+          .limits(limits)
+          .hboneServerConfig(hbone);
       if (adminAddress != null) {
         builder.adminAddress(adminAddress);
       } else if (inPod) {
@@ -305,6 +316,12 @@ public final class ZtunnelCommand {
         + d.socks5HandshakeTimeout().toSeconds() + "s)");
     out.println("  --connect-timeout D  time to connect upstream, TCP or HBONE (default "
         + d.connectTimeout().toSeconds() + "s)");
+    out.println("  --hbone-handshake-timeout D      15008: TLS handshake deadline (default 10s)");
+    out.println("  --hbone-first-request-timeout D  15008: first CONNECT after it (default 10s)");
+    out.println("  --hbone-connect-timeout D        15008: CONNECT answered, i.e. the app connected");
+    out.println("                                   (default 10s; then 504)");
+    out.println("  --hbone-reset-limit N            15008: CONNECTs a peer may reset before their");
+    out.println("                                   answer per 10s, then GOAWAY (default 200)");
     out.println("  --help               this message");
     out.println();
     out.println("Environment: " + GRACE_ENV + "=S (the pod's terminationGracePeriodSeconds) sets the");

@@ -37,7 +37,20 @@ public final class Socks5Client {
    */
   public static Socket connect(InetSocketAddress proxy, String host, int port, Duration timeout)
       throws IOException {
+    return connect(proxy, host, port, timeout, 0);
+  }
+
+  /**
+   * As {@link #connect(InetSocketAddress, String, int, Duration)}, with the socket's receive buffer
+   * set to {@code receiveBufferBytes} before it connects (0: the system's), as a client with a
+   * small buffer has it from its SYN on.
+   */
+  public static Socket connect(InetSocketAddress proxy, String host, int port, Duration timeout,
+      int receiveBufferBytes) throws IOException {
     Socket s = new Socket();
+    if (receiveBufferBytes > 0) {
+      s.setReceiveBufferSize(receiveBufferBytes);
+    }
     try {
       s.connect(proxy, (int) timeout.toMillis());
       s.setSoTimeout((int) timeout.toMillis());

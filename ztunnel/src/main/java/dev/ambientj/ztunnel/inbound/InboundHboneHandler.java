@@ -8,6 +8,8 @@ import dev.ambientj.config.model.Workload;
 import dev.ambientj.hbone.ConnectRequest;
 import dev.ambientj.hbone.ConnectRequestHandler;
 import dev.ambientj.hbone.ConnectResponder;
+import dev.ambientj.hbone.HboneServerEvent;
+import dev.ambientj.hbone.TunnelChannels;
 import dev.ambientj.ztunnel.authz.TrackedConnection;
 import dev.ambientj.ztunnel.proxy.ConnectionTelemetry;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
@@ -89,10 +91,48 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
     }
   }
 
+  @Override
+  public void onServerEvent(HboneServerEvent event) {
+    ctx.metrics().hboneServerEvent(event.kind().label());
+  }
+
+  /**
+   * Connects the app, then answers 200 and relays. The connect starts only after the read batch
+   * that carried the CONNECT has been handled: a client that resets the stream right away (the
+   * HTTP/2 "rapid reset" pattern, CONNECT and RST_STREAM in one write) has cancelled it before a
+   * single SYN is sent. A reset that comes later cancels the connect in progress, or resets the
+   * app connection that has just been made — an upstream connection never outlives its stream.
+   */
   private void connectUpstream(InetSocketAddress upstream, ConnectResponder responder,
+      ConnectionTelemetry telemetry, String peer, AuthzRequest rbac) {
+    Future<?>[] connecting = new Future<?>[1];
+    boolean[] cancelled = new boolean[1];
+    responder.onCancel(() -> {
+      cancelled[0] = true;
+      if (connecting[0] != null) {
+        connecting[0].cancel(false);
+      } else {
+        telemetry.closed(0, 0, CANCELLED, TrafficMetrics.FLAG_CONNECT);
+      }
+    });
+    responder.eventLoop().execute(() -> {
+      if (!cancelled[0]) {
+        connecting[0] = connectThenRelay(upstream, responder, telemetry, peer, rbac);
+      }
+    });
+  }
+
+  private static final String CANCELLED =
+      "CONNECT abandoned before the application's connection was up (reset by the client, its connection closed, or not answered in time)";
+
+  private Future<Channel> connectThenRelay(InetSocketAddress upstream, ConnectResponder responder,
       ConnectionTelemetry telemetry, String peer, AuthzRequest rbac) {
     Future<Channel> connect = ctx.connectTcp(responder.eventLoop(), upstream, ctx.binder().origin(localUid));
     connect.addListener(f -> {
+      if (f.isCancelled()) {
+        telemetry.closed(0, 0, CANCELLED, TrafficMetrics.FLAG_CONNECT);
+        return;
+      }
       if (!f.isSuccess()) {
         String message = "connection to the application at "
             + NetUtil.toSocketAddressString(upstream) + " failed: "
@@ -102,9 +142,14 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
         return;
       }
       Channel app = connect.getNow();
+      Channel tunnel = responder.accept();
+      if (!tunnel.isActive()) { // reset while the connect completed: the app gets a reset too
+        TunnelChannels.reset(app);
+        telemetry.closed(0, 0, CANCELLED, TrafficMetrics.FLAG_CONNECT);
+        return;
+      }
       InetSocketAddress appSide = (InetSocketAddress) app.localAddress();
       ctx.inboundConnections().register(appSide, peer);
-      Channel tunnel = responder.accept();
       TrackedConnection tracked = new TrackedConnection(localUid, rbac, false, tunnel, app);
       ctx.inboundConnections().track(tracked);
       Relays.start(tunnel, app, (request, response, cause) -> {
@@ -113,6 +158,7 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
         closed(telemetry, tracked, request, response, cause);
       });
     });
+    return connect;
   }
 
   /** The access-log line and metrics of a relayed connection, policy-closed or not. */

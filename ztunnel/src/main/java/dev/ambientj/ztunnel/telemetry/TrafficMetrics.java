@@ -26,6 +26,13 @@ public final class TrafficMetrics {
   /** Inbound connections refused before a stream existed (TLS failures): tag {@code response_flags}, {@code reason}. */
   public static final String CONNECTIONS_FAILED = "istio.tcp.connections.failed";
 
+  /**
+   * What the HBONE server (15008) did to a peer on its own: tag {@code event}
+   * ({@code first_request_timeout}, {@code connect_timeout}, {@code rapid_reset},
+   * {@code protocol_error}).
+   */
+  public static final String HBONE_SERVER_EVENTS = "ambientj.hbone.server.events";
+
   /** {@code response_flags} when nothing went wrong. */
   public static final String NO_FLAGS = "-";
   /** {@code response_flags} when the upstream connection could not be established. */
@@ -87,6 +94,14 @@ public final class TrafficMetrics {
     Counter.builder(CONNECTIONS_FAILED)
         .description("Inbound connections that failed before a stream was established")
         .tags("reporter", "destination", "response_flags", responseFlags, "reason", reason)
+        .register(registry).increment();
+  }
+
+  /** Counts one {@link #HBONE_SERVER_EVENTS} event ({@code HboneServerEvent.Kind} label). */
+  public void hboneServerEvent(String event) {
+    Counter.builder(HBONE_SERVER_EVENTS)
+        .description("HBONE server deadlines, limits and protocol errors on 15008 (ambientj)")
+        .tags("event", event)
         .register(registry).increment();
   }
 
