@@ -4,12 +4,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
+import org.slf4j.event.Level;
 
 /**
  * One log line per refused caller or connection, at most {@link #LINES_PER_WINDOW} per {@link
  * #WINDOW_SECONDS}-second window, so that a flood of bad calls cannot flood the log: what is over
- * the budget is counted and said in the next line written ({@code "(N more refused since the last
- * line)"}). {@link #total()} counts every refusal, logged or not.
+ * the budget is counted and said in the next line written ({@code "(N more like it not logged; M
+ * in all)"}). {@link #total()} counts every refusal, logged or not.
  *
  * <p>Thread-safe and lock-free: called from gRPC's executor and from event loops.
  */
@@ -21,24 +22,28 @@ public final class RefusalLog {
   private record Window(long startNanos, int written, long suppressed) {}
 
   private final Logger log;
+  private final Level level;
   private final AtomicReference<Window> window;
   private final AtomicLong total = new AtomicLong();
   private final java.util.function.LongSupplier clock;
 
+  /** Writes at INFO: a refusal is the server working as configured. */
   public RefusalLog(Logger log) {
-    this(log, System::nanoTime);
+    this(log, Level.INFO, System::nanoTime);
   }
 
-  RefusalLog(Logger log, java.util.function.LongSupplier nanoClock) {
+  public RefusalLog(Logger log, Level level) {
+    this(log, level, System::nanoTime);
+  }
+
+  RefusalLog(Logger log, Level level, java.util.function.LongSupplier nanoClock) {
     this.log = log;
+    this.level = level;
     this.clock = nanoClock;
     this.window = new AtomicReference<>(new Window(nanoClock.getAsLong(), 0, 0));
   }
 
-  /**
-   * Logs {@code message} (at INFO: a refusal is the server working as configured) unless this
-   * window's budget is spent; counts it either way.
-   */
+  /** Logs {@code message} unless this window's budget is spent; counts it either way. */
   public void refused(String message) {
     total.incrementAndGet();
     long now = clock.getAsLong();
@@ -58,10 +63,10 @@ public final class RefusalLog {
       }
       if (window.compareAndSet(w, next)) {
         if (owed > 0) {
-          log.info("{} ({} more refused since the last line; {} in all)", message, owed,
-              total.get());
+          log.atLevel(level).log("{} ({} more like it not logged; {} in all)",
+              message, owed, total.get());
         } else if (owed == 0) {
-          log.info(message);
+          log.atLevel(level).log(message);
         }
         return;
       }

@@ -7,6 +7,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.slf4j.event.EventRecordingLogger;
+import org.slf4j.event.Level;
 import org.slf4j.event.SubstituteLoggingEvent;
 import org.slf4j.helpers.MessageFormatter;
 import org.slf4j.helpers.SubstituteLogger;
@@ -16,7 +17,8 @@ class RefusalLogTest {
       new ConcurrentLinkedQueue<>();
   private final AtomicLong now = new AtomicLong();
   private final RefusalLog refusals = new RefusalLog(
-      new EventRecordingLogger(new SubstituteLogger("refusals", events, false), events), now::get);
+      new EventRecordingLogger(new SubstituteLogger("refusals", events, false), events), Level.INFO,
+      now::get);
 
   private String line(int i) {
     SubstituteLoggingEvent e = events.stream().skip(i).findFirst().orElseThrow();
@@ -36,7 +38,7 @@ class RefusalLogTest {
     refusals.refused("refused call 25 from 127.0.0.1:40025");
     assertThat(events).hasSize(RefusalLog.LINES_PER_WINDOW + 1);
     assertThat(line(RefusalLog.LINES_PER_WINDOW)).isEqualTo(
-        "refused call 25 from 127.0.0.1:40025 (15 more refused since the last line; 26 in all)");
+        "refused call 25 from 127.0.0.1:40025 (15 more like it not logged; 26 in all)");
 
     refusals.refused("refused call 26 from 127.0.0.1:40026");
     assertThat(line(RefusalLog.LINES_PER_WINDOW + 1))
