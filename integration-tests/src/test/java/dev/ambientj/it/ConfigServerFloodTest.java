@@ -165,16 +165,23 @@ class ConfigServerFloodTest {
       eventually("the flood has made all its connections",
           () -> flood.opened() + flood.failed() >= FLOOD || flood.finished());
 
-      // A certificate, on a connection opened during the flood.
+      // A certificate, on a connection opened during the flood. A CA client's call fails at
+      // once when its connection is lost (ztunnel's certificate manager then retries): so do
+      // we, and report how many calls it took.
       long t0 = System.nanoTime();
-      String caOutcome;
-      try (CaClient fresh = CaClient.builder(hostPort(plaintext)).tokenFile(tokenFile("node-a"))
-          .timeout(Duration.ofSeconds(20)).build()) {
-        String id = "spiffe://cluster.local/ns/production/sa/api-gateway";
-        List<String> chain = fresh.fetchCertificate(CsrFactory.create(id).csrPem(),
-            Duration.ofHours(1), id).handle((c, e) -> e == null ? c : List.<String>of(e.toString()))
-            .get(30, TimeUnit.SECONDS);
-        caOutcome = chain.size() > 1 ? "issued" : chain.getFirst();
+      String caOutcome = "";
+      int caCalls = 0;
+      String id = "spiffe://cluster.local/ns/production/sa/api-gateway";
+      while (!caOutcome.equals("issued") && System.nanoTime() - t0 < BOUND.toNanos() / 2) {
+        caCalls++;
+        try (CaClient fresh = CaClient.builder(hostPort(plaintext))
+            .tokenFile(tokenFile("node-a")).timeout(Duration.ofSeconds(20)).build()) {
+          List<String> chain = fresh.fetchCertificate(CsrFactory.create(id).csrPem(),
+                  Duration.ofHours(1), id)
+              .handle((c, e) -> e == null ? c : List.<String>of(e.toString()))
+              .get(30, TimeUnit.SECONDS);
+          caOutcome = chain.size() > 1 ? "issued" : chain.getFirst();
+        }
       }
       long caMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
 
@@ -188,10 +195,10 @@ class ConfigServerFloodTest {
       flood.awaitDone(BOUND);
       fds.stop();
       System.out.printf("FIGURES raw flood of %d: %s; server fds baseline %d, max %d (limit %d);"
-              + " CA during flood: %s after %d ms; config change reached ztunnel: %s;"
+              + " CA during flood: %s after %d ms and %d call(s); config change reached ztunnel: %s;"
               + " server log lines with 'Too many open files': %d%n",
           FLOOD, flood.last(), baseline, fds.max(), SERVER_FD_LIMIT, caOutcome, caMillis,
-          configured, logLines("Too many open files"));
+          caCalls, configured, logLines("Too many open files"));
 
       assertThat(caOutcome).as("a certificate issued during the flood").isEqualTo("issued");
       assertThat(configured).as("the ztunnel received the config change during the flood").isTrue();

@@ -585,11 +585,14 @@ public final class ConfigServerCommand {
     }
   }
 
-  /** Prints a duration the way the flag takes it (24h, 90m, 30s). */
+  /** Prints a duration the way the flag takes it (24h, 90m, 30s, 500ms). */
   static final class GoDurationText {
     private GoDurationText() {}
 
     static String of(Duration d) {
+      if (d.toMillis() % 1000 != 0) {
+        return d.toMillis() + "ms";
+      }
       if (d.toSeconds() % 3600 == 0) {
         return d.toHours() + "h";
       }
