@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * library). One accepting thread for every listener, so the gate's state needs no lock.
  *
  * <p>There is no metrics endpoint on the config server: the counts are logged every minute when
- * they changed ({@code config server connections: …}) and read by {@link #stats}.
+ * they changed ({@code config server connections: …}) and when it stops, and read by {@link
+ * #stats}.
  */
 public final class ConnectionGuard implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ConnectionGuard.class);
@@ -123,9 +124,10 @@ public final class ConnectionGuard implements AutoCloseable {
         + " ended during their handshake, " + s.acceptFailures() + " accept failures";
   }
 
-  /** Stops the event loops; close the servers built on this guard first. */
+  /** Stops the event loops, logging the final counts; close the servers built on it first. */
   @Override
   public void close() {
+    log.info("config server connections at stop: {}", describe(gate.stats()));
     boss.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
   }
