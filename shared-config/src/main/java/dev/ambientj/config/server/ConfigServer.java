@@ -116,7 +116,6 @@ public final class ConfigServer implements AutoCloseable {
     private Duration grace = Duration.ofSeconds(5);
     private SslContext tls;
     private ConnectionGuard guard;
-    private ServerLimits limits = ServerLimits.defaults();
 
     private Builder(InetSocketAddress listen) {
       this.listen = Objects.requireNonNull(listen, "listen");
@@ -142,16 +141,10 @@ public final class ConfigServer implements AutoCloseable {
     /**
      * Runs on {@code guard} (shared with other servers: one connection budget), which stays the
      * caller's to close after the servers. Without it the server starts a guard of its own with
-     * {@link #limits}.
+     * the {@link ServerLimits#defaults()}.
      */
     public Builder guard(ConnectionGuard guard) {
       this.guard = Objects.requireNonNull(guard, "guard");
-      return this;
-    }
-
-    /** The limits of the server's own guard (not used with {@link #guard}); default safe ones. */
-    public Builder limits(ServerLimits limits) {
-      this.limits = Objects.requireNonNull(limits, "limits");
       return this;
     }
 
@@ -169,7 +162,7 @@ public final class ConfigServer implements AutoCloseable {
     public ConfigServer start() throws IOException {
       NettyServerBuilder b = NettyServerBuilder.forAddress(listen);
       boolean ownsGuard = guard == null;
-      ConnectionGuard g = ownsGuard ? ConnectionGuard.start(limits) : guard;
+      ConnectionGuard g = ownsGuard ? ConnectionGuard.start(ServerLimits.defaults()) : guard;
       g.configure(b);
       if (tls != null) {
         b.sslContext(tls);

@@ -9,6 +9,7 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -37,8 +38,9 @@ import org.slf4j.event.Level;
  * <ul>
  *   <li>a connection counts as open from its accept until its socket is closed (not merely asked
  *       to close): that is what holds a descriptor;
- *   <li>at most {@code maxConnections} are open, at most {@code maxPerClient} from one source
- *       address — give or take one accept batch (16) while closes are outstanding;
+ *   <li>at most {@code maxPerClient} are open from one source address, and at most {@code
+ *       maxConnections} in all — plus one for each connection evicted to admit a newcomer whose
+ *       close is not done yet (accepting pauses meanwhile, see below);
  *   <li>at most {@code maxPending} are in their handshake (accepted, gRPC not yet {@link
  *       #readiness ready}: TLS and the HTTP/2 preface and first SETTINGS not yet received);
  *   <li>a connection still in its handshake after {@code handshakeTimeout} is closed;
@@ -83,7 +85,7 @@ final class ConnectionGate extends ChannelInboundHandlerAdapter {
     final Key key;
     final InetAddress client;
     final long acceptedNanos;
-    io.netty.util.concurrent.ScheduledFuture<?> deadline;
+    ScheduledFuture<?> deadline;
     /** This gate asked for the close (eviction, deadline) and it is not done yet. */
     boolean closing;
 
@@ -140,9 +142,9 @@ final class ConnectionGate extends ChannelInboundHandlerAdapter {
   }
 
   Stats stats() {
-    return new Stats(openGauge, peakOpen, pendingGauge, closingGauge, accepted.get(), refusedPerClient.get(),
-        refusedTotal.get(), evicted.get(), handshakeTimeouts.get(), closedInHandshake.get(),
-        acceptFailures.get());
+    return new Stats(openGauge, peakOpen, pendingGauge, closingGauge, accepted.get(),
+        refusedPerClient.get(), refusedTotal.get(), evicted.get(), handshakeTimeouts.get(),
+        closedInHandshake.get(), acceptFailures.get());
   }
 
   int maxConnections() {
