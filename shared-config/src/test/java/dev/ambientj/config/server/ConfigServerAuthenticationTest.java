@@ -2,12 +2,15 @@ package dev.ambientj.config.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambientj.config.ca.BearerAuthentication;
 import dev.ambientj.config.ca.CaClient;
 import dev.ambientj.config.ca.CaClientException;
+import dev.ambientj.config.ca.CallerAuthenticator;
 import dev.ambientj.config.ca.ControlPlaneTls;
 import dev.ambientj.config.ca.CsrFactory;
 import dev.ambientj.config.proto.ca.IstioCertificateRequest;
 import dev.ambientj.config.proto.ca.IstioCertificateServiceGrpc;
+import dev.ambientj.config.xds.XdsServer;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -125,6 +128,28 @@ class ConfigServerAuthenticationTest {
       return e.getStatus().getCode();
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void aTokenThatCouldNotBeReviewedIsRefusedWithUnavailableNotServedAsAnonymous()
+      throws Exception {
+    CallerAuthenticator apiServerDown = token -> {
+      throw new CallerAuthenticator.Rejected(Status.Code.UNAVAILABLE,
+          "the TokenReview of the bearer token failed: connect timed out", null);
+    };
+    XdsServer xds = XdsServer.builder(running.publisher()).build();
+    try (ConfigServer server = ConfigServer.builder(new InetSocketAddress("127.0.0.1", 0))
+        .interceptor(new BearerAuthentication(List.of(apiServerDown), "a service-account token"))
+        .service(xds).start()) {
+      String target = "127.0.0.1:" + server.address().getPort();
+      Status refused = XdsProbe.firstAnswer(target, null, null, "Bearer a-projected-token");
+      assertThat(refused.getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+      assertThat(refused.getDescription()).contains("TokenReview");
+      assertThat(XdsProbe.firstAnswer(target, null, null, null).getCode())
+          .as("no token on plaintext").isEqualTo(Status.Code.OK);
+    } finally {
+      xds.close();
     }
   }
 
