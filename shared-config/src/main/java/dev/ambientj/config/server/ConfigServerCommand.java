@@ -117,8 +117,10 @@ public final class ConfigServerCommand {
       DIR/node-tokens/N.token>' and may obtain certificates only for identities of workloads
       scheduled on N. With --kubernetes, callers may instead send their projected service-account
       token (audience istio-ca), checked with a TokenReview: a trusted node account (ztunnel) gets
-      certificates for the workloads on its node, any other account (a waypoint) its own. The
-      root is created on first start and reused afterwards.
+      certificates for the workloads on its node, any other account (a waypoint) its own. A call
+      whose token is not valid is refused (UNAUTHENTICATED) on both ports, xDS included; xDS
+      without a token is served on the plaintext port only. The root is created on first start
+      and reused afterwards.
       """;
 
   static final String DEFAULT_STATE_DIR = ".mesh-state";
