@@ -50,7 +50,11 @@ public final class ConfigServerCommand {
                                 [--state-dir DIR] [--listen ADDR:PORT] [--listen-tls ADDR:PORT]
                                 [--max-cert-ttl DURATION] [--tls-server-name NAME...]
                                 [--namespace NS] [--ca-trusted-node-accounts NS/SA,...]
-                                [--waypoint-controller] [--help]
+                                [--waypoint-controller] [--handshake-timeout DURATION]
+                                [--idle-timeout DURATION] [--keepalive-min-interval DURATION]
+                                [--max-connections N] [--max-connections-per-client N]
+                                [--max-pending-handshakes N] [--max-calls-per-connection N]
+                                [--max-request-bytes N] [--help]
 
       Serves Istio's certificate service (istio.v1.auth.IstioCertificateService) and delta xDS
       (envoy.service.discovery.v3.AggregatedDiscoveryService: istio.workload.Address,
@@ -89,12 +93,34 @@ public final class ConfigServerCommand {
                                  the cluster of the current kubeconfig (or the pod's service
                                  account); needs AMBIENTJ_WAYPOINT_IMAGE, AMBIENTJ_XDS_ADDRESS
 
+      Limits of both listeners (a connection over a cap is closed; counts are logged each minute):
+        --handshake-timeout D  close a connection that has not finished TLS and the HTTP/2
+                                 preface within D (default 10s)
+        --idle-timeout D       close (GOAWAY) a connection with no call in progress for D
+                                 (default 5m; an xDS stream keeps its connection)
+        --keepalive-min-interval D
+                               the shortest client ping interval allowed, with or without calls
+                                 (default 15s; faster pingers get GOAWAY ENHANCE_YOUR_CALM)
+        --max-connections N    connections of both listeners together (default 16384, lowered to
+                                 leave a quarter of the descriptor limit, 256 to 4096, free)
+        --max-connections-per-client N
+                               connections from one source address (default 256)
+        --max-pending-handshakes N
+                               connections in their handshake at once; over it, or over
+                                 --max-connections, the oldest one in its handshake is closed to
+                                 admit the new one (default 1024)
+        --max-calls-per-connection N
+                               concurrent calls on one connection (default 100)
+        --max-request-bytes N  largest request message (default 4194304)
+
       A ztunnel on node N authenticates with 'authorization: Bearer <contents of
       DIR/node-tokens/N.token>' and may obtain certificates only for identities of workloads
       scheduled on N. With --kubernetes, callers may instead send their projected service-account
       token (audience istio-ca), checked with a TokenReview: a trusted node account (ztunnel) gets
-      certificates for the workloads on its node, any other account (a waypoint) its own. The
-      root is created on first start and reused afterwards.
+      certificates for the workloads on its node, any other account (a waypoint) its own. A call
+      whose token is not valid is refused (UNAUTHENTICATED) on both ports, xDS included; xDS
+      without a token is served on the plaintext port only. The root is created on first start
+      and reused afterwards.
       """;
 
   static final String DEFAULT_STATE_DIR = ".mesh-state";
@@ -229,7 +255,8 @@ public final class ConfigServerCommand {
       InetSocketAddress listenTls,
       List<String> tlsServerNames,
       String namespace,
-      List<String> trustedNodeAccounts) {
+      List<String> trustedNodeAccounts,
+      ServerLimits limits) {
     static Options parse(String[] args) throws UsageException {
       List<Path> configs = new ArrayList<>();
       Path stateDir = Path.of(DEFAULT_STATE_DIR);
@@ -241,6 +268,15 @@ public final class ConfigServerCommand {
       List<String> tlsNames = new ArrayList<>();
       String namespace = null;
       List<String> trusted = new ArrayList<>();
+      ServerLimits defaults = ServerLimits.defaults();
+      Duration handshakeTimeout = defaults.handshakeTimeout();
+      Duration idleTimeout = defaults.idleTimeout();
+      Duration keepAliveMin = defaults.permitKeepAliveTime();
+      int maxConnections = defaults.maxConnections();
+      int perClient = defaults.maxConnectionsPerClient();
+      int pendingHandshakes = defaults.maxPendingHandshakes();
+      int callsPerConnection = defaults.maxCallsPerConnection();
+      int requestBytes = defaults.maxRequestBytes();
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         String flag = a;
@@ -257,7 +293,10 @@ public final class ConfigServerCommand {
           case "--waypoint-controller" -> waypointController = true;
           case "--kubernetes" -> kubernetes = true;
           case "--config", "--state-dir", "--listen", "--listen-tls", "--max-cert-ttl",
-              "--tls-server-name", "--namespace", "--ca-trusted-node-accounts" -> {
+              "--tls-server-name", "--namespace", "--ca-trusted-node-accounts",
+              "--handshake-timeout", "--idle-timeout", "--keepalive-min-interval",
+              "--max-connections", "--max-connections-per-client", "--max-pending-handshakes",
+              "--max-calls-per-connection", "--max-request-bytes" -> {
             if (value == null) {
               if (i + 1 >= args.length) {
                 throw new UsageException(flag + " needs a value");
@@ -282,7 +321,15 @@ public final class ConfigServerCommand {
                   }
                 }
               }
-              default -> maxTtl = duration(value);
+              case "--handshake-timeout" -> handshakeTimeout = duration(flag, value);
+              case "--idle-timeout" -> idleTimeout = duration(flag, value);
+              case "--keepalive-min-interval" -> keepAliveMin = duration(flag, value);
+              case "--max-connections" -> maxConnections = count(flag, value, 0);
+              case "--max-connections-per-client" -> perClient = count(flag, value, 1);
+              case "--max-pending-handshakes" -> pendingHandshakes = count(flag, value, 1);
+              case "--max-calls-per-connection" -> callsPerConnection = count(flag, value, 1);
+              case "--max-request-bytes" -> requestBytes = count(flag, value, 1024);
+              default -> maxTtl = duration(flag, value);
             }
           }
           default -> throw new UsageException("unknown flag '" + a + "'");
@@ -297,19 +344,35 @@ public final class ConfigServerCommand {
       return new Options(
           List.copyOf(configs), kubernetes, stateDir, address(listen), maxTtl,
           waypointController, listenTls == null ? null : address(listenTls),
-          List.copyOf(tlsNames), namespace, List.copyOf(trusted));
+          List.copyOf(tlsNames), namespace, List.copyOf(trusted),
+          defaults.withHandshakeTimeout(handshakeTimeout).withIdleTimeout(idleTimeout)
+              .withPermitKeepAliveTime(keepAliveMin).withCaps(maxConnections, perClient,
+                  pendingHandshakes, callsPerConnection, requestBytes));
     }
 
-    private static Duration duration(String v) throws UsageException {
+    private static Duration duration(String flag, String v) throws UsageException {
+      Duration d;
       try {
-        Duration d = GoDuration.parse(v);
-        if (d.isNegative() || d.isZero()) {
-          throw new UsageException("--max-cert-ttl " + v + ": expected a positive duration");
-        }
-        return d;
+        d = GoDuration.parse(v);
       } catch (RuntimeException e) {
-        throw new UsageException("--max-cert-ttl " + v + ": expected a duration such as 24h or 90m");
+        throw new UsageException(flag + " " + v + ": expected a duration such as 24h, 90m or 10s");
       }
+      if (d.isNegative() || d.isZero()) {
+        throw new UsageException(flag + " " + v + ": expected a positive duration");
+      }
+      return d;
+    }
+
+    private static int count(String flag, String v, int min) throws UsageException {
+      try {
+        int n = Integer.parseInt(v.strip());
+        if (n >= min) {
+          return n;
+        }
+      } catch (NumberFormatException e) {
+        // said below
+      }
+      throw new UsageException(flag + " " + v + ": expected a whole number of at least " + min);
     }
 
     static InetSocketAddress address(String v) throws UsageException {
@@ -338,7 +401,8 @@ public final class ConfigServerCommand {
       CaStateDirectory state,
       NodeTokens tokens,
       SnapshotPublisher publisher,
-      XdsServer xds)
+      XdsServer xds,
+      ConnectionGuard guard)
       implements AutoCloseable {
 
     /**
@@ -352,8 +416,8 @@ public final class ConfigServerCommand {
       KubernetesClient client = new KubernetesClientBuilder().build();
       try {
         Running r = start(o, out, client);
-        return new Running(r.server(), r.tlsServer(), closingBoth(r.source(), client), r.tokenSubscription(),
-            r.state(), r.tokens(), r.publisher(), r.xds());
+        return new Running(r.server(), r.tlsServer(), closingBoth(r.source(), client),
+            r.tokenSubscription(), r.state(), r.tokens(), r.publisher(), r.xds(), r.guard());
       } catch (IOException | RuntimeException e) {
         client.close();
         throw e;
@@ -408,16 +472,26 @@ public final class ConfigServerCommand {
           expected = KubernetesTokenAuthenticator.EXPECTED + ", or " + expected;
         }
         BearerAuthentication authentication = new BearerAuthentication(authenticators, expected);
-        ConfigServer server =
-            ConfigServer.builder(o.listen())
-                .interceptor(authentication)
-                .service(caService)
-                .service(xds)
-                .start();
+        // One guard for both listeners: one connection cap within the process's descriptors.
+        ConnectionGuard guard = ConnectionGuard.start(o.limits());
+        ConfigServer server;
+        try {
+          server = ConfigServer.builder(o.listen())
+              .guard(guard)
+              .interceptor(authentication)
+              .service(caService)
+              .service(xds)
+              .start();
+        } catch (IOException | RuntimeException e) {
+          xds.close();
+          guard.close();
+          throw e;
+        }
         ConfigServer tlsServer = null;
         if (o.listenTls() != null) {
           try {
             tlsServer = ConfigServer.builder(o.listenTls())
+                .guard(guard)
                 .tls(ControlPlaneTls.server(ca, o.listenTls().getAddress(), o.tlsServerNames()))
                 // authentication first: ClientCertificates lets an authenticated caller through
                 .interceptor(authentication)
@@ -428,11 +502,12 @@ public final class ConfigServerCommand {
           } catch (IOException | RuntimeException e) {
             xds.close();
             server.close();
+            guard.close();
             throw e;
           }
         }
         Running r = new Running(server, tlsServer, source, subscription, state, tokens, publisher,
-            xds);
+            xds, guard);
         r.describe(snapshot, ca, out);
         return r;
       } catch (IOException | RuntimeException e) {
@@ -486,6 +561,13 @@ public final class ConfigServerCommand {
             + ControlPlaneTls.serverIdentity(state.trustDomain())
             + "; xDS needs a client certificate from this CA or a valid bearer token)");
       }
+      ServerLimits l = guard.limits();
+      out.println("  limits:           at most " + guard.maxConnections() + " connections ("
+          + l.maxConnectionsPerClient() + " per client address, " + l.maxPendingHandshakes()
+          + " in their handshake), handshake within " + GoDurationText.of(l.handshakeTimeout())
+          + ", idle for " + GoDurationText.of(l.idleTimeout()) + ", "
+          + l.maxCallsPerConnection() + " calls per connection, requests up to "
+          + l.maxRequestBytes() + " bytes");
     }
 
     @Override
@@ -495,6 +577,7 @@ public final class ConfigServerCommand {
       if (tlsServer != null) {
         tlsServer.close();
       }
+      guard.close();
       try {
         tokenSubscription.close();
       } catch (Exception e) {
@@ -504,11 +587,14 @@ public final class ConfigServerCommand {
     }
   }
 
-  /** Prints a duration the way the flag takes it (24h, 90m, 30s). */
+  /** Prints a duration the way the flag takes it (24h, 90m, 30s, 500ms). */
   static final class GoDurationText {
     private GoDurationText() {}
 
     static String of(Duration d) {
+      if (d.toMillis() % 1000 != 0) {
+        return d.toMillis() + "ms";
+      }
       if (d.toSeconds() % 3600 == 0) {
         return d.toHours() + "h";
       }
