@@ -1,5 +1,6 @@
 package dev.ambientj.it;
 
+import dev.ambientj.hbone.identity.LocalCertificateAuthority;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -27,6 +28,21 @@ final class WaypointProcess implements AutoCloseable {
     this.process = process;
     this.log = log;
     this.address = address;
+  }
+
+  /**
+   * The two-node mesh of {@code yaml} (ztunnels of node-a and node-b in this JVM) for a waypoint
+   * process: the YAML is written to {@code stateDir/mesh.yaml} for it, and the ztunnels trust the
+   * local CA of {@code stateDir} that the process reads.
+   */
+  static Mesh twoNodeMesh(String yaml, Path stateDir) throws IOException, InterruptedException {
+    Files.writeString(stateDir.resolve("mesh.yaml"), yaml);
+    LocalCertificateAuthority ca = LocalCertificateAuthority.loadOrCreate(stateDir, "cluster.local");
+    Mesh mesh = Mesh.fromYaml(yaml);
+    for (String node : List.of("node-a", "node-b")) {
+      mesh.node(node).identities(ca.asIdentityProvider(Duration.ofHours(1))).ztunnel();
+    }
+    return mesh;
   }
 
   /**
