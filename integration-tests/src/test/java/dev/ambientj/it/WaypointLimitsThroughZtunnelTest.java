@@ -60,6 +60,7 @@ class WaypointLimitsThroughZtunnelTest {
     waypoint = mesh.own(WaypointProcess.start(dir.resolve("mesh.yaml"), dir, "production", "payment-waypoint",
         P + ".1.30", List.of("--request-headers-timeout", "2s")));
     socks = mesh.workload("api-gateway-0").socks();
+    WaypointProcess.awaitServing(socks, PAYMENT);
   }
 
   @AfterAll

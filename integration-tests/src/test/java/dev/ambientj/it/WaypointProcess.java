@@ -1,7 +1,9 @@
 package dev.ambientj.it;
 
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
+import dev.ambientj.launcher.demo.Socks5Client;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -78,6 +80,26 @@ final class WaypointProcess implements AutoCloseable {
       TimeUnit.MILLISECONDS.sleep(100);
     }
     return wp;
+  }
+
+  /**
+   * Waits (60 s at most) until a GET of {@code host:80} through the SOCKS5 port {@code socks}
+   * succeeds: the first request through a waypoint process just started is slow on a loaded
+   * machine (cold JIT, first TLS handshakes), and the tests' own requests keep their bounds.
+   */
+  static void awaitServing(InetSocketAddress socks, String host) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (true) {
+      try {
+        Socks5Client.httpGet(socks, host, 80, "/ready", Duration.ofSeconds(30));
+        return;
+      } catch (IOException e) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("no answer through " + socks + " to " + host + " within 60 s", e);
+        }
+        TimeUnit.MILLISECONDS.sleep(200);
+      }
+    }
   }
 
   /** The flags of {@code mesh-jvm-defaults} for a waypoint, read by the same shell ./mesh uses. */

@@ -66,6 +66,7 @@ class WaypointStalledReadersTest {
     // (with N loops each loop has its own, and which one the other client lands on is chance)
     waypoint = mesh.own(WaypointProcess.start(dir.resolve("mesh.yaml"), dir, "production", "payment-waypoint",
         P + ".1.30", List.of("--worker-threads", "1")));
+    WaypointProcess.awaitServing(mesh.workload("checkout-0").socks(), PAYMENT);
   }
 
   @AfterAll
