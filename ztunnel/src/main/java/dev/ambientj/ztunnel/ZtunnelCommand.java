@@ -1,5 +1,6 @@
 package dev.ambientj.ztunnel;
 
+import dev.ambientj.config.GracefulShutdown;
 import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.CaClient;
@@ -16,7 +17,6 @@ import java.io.PrintStream;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ForkJoinPool;
 
 /** Entry point of `./mesh ztunnel`. */
@@ -24,6 +24,9 @@ public final class ZtunnelCommand {
   private static final Duration XDS_READY_TIMEOUT = Duration.ofSeconds(30);
   /** Lifetime of workload certificates from the local CA (ztunnel's default SECRET_TTL). */
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
+
+  /** The drain deadline without {@value GracefulShutdown#GRACE_ENV} (ztunnel's default). */
+  static final Duration DRAIN_DEADLINE = Duration.ofSeconds(5);
 
   /** Where the node agent serves ZDS (Istio's default; env {@code INPOD_UDS}). */
   static final String DEFAULT_ZDS_SOCKET = "/var/run/ztunnel/ztunnel.sock";
@@ -153,14 +156,19 @@ public final class ZtunnelCommand {
       if (inPod) {
         builder.inPod(zdsSocket);
       }
-      CountDownLatch stop = new CountDownLatch(1);
+      Duration drain = GracefulShutdown.drainDeadline(DRAIN_DEADLINE);
+      builder.drainDeadline(drain);
+      GracefulShutdown signal = GracefulShutdown.install("ztunnel",
+          drain.plus(Ztunnel.DRAIN_LINGER).plusSeconds(10));
       try (Ztunnel ztunnel = builder.build().start()) {
-        Thread hook = new Thread(stop::countDown, "ztunnel-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
         System.err.println("mesh ztunnel: node " + node + " running; admin http://"
             + hostPort(ztunnel.adminAddress()) + "/config_dump, metrics http://"
-            + hostPort(ztunnel.metricsAddress()) + "/metrics; Ctrl-C to stop");
-        stop.await();
+            + hostPort(ztunnel.metricsAddress()) + "/metrics; drain deadline "
+            + drain.toMillis() / 1000.0 + " s; Ctrl-C to stop");
+        signal.awaitSignal();
+        ztunnel.shutdown();
+      } finally {
+        signal.finished();
       }
       return 0;
     } catch (InterruptedException e) {
@@ -266,5 +274,12 @@ public final class ZtunnelCommand {
     out.println("  --connect-timeout D  time to connect upstream, TCP or HBONE (default "
         + d.connectTimeout().toSeconds() + "s)");
     out.println("  --help               this message");
+    out.println();
+    out.println("On SIGTERM: readiness answers 503 at once; each pod listener keeps accepting until a");
+    out.println("successor ztunnel listens on the same address (SO_REUSEPORT), then hands over;");
+    out.println("connections continue until the drain deadline, then are ended gracefully and logged");
+    out.println("(response_flags DRAIN). Environment: " + GracefulShutdown.GRACE_ENV + "=S (the");
+    out.println("pod's terminationGracePeriodSeconds) sets the drain deadline to S - 5 s (S/2 when");
+    out.println("S <= 5); default " + DRAIN_DEADLINE.toSeconds() + " s.");
   }
 }

@@ -161,6 +161,17 @@ public final class InPodListenerBinder implements ListenerBinder, AutoCloseable 
     }
   }
 
+  @Override
+  public <T> T callInNetwork(Workload workload, java.util.concurrent.Callable<T> task)
+      throws Exception {
+    PodNetwork pod = byWorkloadUid.get(workload.uid());
+    if (pod == null) {
+      throw new IOException("no network namespace for pod " + workload.namespace() + "/"
+          + workload.name());
+    }
+    return executor.call(pod.netnsFd(), task);
+  }
+
   private static ChannelFuture failed(Throwable cause) {
     return new EmbeddedChannel().newFailedFuture(cause);
   }
