@@ -95,6 +95,11 @@ public final class InPodListenerBinder implements ListenerBinder, AutoCloseable 
     return gone;
   }
 
+  /** How many pods are handed over now. */
+  public int podCount() {
+    return pods.size();
+  }
+
   public PodNetwork findPod(String uid) {
     return pods.get(uid);
   }
