@@ -96,6 +96,18 @@ final class MeshProcess implements AutoCloseable {
     return String.join("\n", lines());
   }
 
+  /** Copies the {@code *.log} files of {@code dir} to {@code target/<test class>-logs}. */
+  static void keepLogs(Path dir, Class<?> test) throws IOException {
+    Path logs = Path.of("target", test.getSimpleName() + "-logs");
+    Files.createDirectories(logs);
+    try (var files = Files.list(dir)) {
+      for (Path f : (Iterable<Path>) files.filter(f -> f.toString().endsWith(".log"))::iterator) {
+        Files.copy(f, logs.resolve(f.getFileName()),
+            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
+  }
+
   @Override
   public void close() throws InterruptedException {
     if (process.isAlive()) {

@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -79,13 +78,7 @@ class ZtunnelRestartTest {
     for (MeshProcess p : running.values()) {
       p.close();
     }
-    Path logs = Path.of("target", getClass().getSimpleName() + "-logs");
-    Files.createDirectories(logs);
-    try (var files = Files.list(dir)) {
-      for (Path f : (Iterable<Path>) files.filter(f -> f.toString().endsWith(".log"))::iterator) {
-        Files.copy(f, logs.resolve(f.getFileName()), StandardCopyOption.REPLACE_EXISTING);
-      }
-    }
+    MeshProcess.keepLogs(dir, getClass());
     if (app != null) {
       app.close();
     }
