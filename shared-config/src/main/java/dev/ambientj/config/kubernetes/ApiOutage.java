@@ -8,7 +8,7 @@ import org.slf4j.Logger;
  * One line per outage: the first failed attempt of an episode is logged (WARN, with the reason
  * and what the process does meanwhile), the following ones only counted — with a reminder every
  * {@link #REMIND_EVERY} — and the first success after them ends the episode with one INFO line
- * saying how long it lasted. No stack traces: the reason is the innermost message.
+ * saying how long after the first failure it came back. No stack traces: the reason is the innermost message.
  *
  * <p>Threading: not thread-safe; each user calls it from one thread (or one at a time).
  */
@@ -66,7 +66,7 @@ public final class ApiOutage {
       return;
     }
     ongoing = false;
-    log.info("{} is back after {} s ({} failed attempts)", subject,
+    log.info("{} is back, {} s after the first failed call ({} failed attempts)", subject,
         seconds(clock.getAsLong() - sinceNanos), failures);
   }
 
