@@ -1,11 +1,12 @@
 package dev.ambientj.it;
 
+import static dev.ambientj.it.MeshProcesses.eventually;
+import static dev.ambientj.it.MeshProcesses.text;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambientj.cni.agent.AgentProtocol;
 import dev.ambientj.config.ProxyConfigSources;
 import dev.ambientj.config.SnapshotPublisher;
-import dev.ambientj.launcher.Main;
 import dev.ambientj.testing.PausableTcpProxy;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.NamespacedKubernetesClient;
@@ -34,8 +35,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
-import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -67,7 +66,7 @@ class ApiServerOutageTest {
   private PausableTcpProxy proxy;
   private Path dir;
   private Path kubeconfig;
-  private final List<Process> processes = new ArrayList<>();
+  private final MeshProcesses processes = new MeshProcesses();
 
   @BeforeAll
   void start() throws Exception {
@@ -113,13 +112,7 @@ class ApiServerOutageTest {
 
   @AfterEach
   void stopProcesses() throws Exception {
-    for (Process p : processes) {
-      p.destroy();
-      if (!p.waitFor(15, TimeUnit.SECONDS)) {
-        p.destroyForcibly();
-      }
-    }
-    processes.clear();
+    processes.close();
     proxy.resume();
   }
 
@@ -145,14 +138,14 @@ class ApiServerOutageTest {
     Process server = mesh(log, "config-server", "--kubernetes", "--listen", P + ".0.1:15010",
         "--state-dir", dir.resolve("state").toString(), "--namespace", "ambientj-system");
 
-    eventually("the outage logged", server, log, () -> text(log).contains(" unavailable: "));
-    eventually("more list attempts than kinds watched, each timed out (10 s)", server, log,
+    eventually(BOUND, "the outage logged", server, log, () -> text(log).contains(" unavailable: "));
+    eventually(BOUND, "more list attempts than kinds watched, each timed out (10 s)", server, log,
         () -> proxy.heldConnections() - held > 15);
     assertThat(server.isAlive()).as("still running after its API calls timed out").isTrue();
     assertThat(listening(xds)).as("not listening (not ready) without the mesh").isFalse();
 
     proxy.resume();
-    eventually("listening once the API answers", server, log, () -> listening(xds));
+    eventually(BOUND, "listening once the API answers", server, log, () -> listening(xds));
     SnapshotPublisher ztunnel = new SnapshotPublisher();
     try (AutoCloseable source = ProxyConfigSources.start(new ProxyConfigSources.Options(List.of(),
         xds, "ztunnel", "ztunnel-a", "ambientj-system", "node-a", null, null), ztunnel, BOUND)) {
@@ -173,13 +166,13 @@ class ApiServerOutageTest {
     Process agent = mesh(log, "cni-agent", "--kubernetes", "--socket", socket.toString(),
         "--state-dir", dir.resolve("agent-state").toString(), "--no-zds",
         "--readiness-address", P + ".0.2:0");
-    eventually("the readiness address printed", agent, log, () -> READINESS.matcher(text(log)).find());
+    eventually(BOUND, "the readiness address printed", agent, log, () -> READINESS.matcher(text(log)).find());
     Matcher m = READINESS.matcher(text(log));
     assertThat(m.find()).isTrue();
     InetSocketAddress readiness = new InetSocketAddress(m.group(1), Integer.parseInt(m.group(2)));
 
-    eventually("the outage logged", agent, log, () -> text(log).contains(" unavailable: "));
-    eventually("more list attempts than kinds watched, each timed out (10 s)", agent, log,
+    eventually(BOUND, "the outage logged", agent, log, () -> text(log).contains(" unavailable: "));
+    eventually(BOUND, "more list attempts than kinds watched, each timed out (10 s)", agent, log,
         () -> proxy.heldConnections() - held > 15);
     assertThat(agent.isAlive()).as("still running after its API calls timed out").isTrue();
     assertThat(get(readiness, "/readyz")).as("not ready, and why").startsWith("503")
@@ -187,7 +180,7 @@ class ApiServerOutageTest {
     assertThat(Files.exists(socket)).as("no CNI answered before the mesh is listed").isFalse();
 
     proxy.resume();
-    eventually("ready once the API answers", agent, log, () -> get(readiness, "/readyz").startsWith("200"));
+    eventually(BOUND, "ready once the API answers", agent, log, () -> get(readiness, "/readyz").startsWith("200"));
     assertThat(cni(socket, AgentProtocol.request(AgentProtocol.ADD, "", "shop", "web-1", "5f0e-web-1")))
         .as("the agent knows the enrolled pod from the API (and wants its netns)")
         .startsWith(AgentProtocol.ERR).contains("no netns given");
@@ -204,16 +197,7 @@ class ApiServerOutageTest {
   }
 
   private Process mesh(Path log, String... args) throws IOException {
-    List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-        "-Xmx256m", "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-        Main.class.getName()));
-    cmd.addAll(List.of(args));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-    pb.environment().put("KUBECONFIG", kubeconfig.toString());
-    pb.environment().remove("KUBERNETES_SERVICE_HOST");
-    Process p = pb.start();
-    processes.add(p);
-    return p;
+    return processes.start(log, Map.of("KUBECONFIG", kubeconfig.toString()), args);
   }
 
   private static boolean listening(InetSocketAddress a) {
@@ -247,28 +231,6 @@ class ApiServerOutageTest {
       ch.write(ByteBuffer.wrap((request + "\n").getBytes(StandardCharsets.UTF_8)));
       InputStream in = java.nio.channels.Channels.newInputStream(ch);
       return new String(in.readAllBytes(), StandardCharsets.UTF_8).strip();
-    }
-  }
-
-  private static String text(Path log) {
-    try {
-      return Files.readString(log, StandardCharsets.ISO_8859_1);
-    } catch (IOException e) {
-      return "";
-    }
-  }
-
-  private static void eventually(String what, Process p, Path log, BooleanSupplier condition)
-      throws Exception {
-    long deadline = System.nanoTime() + BOUND.toNanos();
-    while (!condition.getAsBoolean()) {
-      if (!p.isAlive()) {
-        throw new AssertionError("exited (" + p.exitValue() + ") before: " + what + "\n" + text(log));
-      }
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("not within " + BOUND.toSeconds() + " s: " + what + "\n" + text(log));
-      }
-      Thread.sleep(100);
     }
   }
 }
