@@ -26,7 +26,6 @@ import java.util.concurrent.ForkJoinPool;
 /** Entry point of `./mesh waypoint`. */
 public final class WaypointCommand {
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
-  private static final Duration XDS_READY_TIMEOUT = Duration.ofSeconds(30);
 
   private WaypointCommand() {}
 
@@ -103,7 +102,7 @@ public final class WaypointCommand {
     };
     CertificateManager fromCa = null;
     CaClient caClient = null;
-    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
+    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher)) {
       MeshSnapshot snapshot = publisher.snapshot();
       var wp = snapshot.findWaypoint(new WaypointRef(namespace, name));
       if (wp.isEmpty()) {

@@ -22,7 +22,6 @@ import java.util.concurrent.ForkJoinPool;
 
 /** Entry point of `./mesh ztunnel`. */
 public final class ZtunnelCommand {
-  private static final Duration XDS_READY_TIMEOUT = Duration.ofSeconds(30);
   /** Lifetime of workload certificates from the local CA (ztunnel's default SECRET_TTL). */
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
 
@@ -132,7 +131,7 @@ public final class ZtunnelCommand {
     String podNamespace = envOr("POD_NAMESPACE", "istio-system");
     var sourceOptions = flags.sourceOptions("ztunnel", podName, podNamespace, node,
         stateDir.resolve("xds-cache-" + node + ".pb"));
-    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
+    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher)) {
       MeshSnapshot snapshot = publisher.snapshot();
       if (snapshot.findNode(node).isEmpty()) {
         System.err.println("mesh ztunnel: warning: node '" + node + "' is not in the configuration");
@@ -254,7 +253,8 @@ public final class ZtunnelCommand {
     out.println();
     out.print(ProxyFlags.forProxy().help());
     out.println("                       With --xds the last good set is cached in the state dir and");
-    out.println("                       used when the server is down at start. With --ca-address");
+    out.println("                       used when the server is down at start; without one it waits");
+    out.println("                       for the server, not ready, as long as it takes. With --ca-address");
     out.println("                       each local service account gets an EC P-256 key and CSR,");
     out.println("                       renewed at half-life; the CA signs only identities of");
     out.println("                       workloads on this node. Without it: a local CA.");

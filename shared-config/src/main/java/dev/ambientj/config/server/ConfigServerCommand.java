@@ -13,6 +13,8 @@ import dev.ambientj.config.ca.KubernetesCaRoot;
 import dev.ambientj.config.ca.KubernetesTokenAuthenticator;
 import dev.ambientj.config.ca.NodeTokenAuthenticator;
 import dev.ambientj.config.ca.NodeTokens;
+import dev.ambientj.config.kubernetes.ApiOutage;
+import dev.ambientj.config.kubernetes.ApiRetry;
 import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import dev.ambientj.config.model.GoDuration;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -32,6 +34,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Entry point of {@code ./mesh config-server}: loads the mesh from files or watches it in a
@@ -42,8 +47,17 @@ import java.util.Set;
  * <p>Exit codes: 0 for {@code --help}; 1 when the state directory, the configuration or the listen
  * address cannot be used; 2 on a usage error. On SIGTERM/SIGINT a shutdown hook stops the server
  * gracefully and the process ends with the JVM's signal status (143/130).
+ *
+ * <p>With {@code --kubernetes}, a slow or absent API server is not a reason to exit: the mesh's
+ * informers, the CA root's Secret and ConfigMap, and the waypoint controller's start are retried
+ * with {@link ApiRetry}'s back-off, logged once per outage, for as long as it takes. The server
+ * listens only once all of it is done — so the Deployment's readiness probe (a TCP connect to
+ * 15012) fails until the mesh is listed and the CA can sign, and no proxy is served an empty or
+ * partial mesh meanwhile (they keep their last one).
  */
 public final class ConfigServerCommand {
+  private static final Logger log = LoggerFactory.getLogger(ConfigServerCommand.class);
+
   static final String USAGE =
       """
       Usage: mesh config-server (--config FILE [--config FILE...] | --kubernetes)
@@ -187,8 +201,12 @@ public final class ConfigServerCommand {
     if (o.waypointController()) {
       try {
         waypoints = startWaypointController(out, running);
-      } catch (RuntimeException e) {
+      } catch (IOException | RuntimeException e) {
         err.println("mesh config-server: waypoint controller: " + e.getMessage());
+        running.close();
+        return 1;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
         running.close();
         return 1;
       }
@@ -214,20 +232,35 @@ public final class ConfigServerCommand {
     return 0;
   }
 
-  /** Starts {@code dev.ambientj.config.server.waypoint.WaypointController} against the cluster. */
-  private static AutoCloseable startWaypointController(PrintStream out, Running running) {
+  /**
+   * Starts {@code dev.ambientj.config.server.waypoint.WaypointController} against the cluster,
+   * retrying its first list while the API fails transiently.
+   */
+  private static AutoCloseable startWaypointController(PrintStream out, Running running)
+      throws IOException, InterruptedException {
     WaypointSettings settings = WaypointSettings.fromEnv(System.getenv());
     KubernetesClient client = new KubernetesClientBuilder().build();
     try {
-      WaypointController c = new WaypointController(client, settings,
-          () -> running.state().roots().trustBundlePem()).start();
+      ApiOutage outage = new ApiOutage(log, "Kubernetes API at " + client.getMasterUrl(),
+          "no waypoint deployed until it answers");
+      WaypointController c = ApiRetry.DEFAULT.call(outage, "waypoint controller: list Gateways"
+          + " and Deployments", () -> {
+            WaypointController attempt = new WaypointController(client, settings,
+                () -> running.state().roots().trustBundlePem());
+            try {
+              return attempt.start();
+            } catch (RuntimeException e) {
+              attempt.close();
+              throw e;
+            }
+          });
       out.println("  waypoints:        deploying Gateways of class " + WaypointController.GATEWAY_CLASS
           + " at " + client.getMasterUrl() + " (image " + settings.image() + ")");
       return () -> {
         c.close();
         client.close();
       };
-    } catch (RuntimeException e) {
+    } catch (IOException | InterruptedException | RuntimeException e) {
       client.close();
       throw e;
     }
@@ -435,7 +468,11 @@ public final class ConfigServerCommand {
         if (client == null) {
           throw new IllegalArgumentException("Kubernetes mode needs a client");
         }
-        KubernetesConfigSource k = KubernetesConfigSource.start(client, publisher);
+        KubernetesConfigSource k = KubernetesConfigSource.open(client, publisher);
+        out.println("mesh config-server: listing the mesh at " + client.getMasterUrl()
+            + "; listening once every kind is listed");
+        out.flush();
+        awaitSynced(k);
         out.println("mesh config-server: watching the mesh at " + client.getMasterUrl()
             + (k.missingResources().isEmpty() ? ""
                 : " (not served, left out: " + k.missingResources() + ")"));
@@ -446,11 +483,15 @@ public final class ConfigServerCommand {
       try {
         MeshSnapshot snapshot = publisher.snapshot();
         String namespace = o.kubernetes() ? namespace(o, client) : null;
+        ApiOutage caOutage = o.kubernetes() ? new ApiOutage(log, "Kubernetes API at "
+            + client.getMasterUrl(), "not listening until the CA root is read") : null;
         CaStateDirectory state = o.kubernetes()
-            ? KubernetesCaRoot.open(client, namespace, o.stateDir(), snapshot.trustDomain())
+            ? retrying(caOutage, "read or create Secret " + namespace + "/" + KubernetesCaRoot.SECRET,
+                () -> KubernetesCaRoot.open(client, namespace, o.stateDir(), snapshot.trustDomain()))
             : CaStateDirectory.open(o.stateDir(), snapshot.trustDomain());
         if (o.kubernetes()) {
-          KubernetesCaRoot.publish(client, namespace, state.roots().trustBundlePem(), null);
+          retrying(caOutage, "publish ConfigMap " + namespace + "/" + KubernetesCaRoot.CONFIG_MAP,
+              () -> KubernetesCaRoot.publish(client, namespace, state.roots().trustBundlePem(), null));
           out.println("mesh config-server: CA root kept in Secret " + namespace + "/"
               + KubernetesCaRoot.SECRET + ", its certificate published in ConfigMap " + namespace
               + "/" + KubernetesCaRoot.CONFIG_MAP);
@@ -513,6 +554,31 @@ public final class ConfigServerCommand {
       } catch (IOException | RuntimeException e) {
         closeQuietly(source);
         throw e;
+      }
+    }
+
+    /** Waits, for as long as it takes, until {@code source} has listed the mesh. */
+    private static void awaitSynced(KubernetesConfigSource source) throws IOException {
+      try {
+        source.synced().get();
+      } catch (InterruptedException e) {
+        source.close();
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted while listing the mesh", e);
+      } catch (ExecutionException | java.util.concurrent.CancellationException e) {
+        source.close();
+        throw new IOException("listing the mesh failed: " + e.getMessage(), e);
+      }
+    }
+
+    /** {@code call}, retried while the API fails transiently ({@link ApiRetry}). */
+    private static <T> T retrying(ApiOutage outage, String what, ApiRetry.Call<T> call)
+        throws IOException {
+      try {
+        return ApiRetry.DEFAULT.call(outage, what, call);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted: " + what, e);
       }
     }
 
