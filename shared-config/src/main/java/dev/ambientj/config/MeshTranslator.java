@@ -140,6 +140,14 @@ public final class MeshTranslator {
   /**
    * The namespace an object lives in: its own, or {@code default} for namespaced kinds without one.
    */
+  /**
+   * What makes two objects the same one for this translator (API group, kind, namespace, name):
+   * of two objects with the same key, the later in the input applies.
+   */
+  public static String keyOf(HasMetadata o) {
+    return Run.identity(o);
+  }
+
   static String namespaceOf(HasMetadata o) {
     String kind = o.getKind();
     if (kind != null && CLUSTER_SCOPED.contains(kind)) {

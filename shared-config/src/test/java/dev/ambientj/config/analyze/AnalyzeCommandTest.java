@@ -123,12 +123,12 @@ class AnalyzeCommandTest {
         .matches("Error \\[AMB0002\\] .*extra\\.yaml:10:\\d+: document 2: malformed YAML: .*");
     assertThat(r.lines().get(1))
         .isEqualTo(
-            "Error [AMB0001] Service production/bad: spec.ports[0].port: 0 (expected"
+            "Error [IST0106] Service production/bad: spec.ports[0].port: 0 (expected"
                 + " 1..65535)");
   }
 
   @Test
-  void aRouteToAnUnknownHost() throws Exception {
+  void aRouteToAnUnknownHostAndItsSubsetAreEachReported() throws Exception {
     Path f = dir.resolve("p.yaml");
     Files.writeString(
         f,
@@ -139,7 +139,10 @@ class AnalyzeCommandTest {
         .containsExactly(
             "Error [IST0101] VirtualService production/payment-service:"
                 + " spec.http[1].route[0].destination.host: host payments matches no Service"
-                + " (expected name, name.namespace or name.namespace.svc.cluster.local)");
+                + " (expected name, name.namespace or name.namespace.svc.cluster.local)",
+            "Error [IST0101] VirtualService production/payment-service:"
+                + " spec.http[1].route[0].destination.subset: subset \"v1\" of host payments is not"
+                + " defined by any DestinationRule (requests to it get 503)");
     assertThat(r.exit()).isEqualTo(1);
   }
 
@@ -507,7 +510,7 @@ class AnalyzeCommandTest {
           "AuthorizationPolicy production/payment-access: spec.rules[0].fromm: unknown field");
       Run r = analyze(mesh.toString(), policies.toString());
       assertThat(r.exit()).isEqualTo(1);
-      assertThat(r.lines()).contains("Error [AMB0001] " + rejection);
+      assertThat(r.lines()).contains("Error [IST0106] " + rejection);
     }
   }
 
