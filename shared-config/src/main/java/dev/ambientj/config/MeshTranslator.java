@@ -103,6 +103,9 @@ public final class MeshTranslator {
 
   private static final AtomicLong VERSIONS = new AtomicLong();
   private static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "Node", "GatewayClass");
+  /** The problem of an object replaced by a later one of the same kind, namespace and name. */
+  public static final String DEFINED_AGAIN = "defined again later; the later definition applies";
+
   /** Kinds in which an unknown field rejects the object rather than being reported. */
   static final Set<String> STRICT_KINDS = Set.of("AuthorizationPolicy", "PeerAuthentication");
 
@@ -317,7 +320,7 @@ public final class MeshTranslator {
       for (int i = 0; i < input.size(); i++) {
         HasMetadata o = input.get(i);
         if (nameOf(o) != null && lastIndex.get(identity(o)) != i) {
-          reject(o, "metadata.name", "defined again later; the later definition applies");
+          reject(o, "metadata.name", DEFINED_AGAIN);
           continue;
         }
         out.add(o);

@@ -3,7 +3,10 @@ package dev.ambientj.config.analyze;
 import static dev.ambientj.config.MeshTranslator.LABEL_GATEWAY_NAME;
 import static dev.ambientj.config.MeshTranslator.LABEL_USE_WAYPOINT;
 import static dev.ambientj.config.MeshTranslator.LABEL_USE_WAYPOINT_NAMESPACE;
+import static dev.ambientj.config.analyze.Refs.nsOf;
+import static dev.ambientj.config.analyze.Refs.ref;
 
+import dev.ambientj.config.MeshTranslator;
 import dev.ambientj.config.MeshYaml;
 import dev.ambientj.config.analyze.Finding.Level;
 import dev.ambientj.config.authz.AuthorizationEngine;
@@ -42,8 +45,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import static dev.ambientj.config.analyze.Refs.nsOf;
-import static dev.ambientj.config.analyze.Refs.ref;
 
 /**
  * The checks of {@code mesh analyze}: what istiod would reject, and configuration that is accepted
@@ -56,7 +57,8 @@ import static dev.ambientj.config.analyze.Refs.ref;
  * found; IST0106 schema validation (an object the proxies reject, or an unknown field they
  * ignore); IST0109 two VirtualServices for one host; IST0127 a selector that matches no workload;
  * IST0130 a rule after a catch-all rule; IST0131 a match that repeats an earlier one; IST0173 a
- * subset that selects no pod. ambientj's own: AMB0002 malformed YAML or a file with nothing in
+ * subset that selects no pod. ambientj's own: AMB0001 an object defined twice (the later
+ * applies), AMB0002 malformed YAML or a file with nothing in
  * it, AMB0100 where a policy applies ({@code --verbose}), AMB0103 route weights not summing to 100,
  * AMB0104 use-waypoint names no waypoint, AMB0105 not applicable to ambient, AMB0106 the waypoint
  * does not serve that kind of traffic, AMB0107 a workload policy that a waypoint bypasses, AMB0108
@@ -94,6 +96,11 @@ public final class MeshAnalyzer {
     for (ConfigRejection r : snapshot.rejections()) {
       if (!r.location().isEmpty()) {
         a.findings.add(fileFinding(r));
+        continue;
+      }
+      if (r.problem().equals(MeshTranslator.DEFINED_AGAIN)) {
+        a.findings.add(new Finding(Level.WARNING, "AMB0001", r.objectRef(), r.field(),
+            r.problem()));
         continue;
       }
       a.rejected.add(r.objectRef());

@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.ambientj.config.analyze.AnalyzeCommandTest.Run;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -51,6 +52,32 @@ class AnalyzeChecksTest {
             + " (did you mean spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors?);"
             + " ignored");
     assertThat(r.exit()).isEqualTo(1);
+  }
+
+  @Test
+  void aProxyLoadingTheSameFilesLogsTheSameFindingAndIgnoresTheField() throws Exception {
+    Path policies = dir.resolve("payment-policies.yaml");
+    Files.writeString(policies, Files.readString(examples().resolve("payment-policies.yaml"))
+        .replace("        http2MaxRequests: 1000\n",
+            "        http2MaxRequests: 1000\n        consecutiveGatewayErrors: 5\n"));
+    Path mesh = examples().resolve("mesh.yaml");
+    var publisher = new dev.ambientj.config.SnapshotPublisher();
+    try (var source =
+        dev.ambientj.config.FileConfigSource.start(List.of(mesh, policies), publisher)) {
+      var snapshot = publisher.snapshot();
+      assertThat(snapshot.rejections()).isEmpty();
+      assertThat(snapshot.policies().destinationRules()).as("applied, the field ignored")
+          .singleElement().satisfies(dr -> assertThat(
+              dr.getSpec().getTrafficPolicy().getOutlierDetection().getConsecutiveGatewayErrors())
+              .isNull());
+      var warning = snapshot.warnings().getFirst();
+      assertThat(warning.toString()).isEqualTo("DestinationRule production/payment-service:"
+          + " spec.trafficPolicy.connectionPool.http.consecutiveGatewayErrors: unknown field"
+          + " (did you mean spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors?);"
+          + " ignored");
+      assertThat(analyze(mesh.toString(), policies.toString()).lines())
+          .containsExactly("Error [IST0106] " + warning);
+    }
   }
 
   @Test
