@@ -220,7 +220,14 @@ final class FieldSchema {
 
   /** The fields of a model class by JSON name, oneof subtypes' fields included. */
   private static Map<String, Field> fieldsOf(Class<?> type) {
-    return FIELDS.computeIfAbsent(type, FieldSchema::introspect);
+    // Not computeIfAbsent: introspecting a oneof reads its subtypes' fields from the same map.
+    Map<String, Field> fields = FIELDS.get(type);
+    if (fields == null) {
+      fields = introspect(type);
+      Map<String, Field> raced = FIELDS.putIfAbsent(type, fields);
+      fields = raced == null ? fields : raced;
+    }
+    return fields;
   }
 
   private static Map<String, Field> introspect(Class<?> type) {

@@ -56,7 +56,8 @@ import java.util.Set;
  * <p>Codes as istioctl's where one exists: IST0101 referenced host, subset, Service or waypoint not
  * found; IST0106 schema validation (an object the proxies reject, or an unknown field they
  * ignore); IST0109 two VirtualServices for one host; IST0127 a selector that matches no workload;
- * IST0130 a rule after a catch-all rule; IST0131 a match that repeats an earlier one; IST0173 a
+ * IST0118 a port that declares no protocol; IST0130 a rule after a catch-all rule; IST0131 a match
+ * that repeats an earlier one; IST0173 a
  * subset that selects no pod. ambientj's own: AMB0001 an object defined twice (the later
  * applies), AMB0002 malformed YAML or a file with nothing in
  * it, AMB0100 where a policy applies ({@code --verbose}), AMB0103 route weights not summing to 100,
@@ -64,7 +65,8 @@ import java.util.Set;
  * does not serve that kind of traffic, AMB0107 a workload policy that a waypoint bypasses, AMB0108
  * L7 configuration for a service without waypoint, AMB0109 a rate limit that selects no workload,
  * AMB0110 L7 attributes in a policy enforced by ztunnel, AMB0111 a waypoint that does not admit
- * the namespace bound to it, AMB0112 STRICT mTLS where a client outside the mesh is let in.
+ * the namespace bound to it, AMB0112 STRICT mTLS where a client outside the mesh is let in,
+ * AMB0113 a port of a waypoint's Service that declares no protocol (L7 does not apply to it).
  */
 public final class MeshAnalyzer {
   static final String ROOT_NAMESPACE = "istio-system";
@@ -117,6 +119,7 @@ public final class MeshAnalyzer {
     a.virtualServices();
     a.gatewayRoutes();
     a.waypointLabels();
+    PortNames.check(objects, snapshot, a.findings::add);
     a.authorizationPolicies();
     PlaintextClients.check(snapshot, a.findings::add);
     a.rateLimits();

@@ -19,6 +19,9 @@ import org.junit.jupiter.api.io.TempDir;
 class AnalyzeChecksTest {
   @TempDir Path dir;
 
+  /** An extra file that adds nothing (an empty file would be reported as such). */
+  private static final String NOTHING = "{apiVersion: v1, kind: List, items: []}\n";
+
   /** The example mesh and policies, with {@code extra} added. */
   private Run withMesh(String extra) throws Exception {
     return withMesh(Files.readString(examples().resolve("mesh.yaml")), extra);
@@ -324,5 +327,29 @@ class AnalyzeChecksTest {
         "Warning [AMB0108] AuthorizationPolicy production/orders-get: spec.targetRefs[0]: no"
             + " effect in ambient mode: Service production/orders has no waypoint, and a policy"
             + " attached to a Service is enforced by its waypoint");
+  }
+
+  @Test
+  void aPortThatDeclaresNoProtocolIsTcpToItsWaypoint() throws Exception {
+    String mesh = Files.readString(examples().resolve("mesh.yaml"));
+    // payment-service (behind the waypoint) and orders (no waypoint) each name their port "web"
+    String renamed = mesh
+        .replace("    app: orders\n  ports:\n  - name: http\n",
+            "    app: orders\n  ports:\n  - name: web\n")
+        .replace("    app: payment-service\n  ports:\n  - name: http\n",
+            "    app: payment-service\n  ports:\n  - name: web\n");
+    assertThat(renamed.split("  - name: web\n    port: 80", -1)).hasSize(3);
+    Run r = withMesh(renamed, NOTHING);
+    assertThat(r.lines()).containsExactly(
+        "Info [IST0118] Service production/orders: spec.ports[0]: port name \"web\" (port 80,"
+            + " targetPort http) does not follow Istio's naming convention <protocol>[-<suffix>]"
+            + " and there is no appProtocol: a waypoint would treat it as TCP",
+        "Warning [AMB0113] Service production/payment-service: spec.ports[0]: port \"web\" (80)"
+            + " declares no protocol, so waypoint production/payment-waypoint treats it as TCP:"
+            + " HTTP routes, L7 authorization, retries and HTTP metrics do not apply to it"
+            + " (expected a name such as http-web, or appProtocol: http)");
+    assertThat(withMesh(renamed.replace("  - name: web\n    port: 80",
+            "  - name: web\n    appProtocol: http\n    port: 80"),
+        NOTHING).lines()).as("appProtocol declares it").isEmpty();
   }
 }
