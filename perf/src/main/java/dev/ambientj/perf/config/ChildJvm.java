@@ -40,6 +40,7 @@ final class ChildJvm implements AutoCloseable {
     cmd.add(mainClass);
     cmd.addAll(args);
     process = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    Runtime.getRuntime().addShutdownHook(new Thread(process::destroy, "stop-child"));
     Thread.ofPlatform().daemon().name("child-" + process.pid()).start(() -> read(onLine));
   }
 
@@ -66,9 +67,14 @@ final class ChildJvm implements AutoCloseable {
 
   /** Waits for the ready text; throws with the output's tail when it does not come in time. */
   void awaitReady(long seconds) throws InterruptedException {
-    if (!readySeen.await(seconds, TimeUnit.SECONDS)) {
-      throw new IllegalStateException("no \"" + ready + "\" after " + seconds + " s:\n"
-          + String.join("\n", tail()));
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    while (!readySeen.await(200, TimeUnit.MILLISECONDS)) {
+      if (!process.isAlive() || System.nanoTime() > deadline) {
+        Thread.sleep(200); // the last lines
+        throw new IllegalStateException((process.isAlive() ? "no \"" + ready + "\" after "
+            + seconds + " s" : "exited with " + process.exitValue() + " before \"" + ready
+            + "\"") + ":\n" + String.join("\n", tail()));
+      }
     }
   }
 
