@@ -103,6 +103,9 @@ public final class MeshTranslator {
 
   private static final AtomicLong VERSIONS = new AtomicLong();
   private static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "Node", "GatewayClass");
+  /** The problem of an object replaced by a later one of the same kind, namespace and name. */
+  public static final String DEFINED_AGAIN = "defined again later; the later definition applies";
+
   /** Kinds in which an unknown field rejects the object rather than being reported. */
   static final Set<String> STRICT_KINDS = Set.of("AuthorizationPolicy", "PeerAuthentication");
 
@@ -140,6 +143,14 @@ public final class MeshTranslator {
   /**
    * The namespace an object lives in: its own, or {@code default} for namespaced kinds without one.
    */
+  /**
+   * What makes two objects the same one for this translator (API group, kind, namespace, name):
+   * of two objects with the same key, the later in the input applies.
+   */
+  public static String keyOf(HasMetadata o) {
+    return Run.identity(o);
+  }
+
   static String namespaceOf(HasMetadata o) {
     String kind = o.getKind();
     if (kind != null && CLUSTER_SCOPED.contains(kind)) {
@@ -309,7 +320,7 @@ public final class MeshTranslator {
       for (int i = 0; i < input.size(); i++) {
         HasMetadata o = input.get(i);
         if (nameOf(o) != null && lastIndex.get(identity(o)) != i) {
-          reject(o, "metadata.name", "defined again later; the later definition applies");
+          reject(o, "metadata.name", DEFINED_AGAIN);
           continue;
         }
         out.add(o);

@@ -25,6 +25,11 @@ import java.util.concurrent.ConcurrentHashMap;
  *       the fields that vanished on the way in.
  * </ul>
  *
+ * <p>Each is reported with what it should likely have been ({@link FieldSchema}): {@code
+ * spec.trafficPolicy.connectionPool.http.consecutiveGatewayErrors: unknown field (did you mean
+ * spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors?)}, the text the proxies log and
+ * {@code mesh analyze} prints.
+ *
  * <p>The API server's strict field validation refuses such fields; for the security kinds the
  * translator does too ({@link MeshTranslator}), since a misspelt condition ({@code fromm:}) would
  * otherwise widen a policy. {@code status} is not checked (not written by users). Thread-safe.
@@ -48,16 +53,39 @@ final class UnknownFields {
    * then only the fields kept in {@code additionalProperties} are found).
    */
   static List<Found> find(JsonNode tree, Object typed) {
-    List<Found> out = new ArrayList<>();
-    walk(typed, "", out);
+    List<String> kept = new ArrayList<>();
+    walk(typed, "", kept);
+    List<String> dropped = new ArrayList<>();
     if (tree != null) {
       JsonNode back = MeshYaml.SERIALIZATION.convertValue(typed, JsonNode.class);
-      compare(tree, back, "", out);
+      compare(tree, back, "", dropped);
     }
+    FieldSchema schema = FieldSchema.of(typed.getClass());
+    List<Found> out = new ArrayList<>();
+    kept.forEach(p -> out.add(new Found(p, problem(schema, p), false)));
+    dropped.forEach(p -> out.add(new Found(p, problem(schema, p), true)));
     return out;
   }
 
-  private static void walk(Object value, String path, List<Found> out) {
+  /**
+   * {@code unknown field (did you mean spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors?)}
+   * when a field of that name exists elsewhere in the object's schema or one of a near name exists
+   * here, else {@code unknown field (expected one of …)} listing what is accepted here.
+   */
+  static String problem(FieldSchema schema, String path) {
+    var suggestion = schema.suggest(path);
+    if (suggestion.isPresent()) {
+      return "unknown field (did you mean " + suggestion.get() + "?)";
+    }
+    List<String> names = schema.fieldsBeside(path);
+    if (names.isEmpty()) {
+      return "unknown field";
+    }
+    return "unknown field (expected "
+        + (names.size() == 1 ? names.get(0) : "one of " + String.join(", ", names)) + ")";
+  }
+
+  private static void walk(Object value, String path, List<String> out) {
     if (value == null) {
       return;
     }
@@ -78,8 +106,7 @@ final class UnknownFields {
     Bean bean = BEANS.computeIfAbsent(value.getClass(), UnknownFields::introspect);
     if (bean.anyGetter() != null && bean.anyGetter().getValue(value) instanceof Map<?, ?> extra) {
       for (Object key : extra.keySet()) {
-        out.add(new Found(join(path, String.valueOf(key)), "unknown field (expected "
-            + expected(bean) + ")", false));
+        out.add(join(path, String.valueOf(key)));
       }
     }
     for (BeanPropertyDefinition p : bean.properties()) {
@@ -93,20 +120,6 @@ final class UnknownFields {
     }
   }
 
-  private static String expected(Bean bean) {
-    List<String> names = new ArrayList<>();
-    for (BeanPropertyDefinition p : bean.properties()) {
-      if (p.getAccessor() != null && !p.getName().equals("status")) {
-        names.add(p.getName());
-      }
-    }
-    if (names.isEmpty()) {
-      return "no fields here";
-    }
-    return names.size() == 1 ? names.get(0)
-        : "one of " + String.join(", ", names);
-  }
-
   private static Bean introspect(Class<?> type) {
     ObjectMapper m = MeshYaml.MAPPER;
     BeanDescription d = m.getSerializationConfig().introspect(m.constructType(type));
@@ -114,7 +127,7 @@ final class UnknownFields {
   }
 
   /** Reports what is set in {@code in} but absent from {@code back} (the object written back). */
-  private static void compare(JsonNode in, JsonNode back, String path, List<Found> out) {
+  private static void compare(JsonNode in, JsonNode back, String path, List<String> out) {
     if (in.isObject()) {
       if (!back.isObject()) {
         return; // a different shape is the deserializer's business, and reported by it
@@ -129,7 +142,7 @@ final class UnknownFields {
         }
         String p = join(path, e.getKey());
         if (!back.has(e.getKey())) {
-          out.add(new Found(p, "unknown field", true));
+          out.add(p);
         } else {
           compare(v, back.get(e.getKey()), p, out);
         }

@@ -65,7 +65,7 @@ class LastGoodVersionTest {
     MeshSnapshot s = applyBadAfterGood(ONLY_GATEWAY.replace("- from:", "- fromm:"));
     assertThat(s.rejections().get(0).report()).isEqualTo(
         "AuthorizationPolicy production/payment-access: spec.rules[0].fromm: unknown field"
-            + " (expected one of from, to, when) (rejected; keeping the version in force)");
+            + " (did you mean spec.rules[0].from?) (rejected; keeping the version in force)");
   }
 
   @Test
@@ -94,7 +94,8 @@ class LastGoodVersionTest {
     // provider is a oneof read by a custom deserializer, which drops its unknown siblings
     assertThat(applyBadAfterGood(ONLY_GATEWAY.replace("  selector:",
             "  action: CUSTOM\n  provider:\n    name: ext\n  bogus: 1\n  selector:")).rejections().get(0))
-        .hasToString("AuthorizationPolicy production/payment-access: spec.bogus: unknown field");
+        .hasToString("AuthorizationPolicy production/payment-access: spec.bogus: unknown field"
+            + " (expected one of provider, action, rules, selector, targetRef, targetRefs)");
   }
 
   @Test

@@ -3,7 +3,10 @@ package dev.ambientj.config.analyze;
 import static dev.ambientj.config.MeshTranslator.LABEL_GATEWAY_NAME;
 import static dev.ambientj.config.MeshTranslator.LABEL_USE_WAYPOINT;
 import static dev.ambientj.config.MeshTranslator.LABEL_USE_WAYPOINT_NAMESPACE;
+import static dev.ambientj.config.analyze.Refs.nsOf;
+import static dev.ambientj.config.analyze.Refs.ref;
 
+import dev.ambientj.config.MeshTranslator;
 import dev.ambientj.config.MeshYaml;
 import dev.ambientj.config.analyze.Finding.Level;
 import dev.ambientj.config.authz.AuthorizationEngine;
@@ -47,16 +50,28 @@ import java.util.Set;
  * The checks of {@code mesh analyze}: what istiod would reject, and configuration that is accepted
  * but does not do what its author likely meant in ambient mode.
  *
- * <p>Codes: IST0101 (referenced host or subset not found), IST0109 (two VirtualServices for one
- * host), IST0127 (policy selector matches no workload) as istioctl; AMB0001 rejected object,
- * AMB0002 malformed YAML or a file with nothing in it, AMB0003 unknown field ignored, AMB0103 route weights not summing to 100, AMB0104 use-waypoint names a
- * missing waypoint, AMB0105 not applicable to ambient, AMB0106 waypoint does not serve that kind of
- * traffic, AMB0107 workload policy bypassed by a waypoint, AMB0108 L7 configuration for a service
- * without waypoint, AMB0109 rate limit selects no workload, AMB0110 L7
- * attributes in a policy enforced by ztunnel.
+ * <p>Each reference is checked on its own: a route's subset is looked up in the DestinationRules
+ * whether or not its Service is among the objects, a Service's absence is reported once.
+ *
+ * <p>Codes as istioctl's where one exists: IST0101 referenced host, subset, Service or waypoint not
+ * found; IST0106 schema validation (an object the proxies reject, or an unknown field they
+ * ignore); IST0109 two VirtualServices for one host; IST0127 a selector that matches no workload;
+ * IST0118 a port that declares no protocol; IST0130 a rule after a catch-all rule; IST0131 a match
+ * that repeats an earlier one; IST0173 a
+ * subset that selects no pod. ambientj's own: AMB0001 an object defined twice (the later
+ * applies), AMB0002 malformed YAML or a file with nothing in
+ * it, AMB0100 where a policy applies ({@code --verbose}), AMB0103 route weights not summing to 100,
+ * AMB0104 use-waypoint names no waypoint, AMB0105 not applicable to ambient, AMB0106 the waypoint
+ * does not serve that kind of traffic, AMB0107 a workload policy that a waypoint bypasses, AMB0108
+ * L7 configuration for a service without waypoint, AMB0109 a rate limit that selects no workload,
+ * AMB0110 L7 attributes in a policy enforced by ztunnel, AMB0111 a waypoint that does not admit
+ * the namespace bound to it, AMB0112 STRICT mTLS where a client outside the mesh is let in,
+ * AMB0113 a port of a waypoint's Service that declares no protocol (L7 does not apply to it).
  */
 public final class MeshAnalyzer {
   static final String ROOT_NAMESPACE = "istio-system";
+  /** istioctl's SchemaValidationError. */
+  static final String SCHEMA_VALIDATION = "IST0106";
 
   private final List<HasMetadata> objects;
   private final MeshSnapshot snapshot;
@@ -85,18 +100,28 @@ public final class MeshAnalyzer {
         a.findings.add(fileFinding(r));
         continue;
       }
+      if (r.problem().equals(MeshTranslator.DEFINED_AGAIN)) {
+        a.findings.add(new Finding(Level.WARNING, "AMB0001", r.objectRef(), r.field(),
+            r.problem()));
+        continue;
+      }
       a.rejected.add(r.objectRef());
-      a.findings.add(new Finding(Level.ERROR, "AMB0001", r.objectRef(), r.field(), r.problem()));
+      a.findings.add(
+          new Finding(Level.ERROR, SCHEMA_VALIDATION, r.objectRef(), r.field(), r.problem()));
     }
+    // An ignored unknown field is an error for analyze: strict field validation (kubectl apply
+    // --validate=strict, istioctl's IST0106) refuses the object.
     for (ConfigWarning w : snapshot.warnings()) {
-      a.findings.add(new Finding(Level.WARNING, "AMB0003",
+      a.findings.add(new Finding(Level.ERROR, SCHEMA_VALIDATION,
           w.namespace().isEmpty() ? w.kind() + " " + w.name()
               : w.kind() + " " + w.namespace() + "/" + w.name(), w.field(), w.problem()));
     }
     a.virtualServices();
     a.gatewayRoutes();
     a.waypointLabels();
+    PortNames.check(objects, snapshot, a.findings::add);
     a.authorizationPolicies();
+    PlaintextClients.check(snapshot, a.findings::add);
     a.rateLimits();
     for (NotApplicable n : snapshot.policies().notApplicable()) {
       a.findings.add(
@@ -246,23 +271,6 @@ public final class MeshAnalyzer {
     return snapshot.findServiceByHostname(host, ns).map(Service::waypoint);
   }
 
-  private static String ref(HasMetadata o) {
-    String ns = o.getMetadata() == null ? null : o.getMetadata().getNamespace();
-    String kind = o.getKind();
-    if ("Namespace".equals(kind) || "Node".equals(kind)) {
-      return kind + " " + o.getMetadata().getName();
-    }
-    return kind
-        + " "
-        + (ns == null || ns.isEmpty() ? "default" : ns)
-        + "/"
-        + o.getMetadata().getName();
-  }
-
-  private static String nsOf(HasMetadata o) {
-    String ns = o.getMetadata().getNamespace();
-    return ns == null || ns.isEmpty() ? "default" : ns;
-  }
 
   private void virtualServices() {
     // host (qualified) -> DestinationRule subsets
@@ -287,7 +295,10 @@ public final class MeshAnalyzer {
                 "host "
                     + dr.getSpec().getHost()
                     + " matches no Service; the DestinationRule has no effect"));
-      } else if (svc.get().waypoint() == null) {
+      } else {
+        subsetsSelectPods(dr, svc.get());
+      }
+      if (svc.isPresent() && svc.get().waypoint() == null) {
         findings.add(
             new Finding(
                 Level.WARNING,
@@ -355,6 +366,7 @@ public final class MeshAnalyzer {
                       + " istio.io/use-waypoint)"));
         }
       }
+      RouteRules.check(vs, ref, findings::add);
       List<HTTPRoute> http = spec.getHttp() == null ? List.of() : spec.getHttp();
       for (int i = 0; i < http.size(); i++) {
         List<HTTPRouteDestination> route =
@@ -396,6 +408,29 @@ public final class MeshAnalyzer {
     }
   }
 
+  /**
+   * IST0173: a subset whose labels select none of the Service's pods; requests routed to it find
+   * no endpoint (503).
+   */
+  private void subsetsSelectPods(DestinationRule dr, Service svc) {
+    List<Subset> subsets =
+        dr.getSpec().getSubsets() == null ? List.of() : dr.getSpec().getSubsets();
+    for (int i = 0; i < subsets.size(); i++) {
+      Map<String, String> labels =
+          subsets.get(i).getLabels() == null ? Map.of() : subsets.get(i).getLabels();
+      boolean any = svc.endpoints().stream()
+          .map(e -> snapshot.findWorkloadByUid(e.workloadUid()))
+          .flatMap(java.util.Optional::stream)
+          .anyMatch(w -> w.labels().entrySet().containsAll(labels.entrySet()));
+      if (!any) {
+        findings.add(new Finding(Level.ERROR, "IST0173", ref(dr), "spec.subsets[" + i + "]",
+            "subset \"" + subsets.get(i).getName() + "\" (labels " + labels + ") selects none of"
+                + " the pods of Service " + svc.namespace() + "/" + svc.name()
+                + "; requests routed to it get 503 (no healthy upstream)"));
+      }
+    }
+  }
+
   private void destination(
       String ref,
       String ns,
@@ -404,10 +439,8 @@ public final class MeshAnalyzer {
       String host,
       String subset,
       Map<String, Set<String>> subsetsByHost) {
-    if (snapshot.findServiceByHostname(host, ns).isEmpty()) {
-      if (unknownHosts.contains(MeshSnapshot.qualify(host, ns))) {
-        return; // already reported on spec.hosts
-      }
+    if (snapshot.findServiceByHostname(host, ns).isEmpty()
+        && !unknownHosts.contains(MeshSnapshot.qualify(host, ns))) { // else reported on spec.hosts
       findings.add(
           new Finding(
               Level.ERROR,
@@ -418,8 +451,9 @@ public final class MeshAnalyzer {
                   + host
                   + " matches no Service (expected name, name.namespace or"
                   + " name.namespace.svc.cluster.local)"));
-      return;
     }
+    // Checked whether or not the Service is known: it may be defined elsewhere (another file, the
+    // cluster), and the subset is missing all the same.
     if (subset != null && !subset.isEmpty()) {
       Set<String> defined = subsetsByHost.get(MeshSnapshot.qualify(host, ns));
       if (defined == null || !defined.contains(subset)) {
@@ -595,6 +629,7 @@ public final class MeshAnalyzer {
 
   /** istio.io/use-waypoint on namespaces, Services and Pods. */
   private void waypointLabels() {
+    WaypointAdmission admission = new WaypointAdmission(objects);
     for (HasMetadata o : objects) {
       String kind = o.getKind();
       if (o.getMetadata() == null
@@ -617,15 +652,18 @@ public final class MeshAnalyzer {
       String field = "metadata.labels[" + LABEL_USE_WAYPOINT + "]";
       var wp = snapshot.findWaypoint(wanted);
       if (wp.isEmpty()) {
+        String what = admission.gatewayClassOf(wpNs, name)
+            .map(c -> "Gateway " + wanted + " is not a waypoint (its gatewayClassName is "
+                + (c.isEmpty() ? "missing" : c) + ")")
+            .orElse("waypoint " + wanted + " does not exist");
         findings.add(
             new Finding(
                 Level.WARNING,
                 "AMB0104",
                 ref(o),
                 field,
-                "waypoint "
-                    + wanted
-                    + " does not exist; traffic is not sent to a waypoint"
+                what
+                    + "; traffic is not sent to a waypoint"
                     + " (expected a Gateway of class istio-waypoint named "
                     + name
                     + " in namespace "
@@ -633,6 +671,15 @@ public final class MeshAnalyzer {
                     + ")"));
         continue;
       }
+      admission.refusal(wpNs, name, ns).ifPresent(why -> findings.add(new Finding(
+          Level.WARNING,
+          "AMB0111",
+          ref(o),
+          field,
+          "waypoint " + wanted + " does not admit namespace " + ns + ": " + why
+              + "; Istio ignores this binding, while ambientj honours it (expected the Gateway's"
+              + " HBONE listener to admit namespace " + ns + ": allowedRoutes.namespaces.from: All,"
+              + " or Selector matching it)")));
       Waypoint w = wp.get();
       if ("Service".equals(kind) && !w.servesServices()) {
         findings.add(
@@ -808,7 +855,8 @@ public final class MeshAnalyzer {
    */
   private void waypointBypass(AuthorizationPolicy ap, List<Workload> selected) {
     var spec = ap.getSpec();
-    if (spec.getAction() != null && spec.getAction() != AuthorizationPolicyAction.ALLOW) {
+    boolean deny = spec.getAction() == AuthorizationPolicyAction.DENY;
+    if (spec.getAction() != null && spec.getAction() != AuthorizationPolicyAction.ALLOW && !deny) {
       return;
     }
     Set<String> principals = new HashSet<>();
@@ -853,8 +901,10 @@ public final class MeshAnalyzer {
                     + s.waypoint()
                     + " for Service "
                     + s.name()
-                    + ": ztunnel sees the waypoint's identity, so the allowed sources are denied on"
-                    + " that path (expected targetRefs: [{kind: Service, group: \"\", name: "
+                    + ": ztunnel sees the waypoint's identity, so "
+                    + (deny ? "the denied sources get through on that path"
+                        : "the allowed sources are denied on that path")
+                    + " (expected targetRefs: [{kind: Service, group: \"\", name: "
                     + s.name()
                     + "}] so the waypoint enforces it)"));
         return;

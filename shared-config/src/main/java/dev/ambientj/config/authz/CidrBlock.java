@@ -4,10 +4,10 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 
 /** An IP block ({@code 10.0.0.0/8}, or a single address), parsed once. */
-record CidrBlock(byte[] network, int prefix) {
+public record CidrBlock(byte[] network, int prefix) {
 
   /** @throws IllegalArgumentException naming the value when it is not an IP or CIDR */
-  static CidrBlock parse(String text) {
+  public static CidrBlock parse(String text) {
     String s = text.trim();
     int slash = s.indexOf('/');
     String ip = slash < 0 ? s : s.substring(0, slash);
@@ -30,7 +30,7 @@ record CidrBlock(byte[] network, int prefix) {
     return new CidrBlock(addr, prefix);
   }
 
-  boolean contains(InetAddress address) {
+  public boolean contains(InetAddress address) {
     if (address == null) {
       return false;
     }

@@ -98,8 +98,19 @@ public final class PeerAuthentications {
     return new PeerAuthentications(rootNamespace, mesh, Map.copyOf(nsWide), Map.copyOf(frozen));
   }
 
+  /**
+   * The effective mode and the policy that set it ({@code namespace/name}; empty when none did and
+   * the default, PERMISSIVE, applies).
+   */
+  public record Decision(MtlsMode mode, String policy) {}
+
   /** The effective mode for a workload's {@code port} (its target port). */
   public MtlsMode mode(String namespace, Map<String, String> labels, int port) {
+    return decide(namespace, labels, port).mode();
+  }
+
+  /** As {@link #mode}, with the policy that decided it (for operators: analyze, config dumps). */
+  public Decision decide(String namespace, Map<String, String> labels, int port) {
     for (Level l : selectors.getOrDefault(namespace, List.of())) {
       if (selects(l.selector(), labels)) {
         MtlsMode m = resolved(l.ports().get(port));
@@ -107,17 +118,19 @@ public final class PeerAuthentications {
           m = resolved(l.mode());
         }
         if (m != null) {
-          return m;
+          return new Decision(m, l.ref());
         }
         break; // the oldest selector policy is the one that applies; UNSET inherits
       }
     }
     Level ns = namespaceWide.get(namespace);
-    MtlsMode m = ns == null ? null : resolved(ns.mode());
-    if (m == null && mesh != null) {
-      m = resolved(mesh.mode());
+    if (ns != null && resolved(ns.mode()) != null) {
+      return new Decision(resolved(ns.mode()), ns.ref());
     }
-    return m == null ? MtlsMode.PERMISSIVE : m;
+    if (mesh != null && resolved(mesh.mode()) != null) {
+      return new Decision(resolved(mesh.mode()), mesh.ref());
+    }
+    return new Decision(MtlsMode.PERMISSIVE, "");
   }
 
   /** Whether plaintext (port 15006) is refused for this workload and port. */

@@ -281,6 +281,75 @@ public final class KubernetesConfigSource implements AutoCloseable {
     return lastFailure;
   }
 
+  /**
+   * What one listing of the cluster found: every object of the {@linkplain #WATCHED watched
+   * resources}, in the order a rebuild hands them to the translator, and the resources the API
+   * server does not serve.
+   */
+  public record Listing(List<HasMetadata> objects, List<WatchedResource> missing) {
+    public Listing {
+      objects = List.copyOf(objects);
+      missing = List.copyOf(missing);
+    }
+  }
+
+  /**
+   * Lists every watched resource once, without watching: what {@code mesh analyze --kubernetes}
+   * reads. Objects are read as the informers read them (Istio and Gateway API kinds generic, so
+   * the translator sees what the user wrote). The caller keeps ownership of {@code client}.
+   *
+   * @throws IllegalStateException naming the resource and the API server's answer when a kind the
+   *     mesh needs cannot be listed
+   */
+  public static Listing list(KubernetesClient client) {
+    List<HasMetadata> objects = new ArrayList<>();
+    List<WatchedResource> missing = new ArrayList<>();
+    try (KubernetesClient reading = watchingClient(client)) {
+      for (WatchedResource r : WATCHED) {
+        List<? extends HasMetadata> items;
+        try {
+          items = listOf(reading, r);
+        } catch (KubernetesClientException e) {
+          if (r.optional() && e.getCode() == 404) {
+            missing.add(r);
+            continue;
+          }
+          throw new IllegalStateException("cannot list " + r.plural() + " (" + r.apiVersion()
+              + ") from " + client.getMasterUrl() + ": " + ApiRetry.describe(e), e);
+        }
+        List<HasMetadata> ofKind = new ArrayList<>(items);
+        ofKind.sort(CREATION_ORDER);
+        ofKind.forEach(o -> objects.add(withTypeMeta(o, r)));
+      }
+    }
+    return new Listing(objects, missing);
+  }
+
+  private static List<? extends HasMetadata> listOf(KubernetesClient client, WatchedResource r) {
+    return switch (r.kind()) {
+      case "Namespace" -> client.namespaces().list().getItems();
+      case "Node" -> client.nodes().list().getItems();
+      case "Pod" -> client.pods().inAnyNamespace().list().getItems();
+      case "Service" -> client.services().inAnyNamespace().list().getItems();
+      default -> {
+        var resources = client.genericKubernetesResources(context(r));
+        yield r.namespaced()
+            ? resources.inAnyNamespace().list().getItems()
+            : resources.list().getItems();
+      }
+    };
+  }
+
+  private static ResourceDefinitionContext context(WatchedResource r) {
+    return new ResourceDefinitionContext.Builder()
+        .withGroup(r.group())
+        .withVersion(r.version())
+        .withKind(r.kind())
+        .withPlural(r.plural())
+        .withNamespaced(r.namespaced())
+        .build();
+  }
+
   /** The watched resources the API server does not serve (their CRD is not installed). */
   public List<WatchedResource> missingResources() {
     synchronized (missing) {
@@ -517,15 +586,7 @@ public final class KubernetesConfigSource implements AutoCloseable {
       case "Pod" -> client.pods().inAnyNamespace().runnableInformer(resyncMillis);
       case "Service" -> client.services().inAnyNamespace().runnableInformer(resyncMillis);
       default -> {
-        ResourceDefinitionContext context =
-            new ResourceDefinitionContext.Builder()
-                .withGroup(r.group())
-                .withVersion(r.version())
-                .withKind(r.kind())
-                .withPlural(r.plural())
-                .withNamespaced(r.namespaced())
-                .build();
-        var resources = client.genericKubernetesResources(context);
+        var resources = client.genericKubernetesResources(context(r));
         yield r.namespaced()
             ? resources.inAnyNamespace().runnableInformer(resyncMillis)
             : resources.runnableInformer(resyncMillis);

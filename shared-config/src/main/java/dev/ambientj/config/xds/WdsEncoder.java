@@ -127,6 +127,13 @@ public final class WdsEncoder {
 
     Map<String, Any> authz = new LinkedHashMap<>();
     Map<String, List<String>> policiesByWorkload = new HashMap<>();
+    // Selectors are matched against the workloads carrying one of their labels, not all of them:
+    // with 500 policies and 5,000 workloads, matching each against each was most of an encode.
+    Map<String, List<Workload>> byLabel = new HashMap<>();
+    for (Workload w : s.workloads()) {
+      w.labels().forEach((k, v) ->
+          byLabel.computeIfAbsent(k + "=" + v, x -> new ArrayList<>()).add(w));
+    }
     for (AuthorizationPolicy p : s.policies().authorizationPolicies()) {
       Authorization a = authorization(p);
       if (a == null) {
@@ -136,7 +143,14 @@ public final class WdsEncoder {
       authz.put(key, Any.pack(a));
       if (a.getScope() == Scope.WORKLOAD_SELECTOR) {
         Map<String, String> sel = p.getSpec().getSelector().getMatchLabels();
-        for (Workload w : s.workloads()) {
+        List<Workload> candidates = s.workloads();
+        for (var e : sel.entrySet()) {
+          List<Workload> having = byLabel.getOrDefault(e.getKey() + "=" + e.getValue(), List.of());
+          if (having.size() < candidates.size()) {
+            candidates = having;
+          }
+        }
+        for (Workload w : candidates) {
           if ((a.getNamespace().equals(rootNamespace) || a.getNamespace().equals(w.namespace()))
               && w.labels().entrySet().containsAll(sel.entrySet())) {
             policiesByWorkload.computeIfAbsent(w.uid(), u -> new ArrayList<>()).add(key);

@@ -29,6 +29,7 @@ import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -91,15 +92,23 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
   /**
    * One snapshot's resources, encoded once for every stream. {@code versions} (type → name →
    * version, immutable) is hashed here, once per push, rather than per stream; {@code changes}
-   * (type → what differs from the previous Computed's {@code versions}) lets a stream that holds
-   * exactly the previous set be answered without walking the whole set. With 10,000 workloads and
-   * 200 streams, per-stream hashing and walking cost seconds per change. {@code scopes} memoizes
+   * (type → what differs from each of the last {@value #DELTA_HISTORY} Computeds' {@code
+   * versions}, oldest first) lets a stream that holds exactly one of those sets be answered without
+   * walking the whole set. With 10,000 workloads and 200 streams, per-stream hashing and walking
+   * cost seconds per change; with 5,000 and a churn of pods, most streams' ACKs lag more than one
+   * push, so one previous set was not enough. {@code scopes} memoizes
    * the subsets of {@code resources} computed for one scope (a ztunnel's node, a waypoint's
    * Gateway), filled on first use by any stream of that scope.
    */
   private record Computed(MeshSnapshot snapshot, XdsResources resources,
       Map<String, Authorization> authorizations, Map<String, Map<String, String>> versions,
-      Map<String, Delta> changes, String version, Map<Scoped, Map<String, Any>> scopes) {}
+      Map<String, List<Delta>> changes, String version, Map<Scoped, Map<String, Any>> scopes) {}
+
+  /**
+   * How many Computeds back a stream's acknowledged set is still answered from the differences
+   * (a stream whose ACK lags a few pushes, e.g. during churn); older ones are compared whole.
+   */
+  private static final int DELTA_HISTORY = 8;
 
   /** The key of a memoized subset: a type and who it is for (a node name, a WaypointRef). */
   private record Scoped(String type, Object scope) {}
@@ -214,7 +223,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
       }
     }
     Map<String, Map<String, String>> versions = new HashMap<>();
-    Map<String, Delta> changes = new HashMap<>();
+    Map<String, List<Delta>> changes = new HashMap<>();
     for (String type : TypeUrls.ALL) {
       Map<String, String> ofType = new HashMap<>();
       r.of(type).forEach((name, any) -> ofType.put(name, XdsResources.versionOf(any)));
@@ -234,7 +243,12 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
             removed.add(name);
           }
         }
-        changes.put(type, new Delta(before, List.copyOf(changed), List.copyOf(removed)));
+        List<Delta> history = new ArrayList<>(previous.changes().getOrDefault(type, List.of()));
+        if (history.size() == DELTA_HISTORY) {
+          history.removeFirst();
+        }
+        history.add(new Delta(before, List.copyOf(changed), List.copyOf(removed)));
+        changes.put(type, List.copyOf(history));
       }
     }
     return new Computed(s, r, authz, Map.copyOf(versions), Map.copyOf(changes),
@@ -410,14 +424,31 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
       if (ts.wildcard && want == c.resources().of(ts.type)) {
         // The whole set: the stream will hold exactly the Computed's versions.
         versions = versionOf;
-        Delta d = c.changes().get(ts.type);
-        if (d != null && ts.acked == d.from()) {
-          // It holds exactly the previous set: the precomputed difference is the answer.
-          for (String name : d.changed()) {
-            r.addResources(Resource.newBuilder().setName(name).setVersion(versionOf.get(name))
-                .setResource(want.get(name)));
+        List<Delta> history = c.changes().getOrDefault(ts.type, List.of());
+        int since = history.size() - 1;
+        while (since >= 0 && history.get(since).from() != ts.acked) {
+          since--;
+        }
+        if (since >= 0) {
+          // It holds exactly an earlier set: the precomputed differences since are the answer.
+          Set<String> changed = new LinkedHashSet<>();
+          Set<String> removed = new LinkedHashSet<>();
+          for (Delta d : history.subList(since, history.size())) {
+            changed.addAll(d.changed());
+            removed.addAll(d.removed());
           }
-          r.addAllRemovedResources(d.removed());
+          for (String name : changed) {
+            String v = versionOf.get(name);
+            if (v != null && !v.equals(ts.acked.get(name))) {
+              r.addResources(Resource.newBuilder().setName(name).setVersion(v)
+                  .setResource(want.get(name)));
+            }
+          }
+          for (String name : removed) {
+            if (!versionOf.containsKey(name) && ts.acked.containsKey(name)) {
+              r.addRemovedResources(name);
+            }
+          }
         } else {
           for (var e : want.entrySet()) {
             String v = versionOf.get(e.getKey());

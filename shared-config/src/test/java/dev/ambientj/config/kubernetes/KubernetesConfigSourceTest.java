@@ -98,44 +98,13 @@ class KubernetesConfigSourceTest {
     }
   }
 
-  /**
-   * Creates {@code o} as the API server would store it, served at the watched version: Istio's
-   * v1beta1/v1alpha3 and the Gateway API's v1beta1 share their v1 schema, and a real API server
-   * converts between served versions (the mock server does not).
-   */
   private void create(HasMetadata o) {
-    GenericKubernetesResource g = SERIALIZATION.convertValue(o, GenericKubernetesResource.class);
-    WatchedResource r = watched(g);
-    g.setApiVersion(r.apiVersion());
-    var op = resources(r);
-    if (r.namespaced()) {
-      String ns = g.getMetadata().getNamespace() == null ? "default" : g.getMetadata().getNamespace();
-      g.getMetadata().setNamespace(ns);
-      op.inNamespace(ns).resource(g).create();
-    } else {
-      op.resource(g).create();
-    }
-  }
-
-  private static WatchedResource watched(HasMetadata o) {
-    String api = o.getApiVersion();
-    String group = api.contains("/") ? api.substring(0, api.indexOf('/')) : "";
-    return KubernetesConfigSource.WATCHED.stream()
-        .filter(r -> r.kind().equals(o.getKind()) && r.group().equals(group))
-        .findFirst()
-        .orElseThrow(() -> new AssertionError("not watched: " + o.getKind() + " " + api));
+    MockCluster.create(client, o);
   }
 
   private MixedOperation<GenericKubernetesResource, ?, Resource<GenericKubernetesResource>>
       resources(WatchedResource r) {
-    return client.genericKubernetesResources(
-        new ResourceDefinitionContext.Builder()
-            .withGroup(r.group())
-            .withVersion(r.version())
-            .withKind(r.kind())
-            .withPlural(r.plural())
-            .withNamespaced(r.namespaced())
-            .build());
+    return MockCluster.resources(client, r);
   }
 
   private WatchedResource resource(String kind, String group) {
