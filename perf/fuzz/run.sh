@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Fuzzes the Jazzer targets (@FuzzTest) for a given time each and keeps what they find.
+#
+#   perf/fuzz/run.sh TARGET...|all [--time 5m] [--timeout 1] [--jobs 1]
+#   perf/fuzz/run.sh --list
+#
+# Per target, in perf/fuzz/out/TARGET/: corpus/ (inputs that reached new code; reused by the next
+# run), findings/ (crash-*, timeout-*, leak... inputs: each one is a bug until it is fixed and its
+# input is committed as a regression seed under the target's Inputs directory), fuzz.log (the whole
+# run), and a one-line summary appended to perf/fuzz/out/summary.tsv:
+#   target  seconds  executions  exec/s  coverage  findings  exit
+#
+# A finding is an exception or AssertionError out of the target (unhandled errors, leaked buffers:
+# see testing/FuzzInput), an input that runs longer than --timeout seconds, or an OutOfMemoryError
+# (the JVM gets -Xmx1g). Each target runs in its own JVM through Maven (JAZZER_FUZZ=1); Jazzer
+# fuzzes one @FuzzTest per JVM. Runs one target at a time unless --jobs says more (the machine is
+# shared: the README says how loaded it may be).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# name | module | test class | method | classes to instrument for coverage (besides our own)
+TARGETS="
+socks5|ztunnel|dev.ambientj.ztunnel.outbound.Socks5ServerHandlerFuzzTest|socks5Client|
+hbone-server|hbone|dev.ambientj.hbone.HboneServerFuzzTest|clientBytes|io.netty.handler.codec.http2.**
+hbone-client|hbone|dev.ambientj.hbone.HboneClientFuzzTest|serverBytes|io.netty.handler.codec.http2.**
+waypoint-http|waypoint|dev.ambientj.waypoint.L7IngressFuzzTest|clientBytes|io.netty.handler.codec.http.**:io.netty.handler.codec.http2.**
+translator|shared-config|dev.ambientj.config.MeshTranslatorFuzzTest|mutatedObjects|
+wds|shared-config|dev.ambientj.config.xds.WdsDecoderFuzzTest|resources|
+zds|ztunnel|dev.ambientj.ztunnel.inpod.ZdsClientFuzzTest|agentMessages|
+cni|cni-plugin|dev.ambientj.cni.plugin.CniPluginFuzzTest|invocation|
+baggage|ztunnel|dev.ambientj.ztunnel.proxy.BaggageFuzzTest|header|
+trace-headers|waypoint|dev.ambientj.waypoint.telemetry.TraceHeadersFuzzTest|headers|
+forwarded|waypoint|dev.ambientj.waypoint.ForwardedFuzzTest|header|
+"
+
+usage() {
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+seconds() {
+  local v=$1
+  case "$v" in
+    *h) echo $(( ${v%h} * 3600 )) ;;
+    *m) echo $(( ${v%m} * 60 )) ;;
+    *s) echo "${v%s}" ;;
+    *[0-9]) echo "$v" ;;
+    *) echo "bad duration: $v (expected e.g. 30s, 5m, 1h)" >&2; exit 2 ;;
+  esac
+}
+
+time_spec=5m
+timeout_s=1
+jobs=1
+names=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --time) time_spec=$2; shift 2 ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --list) echo "$TARGETS" | sed '/^$/d' | cut -d'|' -f1; exit 0 ;;
+    -h|--help) usage ;;
+    all) names+=($(echo "$TARGETS" | sed '/^$/d' | cut -d'|' -f1)); shift ;;
+    -*) echo "unknown option $1" >&2; usage ;;
+    *) names+=("$1"); shift ;;
+  esac
+done
+[ ${#names[@]} -gt 0 ] || usage
+total=$(seconds "$time_spec")
+
+out_root=perf/fuzz/out
+mkdir -p "$out_root"
+[ -f "$out_root/summary.tsv" ] || printf 'target\tseconds\texecutions\texec/s\tcoverage\tfindings\texit\n' > "$out_root/summary.tsv"
+
+# Compile once; the runs below skip main compilation (-Dmaven.main.skip), so parallel runs do not
+# race on the same target/ directories.
+modules=$(for n in "${names[@]}"; do echo "$TARGETS" | grep "^$n|" | cut -d'|' -f2; done | sort -u | paste -sd,)
+[ -n "$modules" ] || { echo "unknown target(s): ${names[*]} (--list)" >&2; exit 2; }
+./mvnw -q -B -pl "$modules" -am test-compile
+
+fuzz_one() {
+  local name=$1 line module class method include out
+  line=$(echo "$TARGETS" | grep "^$name|") || { echo "unknown target $name (--list)" >&2; return 2; }
+  IFS='|' read -r _ module class method include <<< "$line"
+  out=$PWD/$out_root/$name
+  mkdir -p "$out/corpus" "$out/findings"
+  local includes="dev.ambientj.**${include:+:$include}"
+  echo "fuzz: $name ($class#$method) for ${total}s -> $out_root/$name"
+  local start end rc=0
+  start=$(date +%s)
+  JAZZER_FUZZ=1 ./mvnw -B -o -pl "$module" -am test -Dmaven.main.skip=true \
+      -Dtest="$class#$method" -Dsurefire.failIfNoSpecifiedTests=false \
+      -Dsurefire.extraArgLine=-Xmx1g \
+      -Djazzer.hooks=true -Djazzer.instrumentation_includes="$includes" -Djazzer.keep_going=20 \
+      -Djazzer.internal.arg.0=fuzz \
+      -Djazzer.internal.arg.1=-max_total_time="$total" \
+      -Djazzer.internal.arg.2=-timeout="$timeout_s" \
+      -Djazzer.internal.arg.3=-artifact_prefix="$out/findings/" \
+      -Djazzer.internal.arg.4="$out/corpus" \
+      > "$out/fuzz.log" 2>&1 || rc=$?
+  end=$(date +%s)
+  # libFuzzer's status lines: "#N <event> cov: C ft: F corp: ... exec/s: E ..."; "Done N runs in S second(s)".
+  local runs cov execs
+  runs=$(grep -oE '^Done [0-9]+ runs' "$out/fuzz.log" | tail -1 | grep -oE '[0-9]+' || true)
+  [ -n "$runs" ] || runs=$(grep -oE '^#[0-9]+' "$out/fuzz.log" | tail -1 | tr -d '#' || true)
+  cov=$(grep -oE 'cov: [0-9]+' "$out/fuzz.log" | tail -1 | grep -oE '[0-9]+' || true)
+  execs=$(grep -oE 'exec/s: [0-9]+' "$out/fuzz.log" | tail -1 | grep -oE '[0-9]+' || true)
+  local findings
+  findings=$(find "$out/findings" -type f | wc -l)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$((end - start))" "${runs:-?}" "${execs:-?}" \
+      "${cov:-?}" "$findings" "$rc" | tee -a "$out_root/summary.tsv"
+}
+
+pids=()
+for n in "${names[@]}"; do
+  fuzz_one "$n" &
+  pids+=($!)
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+    wait -n || true
+  done
+done
+for p in "${pids[@]}"; do
+  wait "$p" || true
+done
