@@ -58,8 +58,143 @@ def socks5():
     write(d, 'timeout-overloaded', bytes([5, 0]) + greet + ipv4)
 
 
+# --- HTTP/2 ------------------------------------------------------------------------------------
+PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
+    CONTINUATION = range(10)
+END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
+
+
+def frame(ftype, flags, stream, payload=b''):
+    return struct.pack('>I', len(payload))[1:] + bytes([ftype, flags]) + struct.pack('>I', stream) + payload
+
+
+def hpack_int(value, prefix_bits, first=0):
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = [first | limit]
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def hpack(headers):
+    """Literal header fields without indexing, new names, no Huffman: valid for any decoder."""
+    out = b''
+    for name, value in headers:
+        n, v = name.encode(), value.encode()
+        out += b'\x00' + hpack_int(len(n), 7) + n + hpack_int(len(v), 7) + v
+    return out
+
+
+def settings(*pairs, ack=False):
+    return frame(SETTINGS, ACK if ack else 0, 0, b''.join(struct.pack('>HI', k, v) for k, v in pairs))
+
+
+def headers_frame(stream, headers, end_stream=False, flags=END_HEADERS):
+    return frame(HEADERS, flags | (END_STREAM if end_stream else 0), stream, hpack(headers))
+
+
+def connect(stream, authority, extra=(), end_stream=False):
+    return headers_frame(stream, [(':method', 'CONNECT'), (':authority', authority)] + list(extra), end_stream)
+
+
+def data(stream, payload, end_stream=False):
+    return frame(DATA, END_STREAM if end_stream else 0, stream, payload)
+
+
+def h2_frame_seeds(start, request, stream=1):
+    """One seed per frame type, each after `start` (preface + SETTINGS) and `request` on `stream`."""
+    s = stream
+    return {
+        'frame-data': start + request + data(s, b'hello') + data(s, b'', end_stream=True),
+        'frame-headers-trailers': start + request + data(s, b'body')
+            + headers_frame(s, [('x-trailer', 'done')], end_stream=True),
+        'frame-priority': start + frame(PRIORITY, 0, s + 2, struct.pack('>IB', s, 15)) + request
+            + frame(HEADERS, END_HEADERS | PRIORITY_FLAG, s + 4,
+                    struct.pack('>IB', s, 200) + hpack([(':method', 'GET'), (':path', '/')])),
+        'frame-rst-stream': start + request + data(s, b'partial') + frame(RST_STREAM, 0, s, struct.pack('>I', 8)),
+        'frame-settings': start + settings((1, 0), (2, 0), (3, 1), (4, 1 << 20), (5, 1 << 14), (6, 8192))
+            + settings(ack=True) + request,
+        'frame-push-promise': start + request
+            + frame(PUSH_PROMISE, END_HEADERS, s, struct.pack('>I', s + 1) + hpack([(':method', 'GET')])),
+        'frame-ping': start + frame(PING, 0, 0, b'12345678') + frame(PING, ACK, 0, b'87654321') + request,
+        'frame-goaway': start + request + data(s, b'x') + frame(GOAWAY, 0, 0, struct.pack('>II', s, 0) + b'bye'),
+        'frame-window-update': start + frame(WINDOW_UPDATE, 0, 0, struct.pack('>I', 1 << 20)) + request
+            + frame(WINDOW_UPDATE, 0, s, struct.pack('>I', 65535)),
+        'frame-continuation': start
+            + frame(HEADERS, 0, s, hpack([(':method', 'CONNECT')]))
+            + frame(CONTINUATION, 0, s, hpack([(':authority', '10.0.0.5:8080')]))
+            + frame(CONTINUATION, END_HEADERS, s, hpack([('baggage', 'k8s.namespace.name=default')]))
+            + data(s, b'after continuation', end_stream=True),
+        'frame-unknown-type': start + frame(0x0B, 0xFF, 0, b'extension') + request + frame(0xFF, 0, s, b'?'),
+        'frame-data-padded': start + request + frame(DATA, PADDED, s, bytes([4]) + b'padded' + bytes(4)),
+    }
+
+
+# [chunk] client bytes after TLS. CONNECT answer by port % 5: 0 accept, 1 refuse 401, 2 accept
+# later, 3 refuse 503 later, 4 the handler throws.
+def hbone_server():
+    d = seed_dir('hbone', 'dev.ambientj.hbone', 'HboneServerFuzzTest', 'clientBytes')
+    start = PREFACE + settings((2, 0), (4, 4 << 20))
+    mesh = [('baggage', 'k8s.cluster.name=Kubernetes,k8s.namespace.name=default,service.name=client'),
+            ('forwarded', 'for="127.0.1.10:41234";host=orders.production.svc.cluster.local'),
+            ('traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')]
+    request = connect(1, '10.0.0.5:8080', mesh)
+    for name, seed in h2_frame_seeds(start, request).items():
+        write(d, name, bytes([0]) + seed)
+    write(d, 'connect-refused-401', bytes([0]) + start + connect(1, '10.0.0.5:8081') + data(1, b'ignored'))
+    write(d, 'connect-accepted-later', bytes([0]) + start + connect(1, '10.0.0.5:8082') + data(1, b'early')
+          + data(1, b'', end_stream=True))
+    write(d, 'connect-refused-later-503', bytes([0]) + start + connect(1, '10.0.0.5:8083', end_stream=True))
+    write(d, 'connect-handler-throws', bytes([0]) + start + connect(1, '10.0.0.5:8084'))
+    write(d, 'connect-ipv6', bytes([0]) + start + connect(1, '[fd00::5]:8080') + data(1, b'v6', end_stream=True))
+    write(d, 'get-instead-of-connect', bytes([0]) + start
+          + headers_frame(1, [(':method', 'GET'), (':scheme', 'https'), (':path', '/'), (':authority', 'x')], True))
+    write(d, 'authority-without-port', bytes([0]) + start + connect(1, 'orders.production.svc.cluster.local'))
+    write(d, 'authority-garbage', bytes([0]) + start + connect(1, '[::1:80'))
+    write(d, 'three-streams', bytes([0]) + start + connect(1, '10.0.0.5:8080') + connect(3, '10.0.0.6:8081')
+          + connect(5, '10.0.0.7:8082') + data(1, b'one') + data(5, b'five', end_stream=True)
+          + frame(RST_STREAM, 0, 1, struct.pack('>I', 0)))
+    write(d, 'byte-by-byte', bytes([1]) + start + request + data(1, b'hello', end_stream=True))
+    write(d, 'bad-preface', bytes([0]) + b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    write(d, 'data-on-idle-stream', bytes([0]) + start + data(7, b'no such stream'))
+
+
+# [flags] server bytes after TLS: flags & 3 = CONNECTs - 1 (streams 1, 3, 5), flags >> 2 = write size.
+def hbone_client():
+    d = seed_dir('hbone', 'dev.ambientj.hbone', 'HboneClientFuzzTest', 'serverBytes')
+    start = settings((3, 200), (4, 4 << 20), (5, 1 << 20), (6, 64 << 10)) + settings(ack=True)
+    ok = headers_frame(1, [(':status', '200')])
+    for name, seed in h2_frame_seeds(start, ok).items():
+        if name == 'frame-priority':  # a server sends no request HEADERS: PRIORITY on our stream
+            seed = start + ok + frame(PRIORITY, 0, 1, struct.pack('>IB', 0, 15)) + data(1, b'x')
+        write(d, name, bytes([0]) + seed)
+    write(d, 'three-answers', bytes([2]) + start + ok + headers_frame(3, [(':status', '503')], end_stream=True)
+          + headers_frame(5, [(':status', '200')]) + data(5, b'five') + data(1, b'one', end_stream=True))
+    write(d, 'max-concurrent-streams-1', bytes([2]) + settings((3, 1)) + ok + data(1, b'', end_stream=True))
+    write(d, 'no-settings', bytes([0]) + ok + data(1, b'before settings'))
+    write(d, 'informational-then-200', bytes([0]) + start + headers_frame(1, [(':status', '100')]) + ok
+          + data(1, b'hi', end_stream=True))
+    write(d, 'refused-401', bytes([0]) + start + headers_frame(1, [(':status', '401')], end_stream=True))
+    write(d, 'status-garbage', bytes([0]) + start + headers_frame(1, [(':status', 'abc')]))
+    write(d, 'no-status', bytes([0]) + start + headers_frame(1, [('server', 'x')]))
+    write(d, 'data-before-headers', bytes([0]) + start + data(1, b'early'))
+    write(d, 'goaway-before-answer', bytes([1]) + start + frame(GOAWAY, 0, 0, struct.pack('>II', 1, 0)) + ok)
+    write(d, 'goaway-error', bytes([0]) + start + frame(GOAWAY, 0, 0, struct.pack('>II', 0, 11) + b'calm'))
+    write(d, 'rst-before-answer', bytes([0]) + start + frame(RST_STREAM, 0, 1, struct.pack('>I', 7)))
+    write(d, 'silent-server', bytes([0]))
+    write(d, 'byte-by-byte', bytes([1 << 2]) + start + ok + data(1, b'bytes', end_stream=True))
+
+
 TARGETS = {
     'socks5': socks5,
+    'hbone-server': hbone_server,
+    'hbone-client': hbone_client,
 }
 
 if __name__ == '__main__':

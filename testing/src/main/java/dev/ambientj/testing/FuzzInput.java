@@ -1,5 +1,10 @@
 package dev.ambientj.testing;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.util.concurrent.TimeUnit;
+
 /**
  * The checks a fuzz target makes around each input, beyond "nothing threw": Netty reported no
  * unhandled error ({@link UnhandledNettyErrors}), every buffer the input's channels allocated was
@@ -23,6 +28,48 @@ public final class FuzzInput {
   public static boolean fuzzing() {
     String v = System.getenv("JAZZER_FUZZ");
     return v != null && !v.isEmpty();
+  }
+
+  /**
+   * Writes {@code input[from..]} into {@code ch}, {@code chunk} bytes at a time (0: all at once) in
+   * buffers of the channel's allocator, running queued tasks and releasing what the channel wrote
+   * after each write; stops early if the channel closes.
+   */
+  public static void writeInChunks(EmbeddedChannel ch, byte[] input, int from, int chunk) {
+    int at = from;
+    while (at < input.length && ch.isOpen()) {
+      int n = chunk <= 0 ? input.length - at : Math.min(chunk, input.length - at);
+      ByteBuf b = ch.alloc().buffer(n);
+      b.writeBytes(input, at, n);
+      at += n;
+      ch.writeInbound(b);
+      ch.runPendingTasks();
+      releaseOutbound(ch);
+    }
+  }
+
+  /** Lets {@code seconds} pass on {@code ch}'s clock, {@code steps} times, running what falls due. */
+  public static void letTimePass(EmbeddedChannel ch, int steps, long seconds) {
+    for (int i = 0; i < steps && ch.isOpen(); i++) {
+      ch.advanceTimeBy(seconds, TimeUnit.SECONDS);
+      ch.runScheduledPendingTasks();
+      ch.runPendingTasks();
+      releaseOutbound(ch);
+    }
+  }
+
+  /** Releases what {@code ch} wrote (the peer's side of the conversation is not checked here). */
+  public static void releaseOutbound(EmbeddedChannel ch) {
+    for (Object o; (o = ch.readOutbound()) != null; ) {
+      ReferenceCountUtil.release(o);
+    }
+  }
+
+  /** Releases what reached the end of {@code ch}'s pipeline. */
+  public static void releaseInbound(EmbeddedChannel ch) {
+    for (Object o; (o = ch.readInbound()) != null; ) {
+      ReferenceCountUtil.release(o);
+    }
   }
 
   /** Starts recording Netty's reports for one input. */

@@ -19,8 +19,12 @@ import java.util.List;
  */
 public final class TrackingAllocator extends AbstractByteBufAllocator {
 
+  /** {@code -Dambientj.trackingAllocator.traces=true}: say where each unreleased buffer was allocated. */
+  private static final boolean TRACES = Boolean.getBoolean("ambientj.trackingAllocator.traces");
+
   private final UnpooledByteBufAllocator delegate = new UnpooledByteBufAllocator(false, true);
   private final List<ByteBuf> handedOut = new ArrayList<>();
+  private final java.util.Map<ByteBuf, Throwable> allocatedAt = new java.util.IdentityHashMap<>();
 
   public TrackingAllocator() {
     super(false);
@@ -39,14 +43,14 @@ public final class TrackingAllocator extends AbstractByteBufAllocator {
   @Override
   public CompositeByteBuf compositeHeapBuffer(int maxNumComponents) {
     CompositeByteBuf b = new CompositeByteBuf(this, false, maxNumComponents);
-    handedOut.add(b);
+    track(b);
     return b;
   }
 
   @Override
   public CompositeByteBuf compositeDirectBuffer(int maxNumComponents) {
     CompositeByteBuf b = new CompositeByteBuf(this, true, maxNumComponents);
-    handedOut.add(b);
+    track(b);
     return b;
   }
 
@@ -57,6 +61,9 @@ public final class TrackingAllocator extends AbstractByteBufAllocator {
 
   private ByteBuf track(ByteBuf b) {
     handedOut.add(b);
+    if (TRACES) {
+      allocatedAt.put(b, new Throwable("allocated here"));
+    }
     return b;
   }
 
@@ -78,6 +85,8 @@ public final class TrackingAllocator extends AbstractByteBufAllocator {
   public void assertAllReleased(String what) {
     List<ByteBuf> live = unreleased();
     handedOut.clear();
+    java.util.Map<ByteBuf, Throwable> traces = new java.util.IdentityHashMap<>(allocatedAt);
+    allocatedAt.clear();
     if (live.isEmpty()) {
       return;
     }
@@ -89,7 +98,15 @@ public final class TrackingAllocator extends AbstractByteBufAllocator {
       if (n > 0) {
         sb.append(" starts ").append(io.netty.buffer.ByteBufUtil.hexDump(b, b.readerIndex(), n));
       }
-      b.release(b.refCnt());
+      Throwable at = traces.get(b);
+      if (at != null) {
+        java.io.StringWriter w = new java.io.StringWriter();
+        at.printStackTrace(new java.io.PrintWriter(w));
+        sb.append("\n    ").append(w.toString().replace("\n", "\n    "));
+      }
+      if (!TRACES) { // with traces on, the leak detector reports it too, with its last accesses
+        b.release(b.refCnt());
+      }
     }
     throw new AssertionError(sb.toString());
   }

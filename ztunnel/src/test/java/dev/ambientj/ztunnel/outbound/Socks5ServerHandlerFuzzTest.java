@@ -7,11 +7,9 @@ import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.testing.FuzzInput;
 import dev.ambientj.testing.TrackingAllocator;
 import dev.ambientj.ztunnel.ExampleMesh;
-import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
-import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -67,15 +65,8 @@ class Socks5ServerHandlerFuzzTest {
       }
     }, HANDSHAKE_TIMEOUT, reason -> { });
     try {
-      int at = 2;
-      while (at < input.length && ch.isOpen()) {
-        int n = chunk == 0 ? input.length - at : Math.min(chunk, input.length - at);
-        ByteBuf b = alloc.buffer(n);
-        b.writeBytes(input, at, n);
-        at += n;
-        ch.writeInbound(b);
-        releaseAll(ch);
-      }
+      FuzzInput.writeInChunks(ch, input, 2, chunk);
+      FuzzInput.releaseInbound(ch);
       if ((flags & 0x20) != 0 && ch.isOpen()) {
         ch.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
       }
@@ -85,7 +76,8 @@ class Socks5ServerHandlerFuzzTest {
       ch.advanceTimeBy(HANDSHAKE_TIMEOUT.toMillis() + 1, TimeUnit.MILLISECONDS);
       ch.runPendingTasks();
       ch.runScheduledPendingTasks();
-      releaseAll(ch);
+      FuzzInput.releaseInbound(ch);
+      FuzzInput.releaseOutbound(ch);
       if (!connectRequested[0] || outcome != 0 && outcome != 6) {
         assertThat(ch.isOpen())
             .as("a client not being served is closed once the handshake deadline has passed")
@@ -95,16 +87,6 @@ class Socks5ServerHandlerFuzzTest {
     } finally {
       ch.finishAndReleaseAll();
       FuzzInput.end("SOCKS5 input", alloc);
-    }
-  }
-
-  /** What reached the end of the pipeline (bytes for the relay) and what was written back. */
-  private static void releaseAll(EmbeddedChannel ch) {
-    for (Object o; (o = ch.readInbound()) != null; ) {
-      ReferenceCountUtil.release(o);
-    }
-    for (Object o; (o = ch.readOutbound()) != null; ) {
-      ReferenceCountUtil.release(o);
     }
   }
 }
