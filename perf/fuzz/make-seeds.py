@@ -191,10 +191,57 @@ def hbone_client():
     write(d, 'byte-by-byte', bytes([1 << 2]) + start + ok + data(1, b'bytes', end_stream=True))
 
 
+# [flags] [answer] client bytes in the tunnel: flags & 0x1F write size, 0x20 gRPC service,
+# 0x40 half-close after; answer % 6: 0 200, 1 503, 2 chunked + trailers, 3 close, 4 none, 5 garbage.
+def waypoint_http():
+    d = seed_dir('waypoint', 'dev.ambientj.waypoint', 'L7IngressFuzzTest', 'clientBytes')
+    get = b'GET /pay HTTP/1.1\r\nHost: payment-service\r\nUser-Agent: curl/8.5\r\nAccept: */*\r\n\r\n'
+    write(d, 'http1-get', bytes([0, 0]) + get)
+    write(d, 'http1-get-503-retried', bytes([0, 1]) + get)
+    write(d, 'http1-get-upstream-silent', bytes([0, 4]) + get)
+    write(d, 'http1-get-upstream-closes', bytes([0, 3]) + get)
+    write(d, 'http1-get-garbage-answer', bytes([0, 5]) + get)
+    write(d, 'http1-post-content-length', bytes([0, 0])
+          + b'POST /charge HTTP/1.1\r\nHost: payment-service\r\nContent-Type: application/json\r\n'
+          + b'Content-Length: 14\r\n\r\n{"amount": 42}')
+    write(d, 'http1-chunked-with-trailers', bytes([0, 2])
+          + b'POST /charge HTTP/1.1\r\nHost: payment-service\r\nTransfer-Encoding: chunked\r\n'
+          + b'Trailer: x-checksum\r\n\r\n4\r\nabcd\r\n0\r\nx-checksum: 1\r\n\r\n')
+    write(d, 'http1-pipelined', bytes([0, 0]) + get + get.replace(b'/pay', b'/status'))
+    write(d, 'http1-fault-test-header', bytes([0, 0])
+          + get.replace(b'Accept', b'x-fault-test: true\r\nAccept'))
+    write(d, 'http1-expect-continue', bytes([0, 0])
+          + b'PUT /x HTTP/1.1\r\nHost: payment-service\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc')
+    write(d, 'http1-h2c-upgrade', bytes([0, 0])
+          + b'GET / HTTP/1.1\r\nHost: p\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n'
+          + b'HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n')
+    write(d, 'http10-no-host-half-close', bytes([0x40, 0]) + b'GET / HTTP/1.0\r\n\r\n')
+    write(d, 'http1-byte-by-byte', bytes([1, 0]) + get)
+    write(d, 'http1-bad-request-line', bytes([0, 0]) + b'GET\r\n\r\n')
+    write(d, 'http1-conflicting-lengths', bytes([0, 0])
+          + b'POST / HTTP/1.1\r\nHost: p\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+    write(d, 'not-http', bytes([0, 0]) + b'\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03')
+    write(d, 'h2-bad-preface', bytes([0, 0]) + b'PRI * HTTP/1.1\r\n\r\n')
+    start = PREFACE + settings((2, 0), (4, 1 << 20))
+    req = [(':method', 'GET'), (':scheme', 'http'), (':path', '/pay'), (':authority', 'payment-service')]
+    request = headers_frame(1, req)
+    for name, seed in h2_frame_seeds(start, request).items():
+        write(d, 'h2-' + name, bytes([0, 0]) + seed)
+    write(d, 'h2-get', bytes([0, 0]) + start + headers_frame(1, req, end_stream=True))
+    write(d, 'h2-two-streams-503', bytes([0, 1]) + start + headers_frame(1, req, end_stream=True)
+          + headers_frame(3, req, end_stream=True))
+    grpc = [(':method', 'POST'), (':scheme', 'http'), (':path', '/helloworld.Greeter/SayHello'),
+            (':authority', 'greeter:9000'), ('content-type', 'application/grpc'), ('te', 'trailers')]
+    write(d, 'h2-grpc-unary', bytes([0x20, 2]) + start + headers_frame(1, grpc)
+          + data(1, b'\x00\x00\x00\x00\x07\x0a\x05world', end_stream=True))
+    write(d, 'h2-grpc-half-close', bytes([0x60, 4]) + start + headers_frame(1, grpc) + data(1, b'\x00\x00\x00\x00\x00'))
+
+
 TARGETS = {
     'socks5': socks5,
     'hbone-server': hbone_server,
     'hbone-client': hbone_client,
+    'waypoint-http': waypoint_http,
 }
 
 if __name__ == '__main__':

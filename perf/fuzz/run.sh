@@ -7,7 +7,8 @@
 # Per target, in perf/fuzz/out/TARGET/: corpus/ (inputs that reached new code; reused by the next
 # run), findings/ (crash-*, timeout-*, leak... inputs: each one is a bug until it is fixed and its
 # input is committed as a regression seed under the target's Inputs directory), fuzz.log (the whole
-# run), and a one-line summary appended to perf/fuzz/out/summary.tsv:
+# run: libFuzzer's progress), test-output.txt (the test JVM's output: each finding's exception and
+# stack trace), and a one-line summary appended to perf/fuzz/out/summary.tsv:
 #   target  seconds  executions  exec/s  coverage  findings  exit
 #
 # A finding is an exception or AssertionError out of the target (unhandled errors, leaked buffers:
@@ -99,6 +100,8 @@ fuzz_one() {
       -Djazzer.internal.arg.4="$out/corpus" \
       > "$out/fuzz.log" 2>&1 || rc=$?
   end=$(date +%s)
+  # The Java side of each finding (exception, stack) is in the test JVM's output, not libFuzzer's.
+  cp "$module/target/surefire-reports/$class-output.txt" "$out/test-output.txt" 2>/dev/null || true
   # libFuzzer's status lines: "#N <event> cov: C ft: F corp: ... exec/s: E ..."; "Done N runs in S second(s)".
   local runs cov execs
   runs=$(grep -oE '^Done [0-9]+ runs' "$out/fuzz.log" | tail -1 | grep -oE '[0-9]+' || true)

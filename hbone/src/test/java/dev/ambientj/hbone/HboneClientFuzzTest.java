@@ -51,7 +51,12 @@ class HboneClientFuzzTest {
   private static final IdentityProvider CERTS =
       LocalCertificateAuthority.create(TD).asIdentityProvider(Duration.ofHours(1));
   private static final InetSocketAddress SERVER_ADDRESS = new InetSocketAddress("127.0.0.3", 15008);
-  private static final Transport TRANSPORT = Transport.select(Transport.Kind.AUTO);
+  /**
+   * One client for every input, so its TLS contexts are built once; each input's connection lives
+   * in a pool of its own (keyed by the input's event loop) and leaves it when it closes.
+   */
+  private static final HboneClient CLIENT_POOL = new HboneClient(HboneClientConfig.defaults(),
+      Transport.select(Transport.Kind.AUTO), new EmbeddedChannel().eventLoop(), CERTS);
 
   /** A socket to the server, as the client's code reads its addresses. */
   private static final class ServerConnection extends EmbeddedChannel {
@@ -111,7 +116,7 @@ class HboneClientFuzzTest {
     ServerConnection ch = new ServerConnection();
     ch.freezeTime();
     ch.config().setAllocator(alloc);
-    HboneClient client = new HboneClient(HboneClientConfig.defaults(), TRANSPORT, ch.eventLoop(), CERTS);
+    HboneClient client = CLIENT_POOL;
     EmbeddedOrigin origin = new EmbeddedOrigin(ch);
     List<CompletableFuture<Channel>> results = new ArrayList<>();
     try {

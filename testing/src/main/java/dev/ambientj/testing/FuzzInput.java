@@ -3,6 +3,7 @@ package dev.ambientj.testing;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.ReferenceCounted;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -58,10 +59,16 @@ public final class FuzzInput {
     }
   }
 
-  /** Releases what {@code ch} wrote (the peer's side of the conversation is not checked here). */
+  /**
+   * Releases what {@code ch} wrote (the peer's side of the conversation is not checked here). Netty's
+   * HTTP/1 encoder may write several buffers that share one reference count: each is released
+   * only while it still holds one, as a socket's outbound buffer releases what it wrote.
+   */
   public static void releaseOutbound(EmbeddedChannel ch) {
     for (Object o; (o = ch.readOutbound()) != null; ) {
-      ReferenceCountUtil.release(o);
+      if (!(o instanceof ReferenceCounted rc) || rc.refCnt() > 0) {
+        ReferenceCountUtil.release(o);
+      }
     }
   }
 
