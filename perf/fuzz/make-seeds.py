@@ -237,11 +237,34 @@ def waypoint_http():
     write(d, 'h2-grpc-half-close', bytes([0x60, 4]) + start + headers_frame(1, grpc) + data(1, b'\x00\x00\x00\x00\x00'))
 
 
+def headers():
+    d = seed_dir('ztunnel', 'dev.ambientj.ztunnel.proxy', 'BaggageFuzzTest', 'header')
+    write(d, 'ztunnel', 'k8s.cluster.name=Kubernetes,k8s.namespace.name=production,'
+          'k8s.deployment.name=api-gateway,service.name=api-gateway,service.version=v1')
+    write(d, 'w3c-properties', 'key1=value1;property1;property2, key2 = value2, key3=value3; propertyKey=propertyValue')
+    write(d, 'pod-and-junk', 'k8s.pod.name=orders-0,=,,==,k8s.namespace.name=%20x;;,service.name')
+    write(d, 'empty', '')
+    d = seed_dir('waypoint', 'dev.ambientj.waypoint.telemetry', 'TraceHeadersFuzzTest', 'headers')
+    # one line per header: traceparent, x-b3-traceid, x-b3-spanid, x-b3-sampled, x-request-id
+    write(d, 'w3c', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n\n\n\nreq-1')
+    write(d, 'b3-64bit', '\na3ce929d0e0e4736\n00f067aa0ba902b7\n0\n')
+    write(d, 'b3-128bit', '\n4bf92f3577b34da6a3ce929d0e0e4736\n00f067aa0ba902b7\n1\nabc')
+    write(d, 'nothing', '')
+    write(d, 'traceparent-shaped-not-hex', '00-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-yyyyyyyyyyyyyyyy-xx')
+    d = seed_dir('waypoint', 'dev.ambientj.waypoint', 'ForwardedFuzzTest', 'header')
+    write(d, 'ztunnel', 'for="127.0.1.10:41234";host=payment-service.production.svc.cluster.local')
+    write(d, 'ipv6', 'for="[fd00::10]:41234"')
+    write(d, 'list', 'for=192.0.2.60;proto=http;by=203.0.113.43, for=198.51.100.17')
+    write(d, 'obfuscated', 'For="_gazonk"')
+    write(d, 'garbage', 'for=;;,for=":::::"')
+
+
 TARGETS = {
     'socks5': socks5,
     'hbone-server': hbone_server,
     'hbone-client': hbone_client,
     'waypoint-http': waypoint_http,
+    'headers': headers,
 }
 
 if __name__ == '__main__':
