@@ -259,12 +259,40 @@ def headers():
     write(d, 'garbage', 'for=;;,for=":::::"')
 
 
+# line 1 CNI_COMMAND, 2 CNI_ARGS, 3 CNI_NETNS, 4 the agent's answer, then stdin (@AGENT@: the socket).
+def cni():
+    d = seed_dir('cni-plugin', 'dev.ambientj.cni.plugin', 'CniPluginFuzzTest', 'invocation')
+    args = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=production;K8S_POD_NAME=orders-0;K8S_POD_INFRA_CONTAINER_ID=c0ffee;K8S_POD_UID=4f1c'
+    prev = ('{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/cni-1"}],'
+            '"ips":[{"address":"10.244.1.5/24","interface":0,"gateway":"10.244.1.1"}],"dns":{}}')
+    conf = ('{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"ambientj-cni","agentSocket":"@AGENT@",'
+            '"failOpen":false,"agentTimeoutMs":2000,"prevResult":' + prev + '}')
+    write(d, 'add-enrolled', 'ADD\n' + args + '\n/var/run/netns/cni-1\nOK\n' + conf)
+    write(d, 'add-skip', 'ADD\n' + args + '\n/var/run/netns/cni-1\nSKIP\n' + conf)
+    write(d, 'add-agent-error', 'ADD\n' + args + '\n/var/run/netns/cni-1\nERR cannot enter netns\n' + conf)
+    write(d, 'add-agent-hangs-up', 'ADD\n' + args + '\n/var/run/netns/cni-1\n<close>\n' + conf)
+    write(d, 'add-not-kubernetes', 'ADD\n\n/var/run/netns/cni-2\nOK\n' + conf)
+    write(d, 'del', 'DEL\n' + args + '\n\nOK\n' + conf.replace('"1.0.0"', '"0.4.0"', 1))
+    write(d, 'check-0.3.1', 'CHECK\n' + args + '\n/var/run/netns/cni-1\nOK\n' + conf.replace('"1.0.0"', '"0.3.1"', 1))
+    write(d, 'version', 'VERSION\n\n\nOK\n{"cniVersion":"1.0.0"}')
+    write(d, 'fail-open-no-agent', 'ADD\n' + args + '\n/var/run/netns/cni-1\nOK\n'
+          + conf.replace('@AGENT@', '/nonexistent/agent.sock').replace('"failOpen":false', '"failOpen":true'))
+    write(d, 'escapes-and-unicode', 'ADD\n' + args + '\n/var/run/netns/cni-1\nOK\n'
+          + '{"cniVersion":"1.0.0","name":"n\\u00e9t\\ud83d\\ude00","agentSocket":"@AGENT@","x":[1e10,-0.5,true,null,{}]}')
+    write(d, 'bad-json', 'ADD\n' + args + '\n/var/run/netns/cni-1\nOK\n{"cniVersion":"1.0.0",')
+    write(d, 'bad-cni-args', 'ADD\n;=x;K8S_POD_NAME\n/var/run/netns/cni-1\nOK\n' + conf)
+    write(d, 'unknown-command', 'GC\n\n\nOK\n' + conf)
+    write(d, 'agent-socket-with-nul', 'ADD\n' + args + '\n/var/run/netns/cni-1\nOK\n'
+          + conf.replace('@AGENT@', '/run/x\\u0000y'))
+
+
 TARGETS = {
     'socks5': socks5,
     'hbone-server': hbone_server,
     'hbone-client': hbone_client,
     'waypoint-http': waypoint_http,
     'headers': headers,
+    'cni': cni,
 }
 
 if __name__ == '__main__':
