@@ -286,6 +286,52 @@ def cni():
           + conf.replace('@AGENT@', '/run/x\\u0000y'))
 
 
+# --- protobuf (hand-encoded: varint tags, length-delimited fields) -----------------------------
+def pb_varint(v):
+    out = b''
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def pb_bytes(field, payload):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return pb_varint(field << 3 | 2) + pb_varint(len(payload)) + payload
+
+
+def pb_uint(field, value):
+    return pb_varint(field << 3) + pb_varint(value)
+
+
+# messages [flags & 1: with a netns fd] [length] bytes (istio.workload.zds.WorkloadRequest)
+def zds():
+    d = seed_dir('ztunnel', 'dev.ambientj.ztunnel.inpod', 'ZdsClientFuzzTest', 'agentMessages')
+
+    def msg(payload, fd=False):
+        return bytes([1 if fd else 0, len(payload)]) + payload
+
+    def add(uid, ns='production', name='orders-0', sa='orders'):
+        info = pb_bytes(1, name) + pb_bytes(2, ns) + pb_bytes(3, sa)
+        return pb_bytes(1, pb_bytes(1, uid) + pb_bytes(2, info))
+
+    keep = lambda uid: pb_bytes(5, pb_bytes(1, uid))
+    delete = lambda uid: pb_bytes(2, pb_bytes(2, uid))
+    snapshot = pb_bytes(3, b'')
+    write(d, 'snapshot-then-delete', msg(add('uid-1'), True) + msg(keep('uid-2')) + msg(snapshot)
+          + msg(add('uid-3', name='payment-v1-0', sa='payment-service'), True) + msg(delete('uid-1')))
+    write(d, 'add-without-fd', msg(add('uid-1')))
+    write(d, 'fd-with-delete', msg(delete('uid-9'), True))
+    write(d, 'keep-after-snapshot', msg(snapshot) + msg(keep('uid-2')))
+    write(d, 'empty-request', msg(b''))
+    write(d, 'garbage-with-fd', msg(b'\xff\xff\xff\xff\x0f', True) + msg(add('uid-1'), True))
+    write(d, 'unknown-field', msg(pb_uint(15, 7) + add('uid-4'), True))
+
+
 TARGETS = {
     'socks5': socks5,
     'hbone-server': hbone_server,
@@ -293,6 +339,7 @@ TARGETS = {
     'waypoint-http': waypoint_http,
     'headers': headers,
     'cni': cni,
+    'zds': zds,
 }
 
 if __name__ == '__main__':

@@ -9,7 +9,10 @@
 # input is committed as a regression seed under the target's Inputs directory), fuzz.log (the whole
 # run: libFuzzer's progress), test-output.txt (the test JVM's output: each finding's exception and
 # stack trace), and a one-line summary appended to perf/fuzz/out/summary.tsv:
-#   target  seconds  executions  exec/s  coverage  findings  exit
+#   target  fuzz-seconds  wall-seconds  executions  exec/s  coverage  findings  segments
+# (fuzz-seconds: executions / libFuzzer's average rate, summed; wall-seconds add Maven and JVM start.
+# A timeout or out-of-memory ends libFuzzer's run: the target then resumes from its corpus for the
+# fuzzing time left, each resumption one more segment.)
 #
 # A finding is an exception or AssertionError out of the target (unhandled errors, leaked buffers:
 # see testing/FuzzInput), an input that runs longer than --timeout seconds, or an OutOfMemoryError
@@ -71,7 +74,7 @@ total=$(seconds "$time_spec")
 
 out_root=perf/fuzz/out
 mkdir -p "$out_root"
-[ -f "$out_root/summary.tsv" ] || printf 'target\tseconds\texecutions\texec/s\tcoverage\tfindings\texit\n' > "$out_root/summary.tsv"
+[ -f "$out_root/summary.tsv" ] || printf 'target\tfuzz-seconds\twall-seconds\texecutions\texec/s\tcoverage\tfindings\tsegments\n' > "$out_root/summary.tsv"
 
 # Compile once; the runs below skip main compilation (-Dmaven.main.skip), so parallel runs do not
 # race on the same target/ directories.
@@ -87,31 +90,50 @@ fuzz_one() {
   mkdir -p "$out/corpus" "$out/findings"
   local includes="dev.ambientj.**${include:+:$include}"
   echo "fuzz: $name ($class#$method) for ${total}s -> $out_root/$name"
-  local start end rc=0
+  # libFuzzer stops at a timeout or an out-of-memory (Jazzer keeps going after other findings):
+  # the run then resumes, with the corpus so far, until the time is used up.
+  local start end rc=0 left runs=0 fuzzed=0 segment=0 cov="" execs=""
   start=$(date +%s)
-  JAZZER_FUZZ=1 ./mvnw -B -o -pl "$module" -am test -Dmaven.main.skip=true \
-      -Dtest="$class#$method" -Dsurefire.failIfNoSpecifiedTests=false \
-      -Dsurefire.extraArgLine=-Xmx1g \
-      -Djazzer.hooks=true -Djazzer.instrumentation_includes="$includes" -Djazzer.keep_going=20 \
-      -Djazzer.internal.arg.0=fuzz \
-      -Djazzer.internal.arg.1=-max_total_time="$total" \
-      -Djazzer.internal.arg.2=-timeout="$timeout_s" \
-      -Djazzer.internal.arg.3=-artifact_prefix="$out/findings/" \
-      -Djazzer.internal.arg.4="$out/corpus" \
-      > "$out/fuzz.log" 2>&1 || rc=$?
+  : > "$out/fuzz.log"
+  : > "$out/test-output.txt"
+  left=$total
+  while [ "$left" -ge 20 ] && [ "$segment" -lt 10 ]; do
+    segment=$((segment + 1))
+    rc=0
+    JAZZER_FUZZ=1 ./mvnw -B -o -pl "$module" -am test -Dmaven.main.skip=true \
+        -Dtest="$class#$method" -Dsurefire.failIfNoSpecifiedTests=false \
+        -Dsurefire.extraArgLine=-Xmx1g \
+        -Djazzer.hooks=true -Djazzer.instrumentation_includes="$includes" -Djazzer.keep_going=20 \
+        -Djazzer.internal.arg.0=fuzz \
+        -Djazzer.internal.arg.1=-max_total_time="$left" \
+        -Djazzer.internal.arg.2=-timeout="$timeout_s" \
+        -Djazzer.internal.arg.3=-artifact_prefix="$out/findings/" \
+        -Djazzer.internal.arg.4=-print_final_stats=1 \
+        -Djazzer.internal.arg.5="$out/corpus" \
+        > "$out/segment.log" 2>&1 || rc=$?
+    cat "$out/segment.log" >> "$out/fuzz.log"
+    # The Java side of each finding (exception, stack) is in the test JVM's output, not libFuzzer's.
+    cat "$module/target/surefire-reports/$class-output.txt" >> "$out/test-output.txt" 2>/dev/null || true
+    # libFuzzer's final stats (also printed when it stops at a finding): units run, average exec/s.
+    local n rate
+    n=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$out/segment.log" | tail -1 | grep -oE '[0-9]+$' || true)
+    rate=$(grep -oE 'stat::average_exec_per_sec: [0-9]+' "$out/segment.log" | tail -1 | grep -oE '[0-9]+$' || true)
+    [ -n "$n" ] || n=$(grep -oE '^#[0-9]+' "$out/segment.log" | tail -1 | tr -d '#' || true)
+    runs=$((runs + ${n:-0}))
+    if [ -n "$rate" ] && [ "$rate" -gt 0 ]; then
+      fuzzed=$((fuzzed + ${n:-0} / rate))
+    fi
+    cov=$(grep -oE 'cov: [0-9]+' "$out/segment.log" | tail -1 | grep -oE '[0-9]+' || echo "$cov")
+    execs=$rate
+    grep -q 'libFuzzer: \(timeout\|out-of-memory\|deadly signal\)' "$out/segment.log" || break
+    left=$((total - fuzzed))
+  done
+  rm -f "$out/segment.log"
   end=$(date +%s)
-  # The Java side of each finding (exception, stack) is in the test JVM's output, not libFuzzer's.
-  cp "$module/target/surefire-reports/$class-output.txt" "$out/test-output.txt" 2>/dev/null || true
-  # libFuzzer's status lines: "#N <event> cov: C ft: F corp: ... exec/s: E ..."; "Done N runs in S second(s)".
-  local runs cov execs
-  runs=$(grep -oE '^Done [0-9]+ runs' "$out/fuzz.log" | tail -1 | grep -oE '[0-9]+' || true)
-  [ -n "$runs" ] || runs=$(grep -oE '^#[0-9]+' "$out/fuzz.log" | tail -1 | tr -d '#' || true)
-  cov=$(grep -oE 'cov: [0-9]+' "$out/fuzz.log" | tail -1 | grep -oE '[0-9]+' || true)
-  execs=$(grep -oE 'exec/s: [0-9]+' "$out/fuzz.log" | tail -1 | grep -oE '[0-9]+' || true)
   local findings
   findings=$(find "$out/findings" -type f | wc -l)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$((end - start))" "${runs:-?}" "${execs:-?}" \
-      "${cov:-?}" "$findings" "$rc" | tee -a "$out_root/summary.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$fuzzed" "$((end - start))" "$runs" "${execs:-?}" \
+      "${cov:-?}" "$findings" "$segment" | tee -a "$out_root/summary.tsv"
 }
 
 pids=()
