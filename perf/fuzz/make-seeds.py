@@ -332,6 +332,45 @@ def zds():
     write(d, 'unknown-field', msg(pb_uint(15, 7) + add('uid-4'), True))
 
 
+# edits to the encoded example mesh: [op] [resource] [position:2] [length] bytes
+def wds():
+    d = seed_dir('shared-config', 'dev.ambientj.config.xds', 'WdsDecoderFuzzTest', 'resources')
+
+    def edit(op, resource, position, data=b''):
+        return bytes([op, resource]) + struct.pack('>H', position) + bytes([len(data)]) + data
+
+    write(d, 'as-encoded', b'')
+    write(d, 'flip-bytes-in-each', b''.join(edit(0, i, 7 * i + 3, b'\xff') for i in range(0, 40, 3)))
+    write(d, 'truncate-some', b''.join(edit(2, i, 10 + i) for i in range(0, 40, 5)))
+    write(d, 'insert-unknown-field', edit(1, 2, 0, pb_uint(1000, 1)) + edit(1, 5, 0, pb_bytes(99, 'x')))
+    write(d, 'replace-with-garbage', edit(3, 1, 0, b'\x0a\xff\xff\xff\xff\x0f') + edit(3, 4, 0, b''))
+    write(d, 'drop-and-retype', edit(4, 0, 0) + edit(4, 3, 0) + edit(5, 6, 0, b'\x01') + edit(5, 8, 0, b'\x03'))
+    write(d, 'bad-address-bytes', edit(1, 0, 2, pb_bytes(3, b'\x01\x02\x03')))
+
+
+# [file] then edits [op] [node:2] [length] bytes, on the seed YAML files as trees (sorted by path:
+# ../shared/seed-examples/*.yaml then examples/*.yaml)
+def translator():
+    d = seed_dir('shared-config', 'dev.ambientj.config', 'MeshTranslatorFuzzTest', 'mutatedObjects')
+
+    def edit(op, node, text=b''):
+        if isinstance(text, str):
+            text = text.encode()
+        return bytes([op]) + struct.pack('>H', node) + bytes([len(text)]) + text
+
+    for f in range(5):
+        write(d, 'file-%d-as-is' % f, bytes([f]))
+    write(d, 'weight-negative', bytes([1]) + edit(1, 40, '-5') + edit(1, 41, '101'))
+    write(d, 'port-as-text', bytes([3]) + edit(0, 25, 'abc') + edit(0, 60, 'http'))
+    write(d, 'typo-field', bytes([1]) + edit(8, 12, 'fromm') + edit(8, 70, 'principal'))
+    write(d, 'principals-not-a-list', bytes([1]) + edit(0, 90, 'x') + edit(5, 91, 'rules'))
+    write(d, 'deep-nesting', bytes([4]) + edit(9, 30) + edit(9, 80))
+    write(d, 'drop-metadata', bytes([2]) + edit(3, 1) + edit(3, 2) + edit(7, 5))
+    write(d, 'bad-regex', bytes([1]) + edit(0, 20, '(unclosed[') + edit(0, 21, '.*{1,99999999}'))
+    write(d, 'raw-document', bytes([0]) + edit(10, 0, 'apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: 99999}]}'))
+    write(d, 'durations', bytes([1]) + edit(0, 45, '10') + edit(0, 46, '-1s') + edit(0, 47, '1e400h'))
+
+
 TARGETS = {
     'socks5': socks5,
     'hbone-server': hbone_server,
@@ -340,6 +379,8 @@ TARGETS = {
     'headers': headers,
     'cni': cni,
     'zds': zds,
+    'wds': wds,
+    'translator': translator,
 }
 
 if __name__ == '__main__':
