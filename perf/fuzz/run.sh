@@ -118,6 +118,8 @@ fuzz_one() {
     local n rate
     n=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$out/segment.log" | tail -1 | grep -oE '[0-9]+$' || true)
     rate=$(grep -oE 'stat::average_exec_per_sec: [0-9]+' "$out/segment.log" | tail -1 | grep -oE '[0-9]+$' || true)
+    # after a timeout libFuzzer prints the units but not the rate: take its last status line's
+    [ -n "$rate" ] || rate=$(grep -oE 'exec/s: [0-9]+' "$out/segment.log" | tail -1 | grep -oE '[0-9]+' || true)
     [ -n "$n" ] || n=$(grep -oE '^#[0-9]+' "$out/segment.log" | tail -1 | tr -d '#' || true)
     runs=$((runs + ${n:-0}))
     if [ -n "$rate" ] && [ "$rate" -gt 0 ]; then
