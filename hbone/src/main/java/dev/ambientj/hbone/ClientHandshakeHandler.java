@@ -1,5 +1,6 @@
 package dev.ambientj.hbone;
 
+import dev.ambientj.hbone.identity.SpiffeId;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -57,15 +58,28 @@ final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
       conn.fail(tlsFailure(done.cause()));
       return;
     }
-    conn.onHandshakeDone();
     SslHandler tls = ch.pipeline().get(SslHandler.class);
+    SpiffeId peer;
     try {
-      ch.attr(TunnelChannels.PEER_IDENTITY).set(MeshTls.peerIdentity(tls.engine().getSession()));
+      peer = MeshTls.peerIdentity(tls.engine().getSession());
     } catch (Exception e) {
+      conn.onHandshakeDone();
       conn.fail(new HboneException(HboneException.Kind.TLS_FAILURE,
           "HBONE peer " + conn.describe() + " has no verified identity: " + e.getMessage(), e));
       return;
     }
+    installHttp2(ctx, peer);
+  }
+
+  /**
+   * After a verified handshake: records {@code peer}, installs HTTP/2 after this handler, replays
+   * what arrived early and removes this handler. Package-private for the fuzz target, which feeds
+   * this pipeline plaintext (HboneClientFuzzTest).
+   */
+  void installHttp2(ChannelHandlerContext ctx, SpiffeId peer) {
+    Channel ch = ctx.channel();
+    conn.onHandshakeDone();
+    ch.attr(TunnelChannels.PEER_IDENTITY).set(peer);
     HboneClientConfig c = conn.config();
     Http2FrameCodec codec = Http2Tuning.tunnelCodecBuilder(false)
         .initialSettings(Http2Tuning.settings(c.streamWindowSize(), c.maxFrameSize(), c.maxHeaderListSize(), null))

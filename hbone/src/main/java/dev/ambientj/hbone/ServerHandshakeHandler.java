@@ -71,6 +71,16 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
       ch.close();
       return;
     }
+    installHttp2(ctx, peer);
+  }
+
+  /**
+   * After a verified handshake: records {@code peer}, installs HTTP/2 after this handler, replays
+   * what arrived early and removes this handler. Package-private for the fuzz target, which feeds
+   * this pipeline plaintext (HboneServerFuzzTest).
+   */
+  void installHttp2(ChannelHandlerContext ctx, SpiffeId peer) {
+    Channel ch = ctx.channel();
     ch.attr(TunnelChannels.PEER_IDENTITY).set(peer);
     HboneServerConfig c = server.config();
     Http2FrameCodec codec = Http2Tuning.tunnelCodecBuilder(true)

@@ -224,6 +224,12 @@ final class ServerStreamHandler extends ChannelInboundHandlerAdapter implements 
       return;
     }
     stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200"), false));
+    if (ctx.isRemoved()) {
+      // The 200 could not be written and its failure closed the stream at once (the connection
+      // failed meanwhile, e.g. on a protocol error later in the same read): the pipeline went with
+      // this handler, which released the early frames; the caller gets the closed channel.
+      return;
+    }
     List<Object> frames = new ArrayList<>(early);
     early.clear();
     ctx.pipeline().replace(this, "hbone-tunnel", new TunnelStreamCodec(frames));

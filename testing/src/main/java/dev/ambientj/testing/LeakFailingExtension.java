@@ -24,6 +24,8 @@ public final class LeakFailingExtension implements BeforeAllCallback, AfterAllCa
   private static final List<String> LEAKS = new CopyOnWriteArrayList<>();
 
   static {
+    // First, before Netty's classes create their loggers (see UnhandledNettyErrors).
+    UnhandledNettyErrors.install();
     ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
     ResourceLeakDetectorFactory.setResourceLeakDetectorFactory(new RecordingFactory());
   }
@@ -39,9 +41,14 @@ public final class LeakFailingExtension implements BeforeAllCallback, AfterAllCa
   }
 
   static void verifyNoLeaks(String testClassName) throws InterruptedException {
-    for (int round = 0; round < 3; round++) {
+    verifyNoLeaks(testClassName, 3, 50);
+  }
+
+  private static void verifyNoLeaks(String testClassName, int rounds, long pauseMillis)
+      throws InterruptedException {
+    for (int round = 0; round < rounds; round++) {
       System.gc();
-      Thread.sleep(50);
+      Thread.sleep(pauseMillis);
       // A leak is noticed only when a later object is tracked; allocate to trigger it.
       UnpooledByteBufAllocator allocator = new UnpooledByteBufAllocator(true);
       for (int i = 0; i < 8; i++) {
@@ -57,6 +64,20 @@ public final class LeakFailingExtension implements BeforeAllCallback, AfterAllCa
               + String.join("\n---\n", found));
     }
   }
+
+  /**
+   * For a fuzz target that runs many inputs in one test: collects garbage, lets the detectors
+   * report, and throws if a leak was reported — every {@code every}-th call (a collection per input
+   * would be too slow), and never when {@code every} is 0. One collection, no pause: it runs
+   * inside a fuzz input, which has a one-second budget.
+   */
+  public static void verifyNoLeaksEvery(int every, String what) throws InterruptedException {
+    if (every > 0 && CALLS.incrementAndGet() % every == 0) {
+      verifyNoLeaks(what, 1, 0);
+    }
+  }
+
+  private static final java.util.concurrent.atomic.AtomicLong CALLS = new java.util.concurrent.atomic.AtomicLong();
 
   /** Leaks reported so far in the current test class (for tests of this extension). */
   static List<String> reportedLeaks() {

@@ -248,7 +248,7 @@ public final class CniPlugin {
       String socket = AgentProtocol.DEFAULT_SOCKET;
       Object s = root.get("agentSocket");
       if (s != null) {
-        if (!(s instanceof String str) || str.isEmpty()) {
+        if (!(s instanceof String str) || str.isEmpty() || !isPath(str)) {
           throw new CniError(
               CniError.INVALID_CONFIG, "agentSocket: " + describe(s) + " (expected: a socket path)");
         }
@@ -288,6 +288,16 @@ public final class CniPlugin {
       }
       return new PluginConfig(
           version, n, socket, failOpen, timeout, prev == null ? null : doc.rawMembers().get("prevResult"));
+    }
+
+    /** Whether {@code s} is a path this system can open (JSON allows a NUL, a path does not). */
+    private static boolean isPath(String s) {
+      try {
+        Path.of(s);
+        return true;
+      } catch (java.nio.file.InvalidPathException e) {
+        return false;
+      }
     }
 
     private static String describe(Object v) {

@@ -105,7 +105,8 @@ public final class ZdsClient implements AutoCloseable {
     }
   }
 
-  private void serve(SeqPacketSocket s) throws IOException {
+  /** One connection, until the agent closes it. Package-private for ZdsClientFuzzTest. */
+  void serve(SeqPacketSocket s) throws IOException {
     s.send(ZdsHello.newBuilder().setVersion(Version.V1).build().toByteArray(), -1);
     Set<String> snapshot = new HashSet<>();
     boolean inSnapshot = true;

@@ -1,0 +1,43 @@
+package dev.ambientj.waypoint.telemetry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import java.nio.charset.StandardCharsets;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.HttpHeaders;
+
+/**
+ * Fuzzes the trace context the waypoint continues ({@link TraceHeaders}): a client's {@code
+ * traceparent}, B3 headers and {@code x-request-id}, as the HTTP codecs let them through (header
+ * values without CR, LF or NUL). Input: UTF-8 text, one line per header in that order (an empty
+ * line: the header is absent).
+ *
+ * <p>A finding: an exception, or an outgoing {@code traceparent} that is not a valid W3C one
+ * ({@code 00-<32 hex>-<16 hex>-<2 hex>}, trace id not all zero) — the next hop would drop the trace
+ * or, worse, carry the client's text on — or B3 headers that disagree with it.
+ */
+class TraceHeadersFuzzTest {
+  private static final String[] NAMES = {"traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-request-id"};
+  private static final java.util.regex.Pattern TRACEPARENT =
+      java.util.regex.Pattern.compile("00-(?!0{32})[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}");
+
+  @FuzzTest
+  void headers(byte[] input) {
+    HttpHeaders h = new DefaultHttpHeaders();
+    String[] values = new String(input, StandardCharsets.UTF_8).split("\n", -1);
+    for (int i = 0; i < NAMES.length && i < values.length; i++) {
+      String v = values[i];
+      if (!v.isEmpty() && v.chars().noneMatch(c -> c == '\r' || c == 0)) {
+        h.set(NAMES[i], v);
+      }
+    }
+    String id = TraceHeaders.ensureRequestId(h);
+    assertThat(id).isNotEmpty().isEqualTo(h.get("x-request-id"));
+    String tp = TraceHeaders.propagate(h);
+    assertThat(tp).as("outgoing traceparent").matches(TRACEPARENT);
+    assertThat(h.get("traceparent")).isEqualTo(tp);
+    assertThat(h.get("x-b3-traceid")).as("B3 trace id = traceparent's").isEqualTo(tp.substring(3, 35));
+    assertThat(h.get("x-b3-spanid")).as("B3 span id = traceparent's").isEqualTo(tp.substring(36, 52));
+  }
+}
