@@ -25,19 +25,24 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Traffic through the mesh as an app sends it, counted: a new TCP connection every few
  * milliseconds (each sends its name, reads the echo, closes) and long-lived connections that send
- * a line every {@link #TICK} and read its echo. Each connection goes through the source pod's
- * SOCKS5 listener to {@code host:port}.
+ * a line every {@link #TICK} and read its echo. Each connection is made by a {@link Dialer}: through
+ * the source pod's SOCKS5 listener to {@code host:port}, or (the node harness) a socket in the pod's
+ * network namespace that its redirection rules capture.
  */
-final class ConnectionProbe implements AutoCloseable {
+public final class ConnectionProbe implements AutoCloseable {
   static final Duration TICK = Duration.ofMillis(200);
   private static final Duration TIMEOUT = Duration.ofSeconds(10);
 
   /** One new connection's outcome: {@code failure} is null when its echo came back whole. */
-  record Attempt(int n, long startNanos, long endNanos, String failure) {}
+  public record Attempt(int n, long startNanos, long endNanos, String failure) {}
 
-  private final InetSocketAddress socks;
-  private final String host;
-  private final int port;
+  /** Opens one connection of the app to its destination. */
+  @FunctionalInterface
+  public interface Dialer {
+    Socket connect(Duration timeout) throws IOException;
+  }
+
+  private final Dialer dialer;
   private final String prefix;
   private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
   private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor();
@@ -46,14 +51,16 @@ final class ConnectionProbe implements AutoCloseable {
   private final List<LongLived> longLived = new ArrayList<>();
 
   ConnectionProbe(InetSocketAddress socks, String host, int port, String prefix) {
-    this.socks = socks;
-    this.host = host;
-    this.port = port;
+    this(timeout -> Socks5Client.connect(socks, host, port, timeout), prefix);
+  }
+
+  public ConnectionProbe(Dialer dialer, String prefix) {
+    this.dialer = dialer;
     this.prefix = prefix;
   }
 
   /** Opens a new connection every {@code interval} until {@link #stopNewConnections()}. */
-  void startNewConnections(Duration interval) {
+  public void startNewConnections(Duration interval) {
     ticker.scheduleAtFixedRate(() -> {
       int n = started.incrementAndGet();
       threads.execute(() -> attempts.add(oneConnection(n)));
@@ -63,7 +70,8 @@ final class ConnectionProbe implements AutoCloseable {
   private Attempt oneConnection(int n) {
     long start = System.nanoTime();
     byte[] line = (prefix + "-new-" + n + "\n").getBytes(StandardCharsets.US_ASCII);
-    try (Socket s = Socks5Client.connect(socks, host, port, TIMEOUT)) {
+    try (Socket s = dialer.connect(TIMEOUT)) {
+      s.setSoTimeout((int) TIMEOUT.toMillis());
       s.getOutputStream().write(line);
       byte[] back = s.getInputStream().readNBytes(line.length);
       if (!Arrays.equals(back, line)) {
@@ -78,7 +86,7 @@ final class ConnectionProbe implements AutoCloseable {
   }
 
   /** Stops opening connections and waits for the ones under way; returns every attempt. */
-  List<Attempt> stopNewConnections() throws InterruptedException {
+  public List<Attempt> stopNewConnections() throws InterruptedException {
     ticker.shutdownNow();
     ticker.awaitTermination(5, TimeUnit.SECONDS);
     long deadline = System.nanoTime() + TIMEOUT.plusSeconds(5).toNanos();
@@ -89,12 +97,12 @@ final class ConnectionProbe implements AutoCloseable {
   }
 
   /** Opens {@code n} long-lived connections, named {@code prefix-long-i}; each ticks on its own. */
-  List<LongLived> openLongLived(int n) throws IOException {
+  public List<LongLived> openLongLived(int n) throws IOException {
     List<LongLived> opened = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       // names of distinct lengths, so that byte counts tell the connections apart
       String name = prefix + "-long-" + i + "-" + "x".repeat(i);
-      LongLived c = new LongLived(name, Socks5Client.connect(socks, host, port, TIMEOUT));
+      LongLived c = new LongLived(name, dialer.connect(TIMEOUT));
       opened.add(c);
       threads.execute(c::run);
     }
@@ -103,7 +111,7 @@ final class ConnectionProbe implements AutoCloseable {
   }
 
   /** Failure reasons of {@code attempts}, counted. */
-  static Map<String, Integer> failureReasons(List<Attempt> attempts) {
+  public static Map<String, Integer> failureReasons(List<Attempt> attempts) {
     Map<String, Integer> reasons = new TreeMap<>();
     for (Attempt a : attempts) {
       if (a.failure() != null) {
@@ -114,7 +122,7 @@ final class ConnectionProbe implements AutoCloseable {
   }
 
   /** The longest stretch in which every started connection failed, in milliseconds. */
-  static long longestOutageMillis(List<Attempt> attempts) {
+  public static long longestOutageMillis(List<Attempt> attempts) {
     List<Attempt> byStart = new ArrayList<>(attempts);
     byStart.sort((x, y) -> Long.compare(x.startNanos(), y.startNanos()));
     long longest = 0;
@@ -146,13 +154,17 @@ final class ConnectionProbe implements AutoCloseable {
    * the next; it records the bytes it sent and received and how it ended: {@code FIN} (end of
    * stream), {@code RST} (reset) or another error.
    */
-  static final class LongLived {
-    final String name;
+  public static final class LongLived {
+    /** The ending of a connection the test {@linkplain #finish finished}: it worked to the end. */
+    public static final String FINISHED = "finished by the test";
+
+    public final String name;
     private final Socket socket;
     private volatile long sent;
     private volatile long received;
     private volatile String ending;
     private volatile long endNanos;
+    private volatile boolean finishing;
 
     LongLived(String name, Socket socket) {
       this.name = name;
@@ -182,6 +194,15 @@ final class ConnectionProbe implements AutoCloseable {
             want -= n;
           }
           TimeUnit.NANOSECONDS.sleep(TICK.toNanos());
+          if (finishing) {
+            socket.shutdownOutput();
+            if (in.read(buf) < 0) {
+              end(FINISHED);
+            } else {
+              end("error: bytes after the last echo");
+            }
+            return;
+          }
         }
       } catch (SocketTimeoutException e) {
         end("timeout");
@@ -209,24 +230,32 @@ final class ConnectionProbe implements AutoCloseable {
       }
     }
 
-    long sent() {
+    public long sent() {
       return sent;
     }
 
-    long received() {
+    public long received() {
       return received;
     }
 
     /** How it ended, or null while it is open. */
-    String ending() {
+    public String ending() {
       return ending;
     }
 
-    long endNanos() {
+    public long endNanos() {
       return endNanos;
     }
 
-    void close() {
+    /**
+     * Ends it after the current tick as an app does: its write side shut (FIN), the peer's FIN
+     * awaited; it then ends {@link #FINISHED}, with every byte sent echoed.
+     */
+    public void finish() {
+      finishing = true;
+    }
+
+    public void close() {
       try {
         socket.close();
       } catch (IOException ignored) {

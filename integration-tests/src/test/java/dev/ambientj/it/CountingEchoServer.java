@@ -18,9 +18,9 @@ import java.util.concurrent.Executors;
  * (connection reset). It closes its side when the client's ends. Blocking sockets on virtual
  * threads: the app behind a pod, as plain as it gets.
  */
-final class CountingEchoServer implements AutoCloseable {
+public final class CountingEchoServer implements AutoCloseable {
   /** What one connection saw; {@code ending} is null while it is open. */
-  record Tally(String name, long bytes, String ending) {}
+  public record Tally(String name, long bytes, String ending) {}
 
   private final ServerSocket server;
   private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
@@ -38,8 +38,13 @@ final class CountingEchoServer implements AutoCloseable {
     return new CountingEchoServer(s);
   }
 
+  /** Serves on {@code bound}, a listening socket made elsewhere (e.g. in a pod's network namespace). */
+  public static CountingEchoServer serve(ServerSocket bound) {
+    return new CountingEchoServer(bound);
+  }
+
   /** The tally of the connection whose first line was {@code name}, or null. */
-  Tally tally(String name) {
+  public Tally tally(String name) {
     return tallies.get(name);
   }
 

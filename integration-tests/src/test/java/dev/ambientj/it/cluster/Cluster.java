@@ -228,17 +228,36 @@ final class Cluster implements AutoCloseable {
 
   /** A TCP connection from {@code node}'s network namespace (the kubelet's probes). */
   Socket dialFrom(SimNode node, InetSocketAddress to, int timeoutMillis) throws IOException {
-    int fd = Netns.open(Path.of("/run/netns/" + node.netns));
+    return dialIn(node.netns, to, timeoutMillis);
+  }
+
+  /**
+   * A TCP connection from the network namespace {@code netns} (a name under /run/netns): a pod's
+   * socket, captured by the pod's redirection rules as its app's would be.
+   */
+  Socket dialIn(String netns, InetSocketAddress to, int timeoutMillis) throws IOException {
+    Socket s = inNetns(netns, SocketChannel::open).socket();
     try {
-      SocketChannel ch = netnsExecutor.call(fd, SocketChannel::open);
-      Socket s = ch.socket();
-      try {
-        s.connect(to, timeoutMillis);
-      } catch (IOException e) {
-        s.close();
-        throw e;
-      }
-      return s;
+      s.connect(to, timeoutMillis);
+    } catch (IOException e) {
+      s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /** A listening socket on {@code 0.0.0.0:port} in the network namespace {@code netns} (a pod's app). */
+  java.net.ServerSocket listenIn(String netns, int port) throws IOException {
+    java.nio.channels.ServerSocketChannel ch = inNetns(netns, java.nio.channels.ServerSocketChannel::open);
+    ch.socket().setReuseAddress(true);
+    ch.bind(new InetSocketAddress(port), 1024);
+    return ch.socket();
+  }
+
+  private <T> T inNetns(String netns, java.util.concurrent.Callable<T> open) throws IOException {
+    int fd = Netns.open(Path.of("/run/netns/" + netns));
+    try {
+      return netnsExecutor.call(fd, open);
     } catch (IOException e) {
       throw e;
     } catch (Exception e) {
@@ -425,17 +444,33 @@ final class Cluster implements AutoCloseable {
   }
 
   /**
-   * {@code kubectl rollout restart daemonset/NAME}: a new template annotation, so the DaemonSet
-   * controller replaces every pod by its update strategy (with {@code maxSurge}: the new pod first,
-   * the old one deleted once the new one is ready; the kubelet then terminates it).
+   * {@code kubectl rollout restart daemonset/NAME} or {@code deployment/NAME}: a new pod-template
+   * annotation, so the DaemonSet or Deployment controller replaces every pod by the object's update
+   * strategy ({@link Controllers}); the kubelet terminates the old ones (SIGTERM, grace, SIGKILL).
    */
-  void rolloutRestart(String namespace, String daemonSet) {
-    var ds = client().apps().daemonSets().inNamespace(namespace).withName(daemonSet).get();
-    var meta = ds.getSpec().getTemplate().getMetadata();
+  void rolloutRestart(String kind, String namespace, String name) {
+    Instant now = Instant.now();
+    switch (kind) {
+      case "daemonset" -> {
+        var ds = client().apps().daemonSets().inNamespace(namespace).withName(name).get();
+        restartedAt(ds.getSpec().getTemplate(), now);
+        client().apps().daemonSets().inNamespace(namespace).resource(ds).update();
+      }
+      case "deployment" -> {
+        var d = client().apps().deployments().inNamespace(namespace).withName(name).get();
+        restartedAt(d.getSpec().getTemplate(), now);
+        client().apps().deployments().inNamespace(namespace).resource(d).update();
+      }
+      default -> throw new IllegalArgumentException("rollout restart of " + kind + " is not supported");
+    }
+    log("kubectl rollout restart " + kind + "/" + name + " -n " + namespace);
+  }
+
+  private static void restartedAt(io.fabric8.kubernetes.api.model.PodTemplateSpec template, Instant now) {
+    var meta = template.getMetadata();
     Map<String, String> annotations = new HashMap<>(meta.getAnnotations() == null ? Map.of() : meta.getAnnotations());
-    annotations.put("kubectl.kubernetes.io/restartedAt", Instant.now().toString());
+    annotations.put("kubectl.kubernetes.io/restartedAt", now.toString());
     meta.setAnnotations(annotations);
-    client().apps().daemonSets().inNamespace(namespace).resource(ds).update();
   }
 
   /** {@code kubectl delete pod}: the kubelet terminates it (SIGTERM, grace, SIGKILL). */

@@ -86,30 +86,75 @@ final class Controllers {
     }
   }
 
+  /** One node's pods of a DaemonSet: of the current template, and older ones. */
+  private record NodePods(SimNode node, List<Pod> current, List<Pod> old) {
+    boolean available() {
+      return current.stream().anyMatch(Controllers::ready) || old.stream().anyMatch(Controllers::ready);
+    }
+  }
+
+  /**
+   * The DaemonSet controller with its update strategy as Kubernetes applies it across the nodes:
+   * {@code RollingUpdate} with {@code maxSurge} > 0 starts the new pod on at most that many nodes
+   * at a time and deletes a node's old pod once its new one is ready; with {@code maxSurge} 0 it
+   * deletes the old pod first (the new one is created once it is gone) on at most {@code
+   * maxUnavailable} nodes without a ready pod; {@code OnDelete} replaces only deleted pods.
+   */
   private void daemonSet(DaemonSet ds, List<Pod> pods) {
     String hash = hash(ds.getSpec().getTemplate());
-    var rolling = ds.getSpec().getUpdateStrategy() == null ? null : ds.getSpec().getUpdateStrategy().getRollingUpdate();
-    boolean surge = rolling != null && rolling.getMaxSurge() != null
-        && (rolling.getMaxSurge().getIntVal() == null ? !rolling.getMaxSurge().getStrVal().equals("0%")
-            : rolling.getMaxSurge().getIntVal() > 0);
+    var strategy = ds.getSpec().getUpdateStrategy();
+    boolean onDelete = strategy != null && "OnDelete".equals(strategy.getType());
+    var rolling = strategy == null ? null : strategy.getRollingUpdate();
+    List<NodePods> nodes = new ArrayList<>();
     for (SimNode node : cluster.nodes()) {
-      if (!selects(ds.getSpec().getTemplate(), node)) {
-        continue;
-      }
-      List<Pod> mine = pods.stream().filter(p -> ownedBy(p, ds) && node.name.equals(p.getSpec().getNodeName())).toList();
-      List<Pod> current = mine.stream().filter(p -> hash.equals(label(p, DS_HASH))).toList();
-      List<Pod> old = mine.stream().filter(p -> !hash.equals(label(p, DS_HASH))).toList();
-      if (current.isEmpty() && (old.isEmpty() || surge)) {
-        create(ds, ds.getSpec().getTemplate(), node, DS_HASH, hash, ds.getMetadata().getName());
-      } else if (current.isEmpty()) {
-        old.forEach(this::delete); // maxUnavailable: the old pod goes first
-      } else if (!old.isEmpty() && current.stream().anyMatch(Controllers::ready)) {
-        old.forEach(this::delete);
-      }
-      for (int i = 1; i < current.size(); i++) {
-        delete(current.get(i));
+      if (selects(ds.getSpec().getTemplate(), node)) {
+        List<Pod> mine = pods.stream().filter(p -> ownedBy(p, ds) && node.name.equals(p.getSpec().getNodeName())).toList();
+        nodes.add(new NodePods(node, mine.stream().filter(p -> hash.equals(label(p, DS_HASH))).toList(),
+            mine.stream().filter(p -> !hash.equals(label(p, DS_HASH))).toList()));
       }
     }
+    // apps/v1 defaults: maxSurge 0, maxUnavailable 1; percentages of the nodes, rounded up
+    int maxSurge = scaled(rolling == null ? null : rolling.getMaxSurge(), nodes.size(), 0);
+    int maxUnavailable = scaled(rolling == null ? null : rolling.getMaxUnavailable(), nodes.size(), 1);
+    int surging = (int) nodes.stream().filter(n -> !n.current().isEmpty() && !n.old().isEmpty()).count();
+    int unavailable = (int) nodes.stream().filter(n -> !n.available()).count();
+    for (NodePods n : nodes) {
+      if (n.current().isEmpty() && n.old().isEmpty()) {
+        create(ds, ds.getSpec().getTemplate(), n.node(), DS_HASH, hash, ds.getMetadata().getName());
+      } else if (n.current().isEmpty() && !onDelete) {
+        if (maxSurge > 0) {
+          if (surging < maxSurge) {
+            cluster.log("DaemonSet " + key(ds) + ": rolling " + n.node().name + " (surge: new pod first)");
+            create(ds, ds.getSpec().getTemplate(), n.node(), DS_HASH, hash, ds.getMetadata().getName());
+            surging++;
+          }
+        } else if (!n.available() || unavailable < maxUnavailable) {
+          cluster.log("DaemonSet " + key(ds) + ": rolling " + n.node().name + " (old pod first)");
+          n.old().forEach(this::delete);
+          unavailable += n.available() ? 1 : 0;
+        }
+      } else if (!n.old().isEmpty() && n.current().stream().anyMatch(Controllers::ready)) {
+        n.old().forEach(this::delete);
+      }
+      for (int i = 1; i < n.current().size(); i++) {
+        delete(n.current().get(i));
+      }
+    }
+  }
+
+  /** An int-or-percent of {@code total}, rounded up; {@code dflt} when unset. */
+  private static int scaled(io.fabric8.kubernetes.api.model.IntOrString v, int total, int dflt) {
+    if (v == null) {
+      return dflt;
+    }
+    if (v.getIntVal() != null) {
+      return v.getIntVal();
+    }
+    String s = v.getStrVal().trim();
+    if (s.endsWith("%")) {
+      return (int) Math.ceil(total * Integer.parseInt(s.substring(0, s.length() - 1)) / 100.0);
+    }
+    return Integer.parseInt(s);
   }
 
   private void deployment(Deployment d, List<Pod> pods) {

@@ -76,6 +76,8 @@ final class PodWorker {
   private String cniConfig;
   private Path hostsFile;
   private Instant readySince;
+  private volatile Instant sigtermAt;
+  private final Map<String, String> terminations = new ConcurrentHashMap<>();
 
   /** One container of the pod and its current run. */
   private static final class Slot {
@@ -130,6 +132,16 @@ final class PodWorker {
   /** When all its containers were first ready, or null. */
   synchronized Instant readySince() {
     return readySince;
+  }
+
+  /** When the kubelet sent its containers SIGTERM, or null. */
+  Instant sigtermAt() {
+    return sigtermAt;
+  }
+
+  /** How {@code container} ended after SIGTERM ({@link ContainerRun#terminate}), or null. */
+  String termination(String container) {
+    return terminations.get(container);
   }
 
   /** Whether {@link #stop} has finished: containers gone, network torn down. */
@@ -818,10 +830,15 @@ final class PodWorker {
     Duration grace = grace();
     List<Thread> killers = new ArrayList<>();
     synchronized (this) {
+      sigtermAt = Instant.now();
       for (Slot s : slots.values()) {
         if (s.run != null) {
           ContainerRun run = s.run;
-          killers.add(Thread.ofVirtual().start(() -> event("container " + run.name + " " + run.terminate(grace))));
+          killers.add(Thread.ofVirtual().start(() -> {
+            String how = run.terminate(grace);
+            terminations.put(run.name, how);
+            event("container " + run.name + " " + how);
+          }));
         }
       }
     }

@@ -64,7 +64,8 @@ public final class PlaintextInboundInitializer extends ChannelInitializer<Channe
       ch.close();
       return;
     }
-    InetSocketAddress upstream = local.addresses().contains(original.getAddress())
+    // a pod whose IP is not yet in the configuration (just started) is reached where it was
+    InetSocketAddress upstream = local.addresses().isEmpty() || local.addresses().contains(original.getAddress())
         ? original
         : new InetSocketAddress(local.addresses().get(0), original.getPort());
     PolicyState policy = ctx.policies(snapshot);

@@ -58,7 +58,13 @@ public final class InPodListenerBinder implements ListenerBinder, AutoCloseable 
       Netns.close(netnsFd);
       throw e;
     }
-    String id = Files.readSymbolicLink(Path.of("/proc/self/fd/" + netnsFd)).toString();
+    String id;
+    try {
+      id = identity(netnsFd);
+    } catch (IOException e) {
+      Netns.close(netnsFd);
+      throw e;
+    }
     PodNetwork existing = pods.get(uid);
     if (existing != null && existing.netnsId().equals(id)) {
       Netns.close(netnsFd);
@@ -67,6 +73,19 @@ public final class InPodListenerBinder implements ListenerBinder, AutoCloseable 
     PodNetwork pod = new PodNetwork(uid, namespace, name, serviceAccount, netnsFd, id, executor);
     pods.put(uid, pod);
     return new Registration(pod, existing);
+  }
+
+  /**
+   * The identity of the network namespace open as {@code netnsFd}: {@code net:[inode]}, as
+   * {@code /proc/<pid>/ns/net} names it. Not the descriptor's path: the node agent opens a pod's
+   * namespace through a path of its own mount namespace ({@code /var/run/netns/…}, or {@code
+   * /proc/<pid>/ns/net}), which differs between agents — a restarted agent handing over the same
+   * namespace must be recognised as the same pod, not replace it.
+   */
+  static String identity(int netnsFd) throws IOException {
+    // stat() follows /proc/self/fd's magic link to the namespace's nsfs inode
+    Object inode = Files.getAttribute(Path.of("/proc/self/fd/" + netnsFd), "unix:ino");
+    return "net:[" + inode + "]";
   }
 
   /** A registered pod and the one it replaced (to close once its listeners are gone), or null. */
@@ -159,7 +178,7 @@ public final class InPodListenerBinder implements ListenerBinder, AutoCloseable 
     try {
       // The listening socket is created on the namespace thread (the channel's constructor); the
       // bind call itself then runs on the event loop, on that socket.
-      return executor.call(pod.netnsFd(), () -> PodNetwork.createThen(bootstrap, true,
+      return call(pod, () -> PodNetwork.createThen(bootstrap, true,
           (ch, p) -> ch.bind(new InetSocketAddress(local, port), p)));
     } catch (Exception e) {
       return failed(new IOException("cannot create a listener in " + pod + ": " + e.getMessage(), e));
@@ -174,7 +193,15 @@ public final class InPodListenerBinder implements ListenerBinder, AutoCloseable 
       throw new IOException("no network namespace for pod " + workload.namespace() + "/"
           + workload.name());
     }
-    return executor.call(pod.netnsFd(), task);
+    return call(pod, task);
+  }
+
+  private static <T> T call(PodNetwork pod, java.util.concurrent.Callable<T> task) throws Exception {
+    try {
+      return pod.submit(task).get();
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw e.getCause() instanceof Exception x ? x : e;
+    }
   }
 
   private static ChannelFuture failed(Throwable cause) {

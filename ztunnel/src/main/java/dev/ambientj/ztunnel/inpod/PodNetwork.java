@@ -11,6 +11,8 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.unix.UnixChannel;
 import java.io.IOException;
 import java.net.SocketAddress;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -30,6 +32,8 @@ public final class PodNetwork implements SocketOrigin, AutoCloseable {
   private final int netnsFd;
   private final String netnsId;
   private final NetnsExecutor executor;
+  /** Set by {@link #close}: no socket is made with the descriptor after it (its number may be reused). */
+  private volatile boolean closed;
 
   PodNetwork(String uid, String namespace, String name, String serviceAccount, int netnsFd,
       String netnsId, NetnsExecutor executor) {
@@ -67,9 +71,32 @@ public final class PodNetwork implements SocketOrigin, AutoCloseable {
     return netnsFd;
   }
 
+  /**
+   * Runs {@code task} on the namespace thread inside this namespace — unless it was closed: a
+   * descriptor number, once closed, may name another pod's namespace. {@link #close} runs on the
+   * same thread after every task already queued, and the check is made there, so no task ever
+   * enters a closed descriptor.
+   */
+  <T> CompletableFuture<T> submit(Callable<T> task) {
+    if (closed) {
+      return CompletableFuture.failedFuture(gone());
+    }
+    return executor.submit(netnsFd, () -> {
+      if (closed) {
+        throw gone();
+      }
+      return task.call();
+    });
+  }
+
+  private IOException gone() {
+    return new IOException(this + ": its network namespace was released (the pod was removed or handed over"
+        + " again)");
+  }
+
   @Override
   public CompletionStage<ChannelFuture> connect(Bootstrap bootstrap, SocketAddress remote) {
-    return executor.submit(netnsFd, () -> createThen(bootstrap, false, (ch, p) -> ch.connect(remote, p)));
+    return submit(() -> createThen(bootstrap, false, (ch, p) -> ch.connect(remote, p)));
   }
 
   /**
@@ -113,9 +140,14 @@ public final class PodNetwork implements SocketOrigin, AutoCloseable {
     return promise;
   }
 
+  /** Releases the descriptor, on the namespace thread after the tasks already queued for it. */
   @Override
   public void close() {
-    Netns.close(netnsFd);
+    closed = true;
+    executor.submit(netnsFd, () -> {
+      Netns.close(netnsFd);
+      return null;
+    });
   }
 
   @Override

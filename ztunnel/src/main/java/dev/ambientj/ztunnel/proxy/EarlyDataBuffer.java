@@ -60,7 +60,10 @@ public final class EarlyDataBuffer extends ChannelInboundHandlerAdapter {
     for (Object o = self.held.poll(); o != null; o = self.held.poll()) {
       if (o instanceof ByteBuf buf) {
         total += buf.readableBytes();
-        peer.write(buf, peer.voidPromise());
+        // not the void promise: a peer already gone (a tunnel stream reset while connecting)
+        // would fire the failure down a pipeline whose relay is not there yet to handle it; the
+        // relay, started next, finds the peer closed and ends the connection with the reason
+        peer.write(buf);
       }
     }
     if (total > 0) {

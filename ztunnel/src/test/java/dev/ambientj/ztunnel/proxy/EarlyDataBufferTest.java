@@ -74,6 +74,29 @@ class EarlyDataBufferTest {
   }
 
   @Test
+  void aPeerGoneBeforeTheRelayStartsIsNoExceptionInItsPipeline() {
+    EmbeddedChannel ch = new EmbeddedChannel();
+    EarlyDataBuffer.install(ch);
+    ByteBuf early = Unpooled.directBuffer().writeBytes(new byte[100]);
+    ch.writeInbound(early);
+    // the tunnel stream, reset by the other ztunnel while connecting: still registered, its
+    // writes fail (as Http2StreamChannel's do once the stream is closed)
+    EmbeddedChannel peer = new EmbeddedChannel(new io.netty.channel.ChannelOutboundHandlerAdapter() {
+      @Override
+      public void write(ChannelHandlerContext ctx, Object msg, io.netty.channel.ChannelPromise promise) {
+        io.netty.util.ReferenceCountUtil.release(msg);
+        promise.setFailure(new java.nio.channels.ClosedChannelException());
+      }
+    });
+
+    assertThat(EarlyDataBuffer.flushTo(ch, peer)).isEqualTo(100);
+
+    peer.checkException(); // nothing fired down the peer's pipeline (with no relay yet to handle it)
+    assertThat(early.refCnt()).as("the failed write released the bytes").isZero();
+    ch.finishAndReleaseAll();
+  }
+
+  @Test
   void releasesHeldBytesWhenTheConnectionFails() {
     EmbeddedChannel ch = new EmbeddedChannel();
     EarlyDataBuffer.install(ch);
