@@ -30,7 +30,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * An HTTP/1.1 "pod" with large answers: {@code GET /bytes/N} streams N bytes of a fixed pattern
  * (byte {@code i} is {@code i % 251}), written only while the connection is writable, so the
- * backend itself holds no more than a chunk per response; any other path gets a short JSON line.
+ * backend itself holds no more than a chunk per response; {@code GET /slow/N/MS} sends the same N
+ * bytes in 20 slices spread over MS milliseconds (a long response); any other path gets a short
+ * JSON line.
  * {@link #readResponse} reads such a response and checks every byte.
  */
 final class BulkHttpBackend implements AutoCloseable {
@@ -124,6 +126,11 @@ final class BulkHttpBackend implements AutoCloseable {
       requests.incrementAndGet();
       String path = request.uri();
       boolean keepAlive = HttpUtil.isKeepAlive(request);
+      if (path.startsWith("/slow/")) {
+        String[] nm = path.substring("/slow/".length()).split("/");
+        trickle(ctx, Long.parseLong(nm[0]), Long.parseLong(nm[1]), keepAlive);
+        return;
+      }
       if (!path.startsWith("/bytes/")) {
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK,
             ByteBufUtil.writeUtf8(ctx.alloc(), "{\"workload\":\"" + workload + "\"}\n"));
@@ -145,6 +152,35 @@ final class BulkHttpBackend implements AutoCloseable {
       offset = 0;
       streaming = true;
       writeMore(ctx);
+    }
+
+    /** The pattern's {@code n} bytes in 20 slices, one every {@code millis / 20} ms. */
+    private void trickle(ChannelHandlerContext ctx, long n, long millis, boolean keepAlive) {
+      HttpResponse r = new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK);
+      r.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/octet-stream");
+      HttpUtil.setContentLength(r, n);
+      HttpUtil.setKeepAlive(r, keepAlive);
+      ctx.writeAndFlush(r);
+      long slice = (n + 19) / 20;
+      slice(ctx, 0, n, slice, Math.max(1, millis / 20));
+    }
+
+    private void slice(ChannelHandlerContext ctx, long offset, long n, long slice, long everyMillis) {
+      if (!ctx.channel().isActive()) {
+        return;
+      }
+      long len = Math.min(slice, n - offset);
+      byte[] b = new byte[(int) len];
+      for (int i = 0; i < len; i++) {
+        b[i] = (byte) ((offset + i) % PERIOD);
+      }
+      if (offset + len >= n) {
+        ctx.writeAndFlush(new io.netty.handler.codec.http.DefaultLastHttpContent(Unpooled.wrappedBuffer(b)));
+        return;
+      }
+      ctx.writeAndFlush(new DefaultHttpContent(Unpooled.wrappedBuffer(b)));
+      ctx.executor().schedule(() -> slice(ctx, offset + len, n, slice, everyMillis), everyMillis,
+          java.util.concurrent.TimeUnit.MILLISECONDS);
     }
 
     /** Writes chunks while the connection takes them; the rest on the next writability change. */

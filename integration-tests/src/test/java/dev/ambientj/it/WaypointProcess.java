@@ -53,6 +53,12 @@ final class WaypointProcess implements AutoCloseable {
    */
   static WaypointProcess start(Path config, Path stateDir, String namespace, String name, String address,
       List<String> extraArgs) throws IOException, InterruptedException {
+    return start(config, stateDir, namespace, name, address, extraArgs, java.util.Map.of());
+  }
+
+  /** As above, with {@code env} added to the process's environment. */
+  static WaypointProcess start(Path config, Path stateDir, String namespace, String name, String address,
+      List<String> extraArgs, java.util.Map<String, String> env) throws IOException, InterruptedException {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("--enable-native-access=ALL-UNNAMED");
@@ -70,6 +76,7 @@ final class WaypointProcess implements AutoCloseable {
     Path log = Files.createTempFile(stateDir, "waypoint-", ".log");
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().put("MALLOC_ARENA_MAX", "2");
+    pb.environment().putAll(env);
     WaypointProcess wp = new WaypointProcess(pb.start(), log, address);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
     while (!wp.output().contains("serving HBONE")) {
@@ -167,6 +174,33 @@ final class WaypointProcess implements AutoCloseable {
               URI.create("http://" + address + ":15020/stats/prometheus")).timeout(Duration.ofSeconds(10)).build(),
           HttpResponse.BodyHandlers.ofString());
       return r.body();
+    }
+  }
+
+  /** Sends SIGTERM (what the kubelet sends first) and returns at once. */
+  void terminate() {
+    process.destroy();
+  }
+
+  boolean isAlive() {
+    return process.isAlive();
+  }
+
+  /** Waits up to {@code timeout} for the process to exit; its exit code, or -1 if it still runs. */
+  int awaitExit(Duration timeout) throws InterruptedException {
+    return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
+  }
+
+  /** {@code GET /healthz/ready} on its metrics port: the status, or -1 when nothing answers. */
+  int readiness() {
+    try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
+      return http.send(HttpRequest.newBuilder(URI.create("http://" + address + ":15020/healthz/ready"))
+          .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+    } catch (IOException e) {
+      return -1;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return -1;
     }
   }
 

@@ -361,7 +361,16 @@ final class Exchange {
     if (done) {
       return;
     }
-    logRec.flag("UT");
+    endEarly("UT", "upstream_response_timeout (response already started; stream reset)",
+        "upstream_response_timeout", 504, "upstream request timeout");
+  }
+
+  /**
+   * Ends the exchange before its upstream did, with response flag {@code flag}: a response already
+   * started is reset ({@code startedDetail} in the log), otherwise the client gets {@code status}.
+   */
+  private void endEarly(String flag, String startedDetail, String detail, int status, String body) {
+    logRec.flag(flag);
     if (current != null) {
       current.abandon();
       current = null;
@@ -371,12 +380,12 @@ final class Exchange {
       pending = null;
     }
     if (responseStarted) {
-      logRec.detail = "upstream_response_timeout (response already started; stream reset)";
+      logRec.detail = startedDetail;
       abortDownstream();
       return;
     }
-    logRec.detail = "upstream_response_timeout";
-    localReply(504, "upstream request timeout", null, null);
+    logRec.detail = detail;
+    localReply(status, body, null, null);
   }
 
   /** A try ended without a usable response: retry or give up. */
@@ -477,7 +486,7 @@ final class Exchange {
         && status != 204 && status != 304 && status >= 200) {
       HttpUtil.setTransferEncodingChunked(resp, true);
     }
-    if (!h2 && !keepAlive) {
+    if (!h2 && closesAfterResponse()) {
       h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
     }
     if (resp.protocolVersion() != HttpVersion.HTTP_1_1) {
@@ -594,6 +603,34 @@ final class Exchange {
     finish();
   }
 
+  /**
+   * Whether the HTTP/1.1 connection ends after this response: the client asked for it, or the
+   * waypoint is draining (issue 16: keep-alive clients learn of the shutdown from {@code
+   * Connection: close}, not from a reset).
+   */
+  private boolean closesAfterResponse() {
+    if (rt.drain.draining()) {
+      keepAlive = false;
+    }
+    return !keepAlive;
+  }
+
+  /**
+   * The drain deadline passed with this exchange still running: a response not started yet is
+   * answered {@code 503} (with {@code Connection: close}); a started one is reset, so that the
+   * client sees it cut. Either way the access log says {@code DT} (Envoy's flag for a connection
+   * ended by the proxy's own duration limit), never a complete response.
+   */
+  void endForShutdown() {
+    if (done) {
+      return;
+    }
+    keepAlive = false;
+    endEarly("DT", "drain_deadline: the waypoint shut down before the response ended (" + logRec.responseBytes
+        + " body bytes sent); response reset", "drain_deadline: the waypoint shut down before the upstream answered",
+        503, "the waypoint is shutting down");
+  }
+
   /** The response cannot be completed: reset the stream (HTTP/2) or close the connection (HTTP/1.1). */
   private void abortDownstream() {
     keepAlive = false;
@@ -663,7 +700,7 @@ final class Exchange {
   private void writeLocal(FullHttpResponse resp) {
     logRec.responseBytes = resp.content().readableBytes();
     if (!h2) {
-      if (!keepAlive) {
+      if (closesAfterResponse()) {
         resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
       }
       boolean close = !keepAlive;

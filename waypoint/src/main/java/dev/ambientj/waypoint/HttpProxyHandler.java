@@ -19,10 +19,14 @@ import java.util.ArrayDeque;
  * client that is done must not leave the tunnel open (its ztunnel reports the connection only
  * when it closes).
  *
+ * <p>Shutdown ({@link DownstreamDrain}): while the waypoint drains, an HTTP/1.1 response carries
+ * {@code Connection: close} and the connection ends after it; at the end of the drain the exchange
+ * still running is ended with the flag {@code DT}, and an idle connection is ended in order.
+ *
  * <p>Buffers: each {@link FullHttpRequest} is owned by its exchange (released when it finishes);
  * waiting requests are released if the connection closes.
  */
-final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
+final class HttpProxyHandler extends ChannelInboundHandlerAdapter implements DownstreamDrain.Member {
   private final WaypointRuntime rt;
   private final DownstreamInfo info;
   private final boolean h2;
@@ -32,6 +36,8 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
   private Exchange current;
   private boolean closed;
   private boolean inputEnded;
+  /** An exchange is running or requests wait: read by the draining thread. */
+  private volatile boolean busy;
 
   /** @param deadlines the HTTP/1.1 connection's deadlines; null on an HTTP/2 stream */
   HttpProxyHandler(WaypointRuntime rt, DownstreamInfo info, Http1Deadlines deadlines) {
@@ -44,6 +50,12 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void handlerAdded(ChannelHandlerContext ctx) {
     this.ctx = ctx;
+    rt.drain.add(this);
+  }
+
+  @Override
+  public void handlerRemoved(ChannelHandlerContext ctx) {
+    rt.drain.remove(this);
   }
 
   @Override
@@ -65,6 +77,7 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
   }
 
   private void run(FullHttpRequest req) {
+    busy = true;
     current = new Exchange(this, ctx, req, info, rt, h2);
     current.start();
   }
@@ -75,12 +88,14 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     current = null;
+    busy = !waiting.isEmpty();
     if (closed || h2) {
       return;
     }
     if (!keepAlive) {
       closed = true;
       drainWaiting();
+      busy = false;
       return;
     }
     FullHttpRequest next = waiting.poll();
@@ -129,6 +144,8 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
     closed = true;
+    busy = false;
+    rt.drain.remove(this);
     Exchange e = current;
     if (e != null) {
       e.onDownstreamClosed();
@@ -140,6 +157,32 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
     ctx.close();
+  }
+
+  @Override
+  public io.netty.util.concurrent.EventExecutor executor() {
+    return ctx.executor();
+  }
+
+  /** Nothing to do at once: the next HTTP/1.1 response says {@code Connection: close}. */
+  @Override
+  public void drainStarted() {}
+
+  @Override
+  public boolean busy() {
+    return busy;
+  }
+
+  @Override
+  public void endForShutdown() {
+    Exchange e = current;
+    if (e != null && !e.isDone()) {
+      e.endForShutdown();
+    }
+    if (!closed && !h2) {
+      drainWaiting();
+      finish();
+    }
   }
 
   private void drainWaiting() {

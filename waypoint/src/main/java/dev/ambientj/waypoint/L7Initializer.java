@@ -27,6 +27,10 @@ import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 final class L7Initializer implements ProtocolSniffer.Installer {
   static final int MAX_HEADER_BYTES = 60 * 1024;
   static final int MAX_INITIAL_LINE = 16 * 1024;
+  /** The name of the HTTP/2 codec in a tunnel's pipeline. */
+  static final String H2 = "h2";
+  /** Netty's default time for the streams after GOAWAY. */
+  private static final long GRACEFUL_CLOSE_MILLIS = 30_000;
 
   private final WaypointRuntime rt;
   private final DownstreamInfo info;
@@ -74,9 +78,12 @@ final class L7Initializer implements ProtocolSniffer.Installer {
         ch.pipeline().addLast(new HttpProxyHandler(rt, info, null));
       }
     }).initialSettings(Http2Settings.defaultSettings().maxConcurrentStreams(100).maxHeaderListSize(Http2HeaderListLimit.CODEC_BOUND))
+        // after GOAWAY (idle timeout, client end, shutdown drain) the streams in progress get this
+        // long; at shutdown the drain ends them first, at its deadline
+        .gracefulShutdownTimeoutMillis(Math.max(GRACEFUL_CLOSE_MILLIS, rt.drainDeadline.toMillis() + 5_000))
         .build();
     p.addLast("h2-graceful-close", new GracefulTunnelClose());
-    p.addLast("h2", h2);
+    p.addLast(H2, h2);
     p.addLast("h2-client-end", new Http2ClientEndHandler(h2.connection()));
     p.addLast("h2-idle", new Http2IdleTimeout(h2.connection(), rt));
     sinkLast(p);

@@ -66,6 +66,18 @@ public final class Waypoint implements AutoCloseable {
    * client's end before it is closed (Envoy's delayed_close_timeout default).
    */
   public static final long DELAYED_CLOSE_MILLIS = 1_000;
+  /** The drain deadline when none is given (ztunnel's default too). */
+  public static final Duration DEFAULT_DRAIN_DEADLINE = Duration.ofSeconds(5);
+  /** How long the drain waits, after ending what was left at its deadline, for those ends to close. */
+  private static final Duration DRAIN_CLOSE_GRACE = Duration.ofMillis(DELAYED_CLOSE_MILLIS + 1_000);
+
+  /**
+   * At most how long {@link #close()} takes with drain deadline {@code drainDeadline}: the deadline,
+   * then the ends of what was left, then the event loops' shutdown.
+   */
+  public static Duration shutdownTime(Duration drainDeadline) {
+    return drainDeadline.plus(DRAIN_CLOSE_GRACE).plusSeconds(5);
+  }
 
   private final Builder b;
   private final WaypointRef ref;
@@ -80,6 +92,8 @@ public final class Waypoint implements AutoCloseable {
   private Channel listener;
   private AutoCloseable subscription;
   private volatile Set<String> reportedProblems = Set.of();
+  /** Started and not shutting down: what {@code /healthz/ready} reports. */
+  private volatile boolean serving;
 
   private Waypoint(Builder b) {
     this.b = b;
@@ -90,7 +104,7 @@ public final class Waypoint implements AutoCloseable {
     DownstreamLimits limits = new DownstreamLimits(b.requestHeadersTimeout, b.idleTimeout,
         b.maxConnections > 0 ? b.maxConnections : DownstreamLimits.defaultMaxConnections(), new ListenerStats(registry));
     this.rt = new WaypointRuntime(null, new Telemetry(registry, b.clusterName), b.ticker, random, b.maxRequestBytes,
-        new StreamBuffers(b.streamBufferBytes), limits);
+        new StreamBuffers(b.streamBufferBytes), limits, b.drainDeadline);
   }
 
   public static Builder builder() {
@@ -133,7 +147,9 @@ public final class Waypoint implements AutoCloseable {
       connector = (target, loop) -> hbone.connect(target, SocketOrigin.HOST, loop);
     }
     rt.connector = connector;
-    server = HboneServer.create(rt.buffers.downstream(b.serverConfig), b.identities, rt.identity,
+    // the HBONE connections outlive the drain: their streams are ended by it, in order
+    server = HboneServer.create(rt.buffers.downstream(b.serverConfig.withDrainTimeout(
+            b.drainDeadline.plus(DRAIN_CLOSE_GRACE).plusSeconds(2))), b.identities, rt.identity,
         new WaypointConnectHandler(rt));
     listener = new ServerBootstrap()
         .group(group)
@@ -155,6 +171,7 @@ public final class Waypoint implements AutoCloseable {
     });
     log.info("waypoint {}/{} serving HBONE on {} as {}", ref.namespace(), ref.name(), listener.localAddress(),
         rt.identity);
+    serving = true;
     return this;
   }
 
@@ -223,8 +240,24 @@ public final class Waypoint implements AutoCloseable {
     return c == null ? List.of() : c.problems();
   }
 
+  /** Whether the waypoint serves: started, and not shutting down ({@code /healthz/ready}). */
+  public boolean ready() {
+    return serving;
+  }
+
+  /**
+   * Shuts down with a drain (issue 16), and returns when it is done: readiness goes to 503 and the
+   * HBONE listener stops accepting at once; HBONE connections get GOAWAY; requests, responses and
+   * relayed connections in progress go on until they end or the drain deadline passes
+   * ({@link Builder#drainDeadline}); HTTP/1.1 clients get {@code Connection: close} on their next
+   * response, HTTP/2 clients GOAWAY; what is left at the deadline is ended with the response flag
+   * {@code DT} in its access-log line (see {@link DownstreamDrain}). Then the upstream pool and the
+   * event loops are closed. Blocks for up to the deadline plus {@code ~2 s}; call it off the
+   * waypoint's event loops.
+   */
   @Override
   public synchronized void close() {
+    serving = false;
     if (subscription != null) {
       try {
         subscription.close();
@@ -233,12 +266,27 @@ public final class Waypoint implements AutoCloseable {
       }
       subscription = null;
     }
-    if (server != null) {
-      server.drain();
-    }
     if (listener != null) {
       listener.close().awaitUninterruptibly();
       listener = null;
+    }
+    if (server != null) {
+      server.drain();
+      try {
+        int busy = rt.drain.busy();
+        if (busy > 0) {
+          log.info("waypoint {}: draining {} request(s) and connection(s), deadline {} ms", ref.name(), busy,
+              b.drainDeadline.toMillis());
+        }
+        int cut = rt.drain.drain(b.drainDeadline, DRAIN_CLOSE_GRACE);
+        if (cut > 0) {
+          log.warn("waypoint {}: drain deadline ({} ms) passed; ended {} request(s) and connection(s) still in"
+              + " progress (response flag DT)", ref.name(), b.drainDeadline.toMillis(), cut);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      server = null;
     }
     if (client != null) {
       client.close();
@@ -298,8 +346,22 @@ public final class Waypoint implements AutoCloseable {
     private Duration requestHeadersTimeout = DownstreamLimits.DEFAULT_REQUEST_HEADERS_TIMEOUT;
     private Duration idleTimeout = DownstreamLimits.DEFAULT_IDLE_TIMEOUT;
     private int maxConnections;
+    private Duration drainDeadline = DEFAULT_DRAIN_DEADLINE;
 
     private Builder() {}
+
+    /**
+     * How long {@link Waypoint#close()} lets requests and connections in progress run before it
+     * ends them (default 5 s, as ztunnel's; {@code ./mesh waypoint} takes it from {@code
+     * TERMINATION_GRACE_PERIOD_SECONDS} less 5 s). Zero ends them at once.
+     */
+    public Builder drainDeadline(Duration deadline) {
+      if (deadline.isNegative()) {
+        throw new IllegalArgumentException("drainDeadline must not be negative, got " + deadline);
+      }
+      this.drainDeadline = deadline;
+      return this;
+    }
 
     /** The Gateway's name. */
     public Builder name(String name) {

@@ -2,6 +2,7 @@ package dev.ambientj.waypoint;
 
 import dev.ambientj.config.ConfigRejectionMetrics;
 import dev.ambientj.config.ConfigRejections;
+import dev.ambientj.config.GracefulShutdown;
 import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.CaClient;
@@ -20,7 +21,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ForkJoinPool;
 
 /** Entry point of `./mesh waypoint`. */
@@ -129,22 +129,33 @@ public final class WaypointCommand {
             .asIdentityProvider(CERTIFICATE_TTL);
       }
       Transport t = Transport.select(Transport.Kind.parse(transport));
-      CountDownLatch stop = new CountDownLatch(1);
+      String grace = System.getenv(GracefulShutdown.GRACE_ENV);
+      Duration drain = GracefulShutdown.drainDeadline(grace, Waypoint.DEFAULT_DRAIN_DEADLINE);
+      tuning.drainDeadline(drain);
+      // SIGTERM: the JVM waits until the waypoint has drained and closed (finished() below)
+      GracefulShutdown signal = GracefulShutdown.install("waypoint", Waypoint.shutdownTime(drain).plusSeconds(10));
       try (Waypoint waypoint = tuning.name(name).namespace(namespace).config(publisher)
               .identityProvider(identities).transport(t).clientConfig(upstream)
               .listenAddress(new InetSocketAddress(ip, Waypoint.HBONE_PORT)).build().start();
           AutoCloseable rejectionMetrics = ConfigRejectionMetrics.bind(waypoint.metrics(), publisher);
           MetricsServer metrics = MetricsServer.start(new InetSocketAddress(ip, 15020), waypoint.eventLoopGroup(),
               t.serverChannelClass(), waypoint.metrics(),
-              () -> ConfigRejections.json(publisher.snapshot()))) {
-        Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "waypoint-shutdown"));
+              () -> ConfigRejections.json(publisher.snapshot()), waypoint::ready)) {
         waypoint.configProblems().forEach(p -> System.err.println("mesh waypoint: warning: " + p));
         System.err.println("mesh waypoint: " + namespace + "/" + name + " serving HBONE on "
             + io.netty.util.NetUtil.toSocketAddressString(waypoint.address()) + " as " + waypoint.identity()
             + "; metrics http://" + io.netty.util.NetUtil.toSocketAddressString(metrics.address())
             + "/stats/prometheus, config dump http://"
-            + io.netty.util.NetUtil.toSocketAddressString(metrics.address()) + "/config_dump; Ctrl-C to stop");
-        stop.await();
+            + io.netty.util.NetUtil.toSocketAddressString(metrics.address()) + "/config_dump"
+            + "; drain deadline " + drain.toMillis() / 1000.0 + " s"
+            + (grace == null || grace.isBlank() ? "" : " (" + GracefulShutdown.GRACE_ENV + "=" + grace.strip() + ")")
+            + "; Ctrl-C to stop");
+        signal.awaitSignal();
+        System.err.println("mesh waypoint: shutting down: not ready, not accepting; draining requests in progress");
+        waypoint.close(); // first: readiness (503) and metrics stay up while it drains
+        System.err.println("mesh waypoint: drained and stopped");
+      } finally {
+        signal.finished();
       }
       return 0;
     } catch (InterruptedException e) {
@@ -214,5 +225,10 @@ public final class WaypointCommand {
     out.println("  --max-connections N  HBONE connections open at once (default: descriptor limit - 1024)");
     out.println("  --upstream-connect-timeout D  TCP connect to an endpoint's 15008 (default 10s)");
     out.println("  --help               this message");
+    out.println("SIGTERM drains: readiness 503, no new connections, GOAWAY / Connection: close, requests in");
+    out.println("progress go on until the drain deadline; what is left then is ended and logged with");
+    out.println("response_flags DT. Environment: " + GracefulShutdown.GRACE_ENV + "=S (the pod's");
+    out.println("terminationGracePeriodSeconds) sets the deadline to S - 5 s (S/2 when S <= 5); default "
+        + Waypoint.DEFAULT_DRAIN_DEADLINE.toSeconds() + " s.");
   }
 }

@@ -70,6 +70,7 @@ final class WaypointConnectHandler implements ConnectRequestHandler {
         tunnel.config().setWriteBufferWaterMark(rt.buffers.tunnelWaterMark());
         tunnel.pipeline().addLast("sniff", new ProtocolSniffer(new L7Initializer(rt, info)));
         tunnel.pipeline().addLast("errors", dev.ambientj.waypoint.http.ErrorSink.INSTANCE);
+        TunnelDrain.track(rt.drain, tunnel, null);
         closeIfNothingArrives(tunnel);
         tunnel.config().setAutoRead(true);
         return;
@@ -165,6 +166,7 @@ final class WaypointConnectHandler implements ConnectRequestHandler {
         return;
       }
       Channel down = responder.accept();
+      TunnelDrain.track(rt.drain, down, up);
       Relay.start(down, up, (ab, ba, cause) -> {
         if (picked != null) {
           picked.requestEnded();

@@ -20,9 +20,12 @@ final class WaypointRuntime {
   final StreamBuffers buffers;
   final DownstreamLimits limits;
   volatile SpiffeId identity;
+  final DownstreamDrain drain = new DownstreamDrain();
+  /** How long a shutdown lets requests in progress run ({@link DownstreamDrain}). */
+  final java.time.Duration drainDeadline;
 
   WaypointRuntime(UpstreamConnector connector, Telemetry telemetry, Ticker ticker, RandomGenerator random,
-      int maxRequestBytes, StreamBuffers buffers, DownstreamLimits limits) {
+      int maxRequestBytes, StreamBuffers buffers, DownstreamLimits limits, java.time.Duration drainDeadline) {
     this.connector = connector;
     this.telemetry = telemetry;
     this.ticker = ticker;
@@ -30,6 +33,7 @@ final class WaypointRuntime {
     this.maxRequestBytes = maxRequestBytes;
     this.buffers = buffers;
     this.limits = limits;
+    this.drainDeadline = drainDeadline;
   }
 
   WaypointConfig config() {

@@ -59,7 +59,8 @@ class ExchangeTest {
     MeshSnapshot snap = TestMesh.snapshot(policies);
     WaypointRuntime rt = new WaypointRuntime((target, loop) -> connect(target), new Telemetry(registry, "Kubernetes"), now::get,
         new Random(1), 1 << 20, new StreamBuffers(StreamBuffers.DEFAULT_STREAM_BYTES),
-        new DownstreamLimits(Duration.ofSeconds(10), Duration.ofHours(1), 100, new ListenerStats(registry)));
+        new DownstreamLimits(Duration.ofSeconds(10), Duration.ofHours(1), 100, new ListenerStats(registry)),
+        Waypoint.DEFAULT_DRAIN_DEADLINE);
     rt.identity = SpiffeId.parse("spiffe://cluster.local/ns/production/sa/payment-waypoint");
     rt.config.set(WaypointConfig.compile(snap, new WaypointRef("production", "payment-waypoint"), new ClusterManager(),
         new RateLimiter(now::get)));

@@ -85,7 +85,8 @@ class L7IngressFuzzTest {
       return CompletableFuture.completedFuture((Channel) up);
     }, new Telemetry(registry, "Kubernetes"), now::get, new Random(1), 1 << 20,
         new StreamBuffers(StreamBuffers.DEFAULT_STREAM_BYTES),
-        new DownstreamLimits(Duration.ofSeconds(10), Duration.ofHours(1), 100, new ListenerStats(registry)));
+        new DownstreamLimits(Duration.ofSeconds(10), Duration.ofHours(1), 100, new ListenerStats(registry)),
+        Waypoint.DEFAULT_DRAIN_DEADLINE);
     rt.identity = SpiffeId.parse("spiffe://cluster.local/ns/production/sa/payment-waypoint");
     rt.config.set(WaypointConfig.compile(SNAPSHOT, new WaypointRef("production", "payment-waypoint"),
         new ClusterManager(), new RateLimiter(now::get)));

@@ -119,20 +119,28 @@ final class TestClient {
     Http2(Channel ch) {
       this.ch = ch;
       ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().build());
+      // streams the server would open: none expected
       ch.pipeline().addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter() {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+          ReferenceCountUtil.release(msg);
+        }
+      }));
+      // connection frames (GOAWAY, SETTINGS …) go on through the parent pipeline
+      ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
           if (msg instanceof Http2GoAwayFrame g) {
             connectionEvents.add("GOAWAY " + g.errorCode());
           }
-          ReferenceCountUtil.release(msg);
+          ctx.fireChannelRead(msg); // to a test's own handler, or the pipeline's tail (released there)
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
           ctx.close();
         }
-      }));
+      });
       ch.config().setAutoRead(true);
     }
 

@@ -83,12 +83,19 @@ class WaypointLimitsTest {
     tunnel.pipeline().addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter() {
       @Override
       public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        ReferenceCountUtil.release(msg);
+      }
+    }));
+    // GOAWAY is a connection frame: it comes through the parent pipeline, after the multiplexer
+    tunnel.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+      @Override
+      public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof Http2GoAwayFrame g) {
           connectionEvents.add("GOAWAY " + g.errorCode());
         }
         ReferenceCountUtil.release(msg);
       }
-    }));
+    });
     tunnel.config().setAutoRead(true);
     try {
       Random random = new Random(15);

@@ -43,6 +43,17 @@ public final class MetricsServer implements AutoCloseable {
   public static MetricsServer start(InetSocketAddress address, EventLoopGroup group,
       Class<? extends ServerChannel> channelClass, PrometheusMeterRegistry registry,
       java.util.function.Supplier<String> configDump) throws InterruptedException {
+    return start(address, group, channelClass, registry, configDump, () -> true);
+  }
+
+  /**
+   * As above, with {@code /healthz/ready} answering {@code 200} only while {@code ready} says so
+   * ({@code 503} otherwise: not started yet, or draining at shutdown).
+   */
+  public static MetricsServer start(InetSocketAddress address, EventLoopGroup group,
+      Class<? extends ServerChannel> channelClass, PrometheusMeterRegistry registry,
+      java.util.function.Supplier<String> configDump, java.util.function.BooleanSupplier ready)
+      throws InterruptedException {
     Channel ch = new ServerBootstrap().group(group).channel(channelClass)
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
@@ -60,7 +71,8 @@ public final class MetricsServer implements AutoCloseable {
                     } else if (configDump != null && path.equals("/config_dump")) {
                       r = text(HttpResponseStatus.OK, configDump.get(), "application/json");
                     } else if (path.equals("/healthz/ready")) {
-                      r = text(HttpResponseStatus.OK, "", "text/plain");
+                      r = ready.getAsBoolean() ? text(HttpResponseStatus.OK, "", "text/plain")
+                          : text(HttpResponseStatus.SERVICE_UNAVAILABLE, "not ready\n", "text/plain");
                     } else {
                       r = text(HttpResponseStatus.NOT_FOUND, "not found\n", "text/plain");
                     }

@@ -1,5 +1,6 @@
 package dev.ambientj.config.server.waypoint;
 
+import dev.ambientj.config.GracefulShutdown;
 import dev.ambientj.config.ca.KubernetesCaRoot;
 import dev.ambientj.config.ca.KubernetesTokenAuthenticator;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -62,6 +63,9 @@ final class WaypointResources {
     this.owner = owner;
     this.tls = tls;
   }
+
+  /** The waypoint pod's termination grace period (Kubernetes' default, made explicit). */
+  static final long TERMINATION_GRACE_SECONDS = 30;
 
   private List<String> args() {
     List<String> a = new ArrayList<>(List.of("waypoint", "--xds", settings.xdsAddress()));
@@ -159,6 +163,7 @@ final class WaypointResources {
             .endMetadata()
             .withNewSpec()
             .withServiceAccountName(name())
+            .withTerminationGracePeriodSeconds(TERMINATION_GRACE_SECONDS)
             .addNewContainer()
             .withName("waypoint")
             .withImage(settings.image())
@@ -172,6 +177,11 @@ final class WaypointResources {
             .withFieldPath("status.podIP")
             .endFieldRef()
             .endValueFrom()
+            .endEnv()
+            // the waypoint drains for the grace period less 5 s, then ends what is left (issue 16)
+            .addNewEnv()
+            .withName(GracefulShutdown.GRACE_ENV)
+            .withValue(Long.toString(TERMINATION_GRACE_SECONDS))
             .endEnv()
             .withVolumeMounts(mounts())
             .addNewPort()
