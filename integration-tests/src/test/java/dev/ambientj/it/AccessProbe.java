@@ -26,11 +26,17 @@ final class AccessProbe implements AutoCloseable {
     final AtomicLong deniedLetIn = new AtomicLong();
     final AtomicLong allowedAttempts = new AtomicLong();
     final AtomicLong allowedRefused = new AtomicLong();
+    /**
+     * Attempts of the allowed caller that got no answer within the timeout: a loaded machine, not
+     * a decision of the proxy (a denial is a SOCKS5 refusal or a reset, at once).
+     */
+    final AtomicLong allowedTimedOut = new AtomicLong();
 
     @Override
     public String toString() {
       return "denied caller let in " + deniedLetIn + "/" + deniedAttempts
-          + ", allowed caller refused " + allowedRefused + "/" + allowedAttempts;
+          + ", allowed caller refused " + allowedRefused + "/" + allowedAttempts
+          + (allowedTimedOut.get() == 0 ? "" : " (" + allowedTimedOut + " more timed out)");
     }
   }
 
@@ -81,10 +87,13 @@ final class AccessProbe implements AutoCloseable {
     int n = 0;
     while (!stopped) {
       Counts c = current;
-      boolean in = attempt(allowed ? allowedSocks : deniedSocks, "probe-" + n++ + "\n");
+      Outcome outcome = attempt(allowed ? allowedSocks : deniedSocks, "probe-" + n++ + "\n");
+      boolean in = outcome == Outcome.ECHOED;
       if (allowed) {
         c.allowedAttempts.incrementAndGet();
-        if (!in) {
+        if (outcome == Outcome.TIMED_OUT) {
+          c.allowedTimedOut.incrementAndGet();
+        } else if (!in) {
           c.allowedRefused.incrementAndGet();
         }
       } else {
@@ -96,17 +105,22 @@ final class AccessProbe implements AutoCloseable {
     }
   }
 
-  /** Whether a connection through {@code socks} echoed {@code line}. */
-  private boolean attempt(InetSocketAddress socks, String line) {
+  private enum Outcome { ECHOED, REFUSED, TIMED_OUT }
+
+  /** Whether a connection through {@code socks} echoed {@code line}, was refused, or timed out. */
+  private Outcome attempt(InetSocketAddress socks, String line) {
     try (Socket s = Socks5Client.connect(socks, host, port, TIMEOUT)) {
       s.setSoTimeout((int) TIMEOUT.toMillis());
       byte[] bytes = line.getBytes(StandardCharsets.US_ASCII);
       s.getOutputStream().write(bytes);
       s.getOutputStream().flush();
       InputStream in = s.getInputStream();
-      return new String(in.readNBytes(bytes.length), StandardCharsets.US_ASCII).equals(line);
+      return new String(in.readNBytes(bytes.length), StandardCharsets.US_ASCII).equals(line)
+          ? Outcome.ECHOED : Outcome.REFUSED;
+    } catch (java.net.SocketTimeoutException e) {
+      return Outcome.TIMED_OUT; // not let in either
     } catch (IOException e) {
-      return false; // refused (SOCKS5 reply 2), reset or closed: not let in
+      return Outcome.REFUSED; // refused (SOCKS5 reply 2), reset or closed: not let in
     }
   }
 
