@@ -4,6 +4,7 @@ import dev.ambientj.cni.CniAgentCommand;
 import dev.ambientj.config.analyze.AnalyzeCommand;
 import dev.ambientj.config.server.ConfigServerCommand;
 import dev.ambientj.launcher.demo.DemoCommand;
+import dev.ambientj.launcher.inspect.ZtunnelConfigCommand;
 import dev.ambientj.waypoint.WaypointCommand;
 import dev.ambientj.ztunnel.ZtunnelCommand;
 import java.io.PrintStream;
@@ -37,6 +38,9 @@ public final class Main {
         "run the CNI node agent that enrolls pods on this node", CniAgentCommand::run));
     SUBCOMMANDS.put("analyze", new Subcommand(
         "check mesh YAML files like istioctl analyze: FILE...", AnalyzeCommand::run));
+    SUBCOMMANDS.put("ztunnel-config", new Subcommand(
+        "print what a running ztunnel holds: workloads|services|policies|certificates|all",
+        ZtunnelConfigCommand::run));
   }
 
   private Main() {}

@@ -1,5 +1,6 @@
 package dev.ambientj.ztunnel;
 
+import dev.ambientj.config.authz.AuthorizationEngine;
 import dev.ambientj.config.model.ConfigRejection;
 import dev.ambientj.config.model.ConfigWarning;
 import dev.ambientj.config.model.Endpoint;
@@ -16,6 +17,7 @@ import dev.ambientj.hbone.identity.WorkloadCertificate;
 import dev.ambientj.ztunnel.admin.JsonWriter;
 import dev.ambientj.ztunnel.proxy.Ports;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
+import io.fabric8.istio.api.security.v1.AuthorizationPolicy;
 import java.net.InetAddress;
 import java.security.cert.X509Certificate;
 import java.util.Comparator;
@@ -25,7 +27,7 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * {@code /config_dump}: the snapshot this ztunnel works from and its certificates, shaped like
- * ztunnel's (workloads, services, policies counts, certificates with identity, state, certChain and
+ * ztunnel's (workloads, services, policies (name, namespace, scope, action), certificates with identity, state, certChain and
  * rootCerts, each with pem, serialNumber, validFrom, expirationTime) plus our listeners, the
  * configuration rejections in force (each with its operator line, object, field or file position,
  * and whether the previous version stays in force: the config server's, pushed over xDS, and this
@@ -93,6 +95,11 @@ final class ConfigDump {
       j.endObject();
     }
     j.endArray();
+    j.name("policies").beginArray();
+    for (AuthorizationPolicy p : s.policies().authorizationPolicies()) {
+      policy(j, p);
+    }
+    j.endArray();
     j.name("rejections").beginArray();
     for (ConfigRejection r : s.rejections()) {
       j.beginObject().field("message", r.report()).field("kind", r.metricKind())
@@ -135,6 +142,27 @@ final class ConfigDump {
     });
     j.endArray();
     return j.endObject().toString() + "\n";
+  }
+
+  /**
+   * One AuthorizationPolicy as ztunnel lists it: scope {@code Global} (the root namespace, no
+   * selector), {@code Namespace}, {@code WorkloadSelector}, or {@code Waypoint} (targetRefs: enforced
+   * by the waypoint, not here); action as written ({@code ALLOW} when absent).
+   */
+  private static void policy(JsonWriter j, AuthorizationPolicy p) {
+    var spec = p.getSpec();
+    boolean selector = spec != null && spec.getSelector() != null
+        && spec.getSelector().getMatchLabels() != null && !spec.getSelector().getMatchLabels().isEmpty();
+    boolean targeted = spec != null && (spec.getTargetRef() != null
+        || (spec.getTargetRefs() != null && !spec.getTargetRefs().isEmpty()));
+    String namespace = p.getMetadata().getNamespace();
+    String scope = targeted ? "Waypoint"
+        : selector ? "WorkloadSelector"
+        : AuthorizationEngine.DEFAULT_ROOT_NAMESPACE.equals(namespace) ? "Global" : "Namespace";
+    String action = spec == null || spec.getAction() == null ? "ALLOW" : spec.getAction().name();
+    int rules = spec == null || spec.getRules() == null ? 0 : spec.getRules().size();
+    j.beginObject().field("name", p.getMetadata().getName()).field("namespace", namespace)
+        .field("scope", scope).field("action", action).field("rules", rules).endObject();
   }
 
   private static void addresses(JsonWriter j, String name, List<InetAddress> addresses) {

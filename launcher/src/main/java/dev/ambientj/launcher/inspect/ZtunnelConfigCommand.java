@@ -1,0 +1,327 @@
+package dev.ambientj.launcher.inspect;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.function.Predicate;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code mesh ztunnel-config}: what a running ztunnel holds, read from its admin endpoint's
+ * {@code /config_dump} (or a dump saved to a file), printed as {@code istioctl ztunnel-config}
+ * prints it: the same subcommands, aliases, columns and filters, {@code -o short|json|yaml}.
+ *
+ * <p>{@code all -o json} prints the whole dump, which {@code -f} reads back.
+ */
+@Command(name = "ztunnel-config", mixinStandardHelpOptions = true, versionProvider = ZtunnelConfigCommand.Version.class,
+    description = "Print what a running ztunnel holds (its /config_dump), as istioctl ztunnel-config does.",
+    subcommands = {
+        ZtunnelConfigCommand.Workloads.class, ZtunnelConfigCommand.Services.class,
+        ZtunnelConfigCommand.Policies.class, ZtunnelConfigCommand.Certificates.class,
+        ZtunnelConfigCommand.All.class})
+public final class ZtunnelConfigCommand implements Callable<Integer> {
+  private static final Duration TIMEOUT = Duration.ofSeconds(5);
+
+  @Spec CommandLine.Model.CommandSpec spec;
+
+  /** Runs {@code mesh ztunnel-config ARGS}; returns the exit code (0, 1 on an error, 2 on usage). */
+  public static int run(String[] args) {
+    return commandLine().execute(args);
+  }
+
+  /** As {@link #run(String[])}, printing to {@code out} and {@code err}. */
+  public static int run(String[] args, PrintWriter out, PrintWriter err) {
+    return commandLine().setOut(out).setErr(err).execute(args);
+  }
+
+  private static CommandLine commandLine() {
+    CommandLine cl = new CommandLine(new ZtunnelConfigCommand()).setCommandName("mesh ztunnel-config");
+    cl.setCaseInsensitiveEnumValuesAllowed(true);
+    cl.setExecutionExceptionHandler((e, line, parsed) -> {
+      line.getErr().println("mesh ztunnel-config: " + e.getMessage());
+      return 1;
+    });
+    return cl;
+  }
+
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    return 2;
+  }
+
+  /** {@code --version}: the build's version from the jar's manifest ({@code dev} from classes). */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = ZtunnelConfigCommand.class.getPackage().getImplementationVersion();
+      return new String[] {"ambientj " + (v == null ? "dev" : v) + ", Java " + Runtime.version()};
+    }
+  }
+
+  /** Where the dump comes from and how to print it: the options every subcommand takes. */
+  static final class Source {
+    @Option(names = "--admin", paramLabel = "HOST:PORT", defaultValue = "localhost:15000",
+        description = "the ztunnel's admin address (its start-up line prints it; default: ${DEFAULT-VALUE})")
+    String admin;
+
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE",
+        description = "read a saved dump (a /config_dump, or `all -o json`) instead of a running ztunnel")
+    Path file;
+
+    @Option(names = {"-o", "--output"}, defaultValue = "short", paramLabel = "FORMAT",
+        description = "short, json or yaml (default: ${DEFAULT-VALUE})")
+    Format output;
+
+    JsonNode dump() throws IOException, InterruptedException {
+      if (file != null) {
+        return new ObjectMapper().readTree(Files.readString(file));
+      }
+      URI uri = URI.create("http://" + admin + "/config_dump");
+      HttpResponse<String> r;
+      try (HttpClient client = HttpClient.newBuilder().connectTimeout(TIMEOUT).build()) {
+        r = client.send(HttpRequest.newBuilder(uri).timeout(TIMEOUT).GET().build(),
+            HttpResponse.BodyHandlers.ofString());
+      } catch (IOException e) {
+        String why = e instanceof java.net.ConnectException ? "nothing answers there"
+            : e instanceof java.net.http.HttpTimeoutException ? "no answer within " + TIMEOUT.toSeconds() + " s"
+            : e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        throw new IOException("cannot read " + uri + ": " + why
+            + " (is ztunnel running there? give its admin address with --admin)", e);
+      }
+      if (r.statusCode() != 200) {
+        throw new IOException(uri + " answered " + r.statusCode());
+      }
+      return new ObjectMapper().readTree(r.body());
+    }
+  }
+
+  enum Format {
+    SHORT, JSON, YAML;
+
+    @Override
+    public String toString() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+  }
+
+  /** Prints {@code items} (an array of the dump) as json/yaml, or {@code table} in short form. */
+  private static int print(PrintWriter out, Format format, JsonNode items, Table table)
+      throws IOException {
+    switch (format) {
+      case JSON -> out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+          .writeValueAsString(items));
+      case YAML -> out.print(new YAMLMapper().writeValueAsString(items));
+      default -> out.print(table);
+    }
+    out.flush();
+    return 0;
+  }
+
+  private static ArrayNode filtered(JsonNode dump, String section, Predicate<JsonNode> keep) {
+    ArrayNode out = new ObjectMapper().createArrayNode();
+    for (JsonNode n : dump.path(section)) {
+      if (keep.test(n)) {
+        out.add(n);
+      }
+    }
+    return out;
+  }
+
+  private static String text(JsonNode n, String field) {
+    JsonNode v = n.get(field);
+    return v == null || v.isNull() ? "" : v.asText();
+  }
+
+  /** {@code production/payment-waypoint} → {@code payment-waypoint}; none → {@code None}. */
+  private static String waypointName(JsonNode n) {
+    String w = text(n, "waypoint");
+    return w.isEmpty() ? "None" : w.substring(w.indexOf('/') + 1);
+  }
+
+  /** A subcommand that prints one section of the dump. */
+  abstract static class Section implements Callable<Integer> {
+    @Spec CommandLine.Model.CommandSpec spec;
+    @Mixin Source source = new Source();
+
+    @Override
+    public Integer call() throws Exception {
+      return render(source.dump(), source.output, spec.commandLine().getOut());
+    }
+
+    abstract int render(JsonNode dump, Format format, PrintWriter out) throws IOException;
+  }
+
+  @Command(name = "workloads", aliases = {"workload", "w"}, mixinStandardHelpOptions = true,
+      description = "The workloads this ztunnel knows: NAMESPACE, POD NAME, ADDRESS, NODE, WAYPOINT, PROTOCOL.")
+  static final class Workloads extends Section {
+    @Option(names = "--address", description = "only the workload with this address")
+    String address;
+    @Option(names = "--node", description = "only the workloads of this node")
+    String node;
+    @Option(names = "--workload-namespace", description = "only the workloads of this namespace")
+    String namespace;
+
+    @Override
+    int render(JsonNode dump, Format format, PrintWriter out) throws IOException {
+      ArrayNode items = filtered(dump, "workloads", w ->
+          (address == null || contains(w.path("workloadIps"), address))
+              && (node == null || node.equals(text(w, "node")))
+              && (namespace == null || namespace.equals(text(w, "namespace"))));
+      Table t = new Table("NAMESPACE", "POD NAME", "ADDRESS", "NODE", "WAYPOINT", "PROTOCOL");
+      for (JsonNode w : items) {
+        t.row(text(w, "namespace"), text(w, "name"), w.path("workloadIps").path(0).asText(""),
+            text(w, "node"), waypointName(w), text(w, "protocol"));
+      }
+      return print(out, format, items, t);
+    }
+  }
+
+  @Command(name = "services", aliases = {"service", "s", "svc"}, mixinStandardHelpOptions = true,
+      description = "The services: NAMESPACE, SERVICE NAME, SERVICE VIP, WAYPOINT, ENDPOINTS (healthy/all).")
+  static final class Services extends Section {
+    @Option(names = "--service-namespace", description = "only the services of this namespace")
+    String namespace;
+
+    @Override
+    int render(JsonNode dump, Format format, PrintWriter out) throws IOException {
+      Map<String, Boolean> healthy = new HashMap<>();
+      for (JsonNode w : dump.path("workloads")) {
+        healthy.put(text(w, "uid"), "Healthy".equals(text(w, "status")));
+      }
+      ArrayNode items = filtered(dump, "services",
+          s -> namespace == null || namespace.equals(text(s, "namespace")));
+      Table t = new Table("NAMESPACE", "SERVICE NAME", "SERVICE VIP", "WAYPOINT", "ENDPOINTS");
+      for (JsonNode s : items) {
+        int all = 0;
+        int up = 0;
+        for (JsonNode uid : s.path("endpoints")) {
+          all++;
+          if (healthy.getOrDefault(uid.asText(), false)) {
+            up++;
+          }
+        }
+        t.row(text(s, "namespace"), text(s, "name"), s.path("vips").path(0).asText(""),
+            waypointName(s), up + "/" + all);
+      }
+      return print(out, format, items, t);
+    }
+  }
+
+  @Command(name = "policies", aliases = {"policy", "p", "pol"}, mixinStandardHelpOptions = true,
+      description = "The AuthorizationPolicies: NAMESPACE, POLICY NAME, ACTION, SCOPE.")
+  static final class Policies extends Section {
+    @Option(names = "--policy-namespace", description = "only the policies of this namespace")
+    String namespace;
+
+    @Override
+    int render(JsonNode dump, Format format, PrintWriter out) throws IOException {
+      ArrayNode items = filtered(dump, "policies",
+          p -> namespace == null || namespace.equals(text(p, "namespace")));
+      Table t = new Table("NAMESPACE", "POLICY NAME", "ACTION", "SCOPE");
+      for (JsonNode p : items) {
+        String action = text(p, "action");
+        t.row(text(p, "namespace"), text(p, "name"),
+            action.isEmpty() ? "" : action.charAt(0) + action.substring(1).toLowerCase(java.util.Locale.ROOT),
+            text(p, "scope"));
+      }
+      return print(out, format, items, t);
+    }
+  }
+
+  @Command(name = "certificates", aliases = {"certificate", "certs", "cert", "secret", "secrets"},
+      mixinStandardHelpOptions = true,
+      description = "The workload certificates: CERTIFICATE NAME, TYPE, STATUS, VALID CERT, SERIAL NUMBER, NOT AFTER, NOT BEFORE.")
+  static final class Certificates extends Section {
+
+    @Override
+    int render(JsonNode dump, Format format, PrintWriter out) throws IOException {
+      ArrayNode items = filtered(dump, "certificates", c -> true);
+      Table t = new Table("CERTIFICATE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER",
+          "NOT AFTER", "NOT BEFORE");
+      Instant now = Instant.now();
+      for (JsonNode c : items) {
+        String identity = text(c, "identity");
+        String state = text(c, "state");
+        List<JsonNode> chain = new ArrayList<>();
+        c.path("certChain").forEach(chain::add);
+        List<JsonNode> roots = new ArrayList<>();
+        c.path("rootCerts").forEach(roots::add);
+        if (chain.isEmpty()) {
+          t.row(identity, "", state, "false", "", "", "");
+          continue;
+        }
+        for (int i = 0; i < chain.size(); i++) {
+          certificate(t, identity, i == 0 ? "Leaf" : "Intermediate", state, chain.get(i), now);
+        }
+        for (JsonNode root : roots) {
+          certificate(t, identity, "Root", state, root, now);
+        }
+      }
+      return print(out, format, items, t);
+    }
+
+    private static void certificate(Table t, String identity, String type, String state,
+        JsonNode cert, Instant now) {
+      String from = text(cert, "validFrom");
+      String to = text(cert, "expirationTime");
+      boolean valid = !from.isEmpty() && !to.isEmpty() && !now.isBefore(Instant.parse(from))
+          && now.isBefore(Instant.parse(to));
+      t.row(identity, type, state, Boolean.toString(valid), text(cert, "serialNumber"), to, from);
+    }
+  }
+
+  @Command(name = "all", mixinStandardHelpOptions = true,
+      description = "Workloads, services, policies and certificates; with -o json or yaml, the whole dump (which -f reads back).")
+  static final class All implements Callable<Integer> {
+    @Spec CommandLine.Model.CommandSpec spec;
+    @Mixin Source source = new Source();
+
+    @Override
+    public Integer call() throws Exception {
+      JsonNode dump = source.dump();
+      PrintWriter out = spec.commandLine().getOut();
+      if (source.output != Format.SHORT) {
+        return print(out, source.output, dump, null);
+      }
+      new Workloads().render(dump, Format.SHORT, out);
+      out.println();
+      new Services().render(dump, Format.SHORT, out);
+      out.println();
+      new Policies().render(dump, Format.SHORT, out);
+      out.println();
+      return new Certificates().render(dump, Format.SHORT, out);
+    }
+  }
+
+  private static boolean contains(JsonNode array, String value) {
+    for (JsonNode n : array) {
+      if (value.equals(n.asText())) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
