@@ -4,6 +4,7 @@ import dev.ambientj.cni.CniAgentCommand;
 import dev.ambientj.config.analyze.AnalyzeCommand;
 import dev.ambientj.config.server.ConfigServerCommand;
 import dev.ambientj.launcher.demo.DemoCommand;
+import dev.ambientj.launcher.inspect.WaypointAdminCommand;
 import dev.ambientj.launcher.inspect.ZtunnelConfigCommand;
 import dev.ambientj.waypoint.WaypointCommand;
 import dev.ambientj.ztunnel.ZtunnelCommand;
@@ -31,7 +32,8 @@ public final class Main {
     SUBCOMMANDS.put("ztunnel", new Subcommand(
         "run the node proxy: --config FILE --node NODE", ZtunnelCommand::run));
     SUBCOMMANDS.put("waypoint", new Subcommand(
-        "run an L7 waypoint: --config FILE --name NAME --namespace NS", WaypointCommand::run));
+        "run an L7 waypoint: --config FILE --name NAME --namespace NS;"
+            + " or manage waypoints: waypoint generate|apply|list|status|delete", WaypointCommand::run));
     SUBCOMMANDS.put("config-server", new Subcommand(
         "serve xDS and the CA from --config FILE or --kubernetes", ConfigServerCommand::run));
     SUBCOMMANDS.put("cni-agent", new Subcommand(
@@ -65,7 +67,11 @@ public final class Main {
       usage(System.err);
       return 2;
     }
-    return subcommand.entry().apply(Arrays.copyOfRange(args, 1, args.length));
+    String[] rest = Arrays.copyOfRange(args, 1, args.length);
+    if (name.equals("waypoint") && rest.length > 0 && WaypointAdminCommand.SUBCOMMANDS.contains(rest[0])) {
+      return WaypointAdminCommand.run(rest); // istioctl's `waypoint generate|apply|list|status|delete`
+    }
+    return subcommand.entry().apply(rest);
   }
 
   static void usage(PrintStream out) {
