@@ -105,6 +105,7 @@ public final class Waypoint implements AutoCloseable {
         b.maxConnections > 0 ? b.maxConnections : DownstreamLimits.defaultMaxConnections(), new ListenerStats(registry));
     this.rt = new WaypointRuntime(null, new Telemetry(registry, b.clusterName), b.ticker, random, b.maxRequestBytes,
         new StreamBuffers(b.streamBufferBytes), limits, b.drainDeadline);
+    rt.numTrustedProxies = b.numTrustedProxies;
   }
 
   public static Builder builder() {
@@ -347,6 +348,7 @@ public final class Waypoint implements AutoCloseable {
     private Duration idleTimeout = DownstreamLimits.DEFAULT_IDLE_TIMEOUT;
     private int maxConnections;
     private Duration drainDeadline = DEFAULT_DRAIN_DEADLINE;
+    private int numTrustedProxies;
 
     private Builder() {}
 
@@ -491,6 +493,19 @@ public final class Waypoint implements AutoCloseable {
         throw new IllegalArgumentException("maxConnections must be at least 1, got " + max);
       }
       this.maxConnections = max;
+      return this;
+    }
+
+    /**
+     * Proxies in front of the waypoint whose {@code X-Forwarded-For} entries are trusted: {@code
+     * remote.ip} / {@code remoteIpBlocks} is then the n-th address from the right of the header
+     * (Istio's {@code gatewayTopology.numTrustedProxies}, default 0: the direct client).
+     */
+    public Builder numTrustedProxies(int n) {
+      if (n < 0) {
+        throw new IllegalArgumentException("numTrustedProxies must not be negative, got " + n);
+      }
+      this.numTrustedProxies = n;
       return this;
     }
 
