@@ -289,16 +289,17 @@ final class Validation {
   }
 
   /**
-   * Compiles {@code regex} with the engine the waypoint's route compiler uses ({@link
-   * java.util.regex.Pattern}), so that a route the translator accepts always compiles there.
+   * Compiles {@code regex} with the engine the waypoint's route compiler uses (RE2/J: RE2 syntax,
+   * matching in linear time, as Envoy's {@code safe_regex}), so that a route the translator accepts
+   * always compiles there — and one RE2 cannot run (backreferences, lookaround) is rejected here.
    */
   static void regex(String f, String regex) throws InvalidField {
     if (regex == null) {
       throw new InvalidField(f, "missing (expected a regular expression)");
     }
     try {
-      java.util.regex.Pattern.compile(regex);
-    } catch (java.util.regex.PatternSyntaxException e) {
+      com.google.re2j.Pattern.compile(regex);
+    } catch (com.google.re2j.PatternSyntaxException e) {
       throw new InvalidField(f, quote(regex) + " does not compile: " + e.getDescription()
           + (e.getIndex() >= 0 ? " at index " + e.getIndex() : ""));
     }

@@ -104,6 +104,31 @@ class RejectionTest {
         .isEqualTo("VirtualService prod/vs: spec.http[0].route[0].weight: 105 (expected 0..100)");
   }
 
+  /**
+   * Regexes are RE2 (Envoy's {@code safe_regex}, the waypoint's RE2/J): a backreference or a
+   * lookahead, which only a backtracking engine can run, is rejected at config time, naming the
+   * field; an RE2 regex is accepted.
+   */
+  @Test
+  void regexThatRe2CannotRunIsRejected() {
+    String vs =
+        virtualService(
+            """
+              - match:
+                - headers:
+                    x-user:
+                      regex: "%s"
+                route:
+                - destination:
+                    host: ok
+            """);
+    assertThat(rejectionOf(vs.formatted("(a)\\\\1")))
+        .startsWith("VirtualService prod/vs: spec.http[0].match[0].headers[x-user].regex: \"(a)\\1\" does not compile");
+    assertThat(rejectionOf(vs.formatted("(?=admin).*")))
+        .startsWith("VirtualService prod/vs: spec.http[0].match[0].headers[x-user].regex: \"(?=admin).*\" does not compile");
+    assertThat(translate(vs.formatted("(a+)+b") + "---\n" + GOOD).rejections()).isEmpty();
+  }
+
   @Test
   void badTimeout() {
     String vs =
