@@ -247,17 +247,34 @@ public final class Waypoint implements AutoCloseable {
   }
 
   /**
-   * Shuts down with a drain (issue 16), and returns when it is done: readiness goes to 503 and the
-   * HBONE listener stops accepting at once; HBONE connections get GOAWAY; requests, responses and
-   * relayed connections in progress go on until they end or the drain deadline passes
-   * ({@link Builder#drainDeadline}); HTTP/1.1 clients get {@code Connection: close} on their next
-   * response, HTTP/2 clients GOAWAY; what is left at the deadline is ended with the response flag
-   * {@code DT} in its access-log line (see {@link DownstreamDrain}). Then the upstream pool and the
-   * event loops are closed. Blocks for up to the deadline plus {@code ~2 s}; call it off the
-   * waypoint's event loops.
+   * Shuts down with a drain ({@link #drain()}), then closes the upstream pool and the event loops.
+   * Blocks for up to {@link #shutdownTime}; call it off the waypoint's event loops.
    */
   @Override
   public synchronized void close() {
+    drain();
+    if (client != null) {
+      client.close();
+      client = null;
+    }
+    if (ownGroup && group != null) {
+      group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
+      group = null;
+    }
+  }
+
+  /**
+   * The first part of {@link #close()} (issue 16), returning when it is done; the event loops keep
+   * running, so a metrics server on them still answers (readiness 503) until {@code close()}.
+   * Readiness goes to 503 and the HBONE listener stops accepting at once; HBONE connections get
+   * GOAWAY; requests, responses and relayed connections in progress go on until they end or the
+   * drain deadline passes ({@link Builder#drainDeadline}); HTTP/1.1 clients get {@code Connection:
+   * close} on their next response, HTTP/2 clients GOAWAY; what is left at the deadline is ended
+   * with the response flag {@code DT} in its access-log line (see {@link DownstreamDrain}). Blocks
+   * for up to the deadline plus {@code ~2 s}; call it off the waypoint's event loops. Once is
+   * enough: later calls return at once.
+   */
+  public synchronized void drain() {
     serving = false;
     if (subscription != null) {
       try {
@@ -288,14 +305,6 @@ public final class Waypoint implements AutoCloseable {
         Thread.currentThread().interrupt();
       }
       server = null;
-    }
-    if (client != null) {
-      client.close();
-      client = null;
-    }
-    if (ownGroup && group != null) {
-      group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
-      group = null;
     }
   }
 

@@ -153,8 +153,8 @@ public final class WaypointCommand {
             + "; Ctrl-C to stop");
         signal.awaitSignal();
         System.err.println("mesh waypoint: shutting down: not ready, not accepting; draining requests in progress");
-        waypoint.close(); // first: readiness (503) and metrics stay up while it drains
-        System.err.println("mesh waypoint: drained and stopped");
+        waypoint.drain(); // readiness (503) and metrics stay up while it drains; then all is closed
+        System.err.println("mesh waypoint: drained; closing");
       } finally {
         signal.finished();
       }
