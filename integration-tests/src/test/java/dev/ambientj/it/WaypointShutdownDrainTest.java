@@ -143,6 +143,9 @@ class WaypointShutdownDrainTest {
       assertThat(exit).as("the process exited after SIGTERM").isNotEqualTo(-1);
       assertThat(tookMillis).as("the process stayed up for the drain").isGreaterThanOrEqualTo(DRAIN.toMillis());
 
+      System.out.println("waypoint output, without the access log:\n" + String.join("\n",
+          waypoint.output().lines().filter(l -> !l.contains("waypoint.access")).toList()));
+      assertThat(waypoint.output()).as("a clean shutdown").doesNotContain("Exception");
       List<String> log = waypoint.accessLog();
       List<String> longLines = log.stream().filter(l -> l.contains("/slow/" + BYTES + "/60000")).toList();
       List<String> shortLines = log.stream().filter(l -> l.contains("/slow/" + BYTES + "/1500")

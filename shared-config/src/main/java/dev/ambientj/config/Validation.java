@@ -1,6 +1,7 @@
 package dev.ambientj.config;
 
 import com.fasterxml.jackson.databind.JsonMappingException;
+import dev.ambientj.config.authz.CidrBlock;
 import dev.ambientj.config.model.GoDuration;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPFaultInjection;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPFaultInjectionDelayFixedDelay;
@@ -15,6 +16,12 @@ import io.fabric8.istio.api.api.networking.v1alpha3.RouteDestination;
 import io.fabric8.istio.api.api.networking.v1alpha3.Subset;
 import io.fabric8.istio.api.api.networking.v1alpha3.TCPRoute;
 import io.fabric8.istio.api.api.security.v1beta1.AuthorizationPolicyAction;
+import io.fabric8.istio.api.api.security.v1beta1.Condition;
+import io.fabric8.istio.api.api.security.v1beta1.Operation;
+import io.fabric8.istio.api.api.security.v1beta1.Rule;
+import io.fabric8.istio.api.api.security.v1beta1.RuleFrom;
+import io.fabric8.istio.api.api.security.v1beta1.RuleTo;
+import io.fabric8.istio.api.api.security.v1beta1.Source;
 import io.fabric8.istio.api.api.security.v1beta1.PeerAuthenticationMutualTLS;
 import io.fabric8.istio.api.networking.v1.DestinationRule;
 import io.fabric8.istio.api.networking.v1.VirtualService;
@@ -282,16 +289,17 @@ final class Validation {
   }
 
   /**
-   * Compiles {@code regex} with the engine the waypoint's route compiler uses ({@link
-   * java.util.regex.Pattern}), so that a route the translator accepts always compiles there.
+   * Compiles {@code regex} with the engine the waypoint's route compiler uses (RE2/J: RE2 syntax,
+   * matching in linear time, as Envoy's {@code safe_regex}), so that a route the translator accepts
+   * always compiles there — and one RE2 cannot run (backreferences, lookaround) is rejected here.
    */
   static void regex(String f, String regex) throws InvalidField {
     if (regex == null) {
       throw new InvalidField(f, "missing (expected a regular expression)");
     }
     try {
-      java.util.regex.Pattern.compile(regex);
-    } catch (java.util.regex.PatternSyntaxException e) {
+      com.google.re2j.Pattern.compile(regex);
+    } catch (com.google.re2j.PatternSyntaxException e) {
       throw new InvalidField(f, quote(regex) + " does not compile: " + e.getDescription()
           + (e.getIndex() >= 0 ? " at index " + e.getIndex() : ""));
     }
@@ -460,7 +468,85 @@ final class Validation {
       throw new InvalidField(
           "spec.provider", "missing (expected a provider name with action CUSTOM)");
     }
+    List<Rule> rules = spec.getRules() == null ? List.of() : spec.getRules();
+    for (int i = 0; i < rules.size(); i++) {
+      authorizationRule("spec.rules[" + i + "]", rules.get(i));
+    }
     return ap;
+  }
+
+  /**
+   * The values of a rule that must parse for the engine to enforce it as written: IP blocks
+   * ({@link CidrBlock#parse}, the engine's own parser: IP literals only, never a DNS lookup) and
+   * port numbers. Rejecting them here keeps the last good version in force instead of a rule
+   * that fails closed.
+   */
+  private static void authorizationRule(String f, Rule rule) throws InvalidField {
+    List<RuleFrom> from = rule.getFrom() == null ? List.of() : rule.getFrom();
+    for (int i = 0; i < from.size(); i++) {
+      Source s = from.get(i).getSource();
+      if (s != null) {
+        String sf = f + ".from[" + i + "].source.";
+        cidrs(sf + "ipBlocks", s.getIpBlocks());
+        cidrs(sf + "notIpBlocks", s.getNotIpBlocks());
+        cidrs(sf + "remoteIpBlocks", s.getRemoteIpBlocks());
+        cidrs(sf + "notRemoteIpBlocks", s.getNotRemoteIpBlocks());
+      }
+    }
+    List<RuleTo> to = rule.getTo() == null ? List.of() : rule.getTo();
+    for (int i = 0; i < to.size(); i++) {
+      Operation o = to.get(i).getOperation();
+      if (o != null) {
+        ports(f + ".to[" + i + "].operation.ports", o.getPorts());
+        ports(f + ".to[" + i + "].operation.notPorts", o.getNotPorts());
+      }
+    }
+    List<Condition> when = rule.getWhen() == null ? List.of() : rule.getWhen();
+    for (int i = 0; i < when.size(); i++) {
+      Condition c = when.get(i);
+      String key = c.getKey() == null ? "" : c.getKey();
+      String cf = f + ".when[" + i + "]";
+      switch (key) {
+        case "source.ip", "remote.ip", "destination.ip" -> {
+          cidrs(cf + ".values", c.getValues());
+          cidrs(cf + ".notValues", c.getNotValues());
+        }
+        case "destination.port" -> {
+          ports(cf + ".values", c.getValues());
+          ports(cf + ".notValues", c.getNotValues());
+        }
+        default -> {
+          // other keys are checked by the engine (unknown ones make the rule fail closed)
+        }
+      }
+    }
+  }
+
+  private static void cidrs(String f, List<String> values) throws InvalidField {
+    if (values == null) {
+      return;
+    }
+    for (int i = 0; i < values.size(); i++) {
+      try {
+        CidrBlock.parse(values.get(i));
+      } catch (IllegalArgumentException e) {
+        throw new InvalidField(f + "[" + i + "]", e.getMessage());
+      }
+    }
+  }
+
+  private static void ports(String f, List<String> values) throws InvalidField {
+    if (values == null) {
+      return;
+    }
+    for (int i = 0; i < values.size(); i++) {
+      String v = values.get(i) == null ? "" : values.get(i).trim();
+      int port = v.isEmpty() || v.length() > 5 || !v.chars().allMatch(Character::isDigit) ? -1
+          : Integer.parseInt(v);
+      if (port < 0 || port > 65535) {
+        throw new InvalidField(f + "[" + i + "]", quote(values.get(i)) + " (expected a port number 0..65535)");
+      }
+    }
   }
 
   static PeerAuthentication peerAuthentication(PeerAuthentication pa) throws InvalidField {

@@ -104,6 +104,31 @@ class RejectionTest {
         .isEqualTo("VirtualService prod/vs: spec.http[0].route[0].weight: 105 (expected 0..100)");
   }
 
+  /**
+   * Regexes are RE2 (Envoy's {@code safe_regex}, the waypoint's RE2/J): a backreference or a
+   * lookahead, which only a backtracking engine can run, is rejected at config time, naming the
+   * field; an RE2 regex is accepted.
+   */
+  @Test
+  void regexThatRe2CannotRunIsRejected() {
+    String vs =
+        virtualService(
+            """
+              - match:
+                - headers:
+                    x-user:
+                      regex: "%s"
+                route:
+                - destination:
+                    host: ok
+            """);
+    assertThat(rejectionOf(vs.formatted("(a)\\\\1")))
+        .startsWith("VirtualService prod/vs: spec.http[0].match[0].headers[x-user].regex: \"(a)\\1\" does not compile");
+    assertThat(rejectionOf(vs.formatted("(?=admin).*")))
+        .startsWith("VirtualService prod/vs: spec.http[0].match[0].headers[x-user].regex: \"(?=admin).*\" does not compile");
+    assertThat(translate(vs.formatted("(a+)+b") + "---\n" + GOOD).rejections()).isEmpty();
+  }
+
   @Test
   void badTimeout() {
     String vs =
@@ -206,6 +231,54 @@ class RejectionTest {
         .isEqualTo(
             "AuthorizationPolicy prod/ap: spec.action: \"PERMIT\" (expected ALLOW, DENY, AUDIT or"
                 + " CUSTOM)");
+  }
+
+  /**
+   * Issue 18: a malformed {@code ipBlocks} entry is rejected at config time, naming the object and
+   * the field — and parsing it makes no DNS lookup (the old waypoint parser could resolve a
+   * host name there).
+   */
+  @Test
+  void malformedIpBlocksAreRejectedNamingTheFieldWithoutADnsLookup() throws Exception {
+    try {
+      java.net.InetAddress.getByName("resolver-probe.invalid");
+    } catch (java.net.UnknownHostException expected) {
+      // only the record matters
+    }
+    assertThat(RecordingResolverProvider.lookups()).as("the recording resolver is in use")
+        .contains("resolver-probe.invalid");
+    String ap =
+        """
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata:
+          name: ap
+          namespace: prod
+        spec:
+          action: ALLOW
+          rules:
+          - from:
+            - source:
+                principals: ["*"]
+            - source:
+                ipBlocks: ["10.0.0.0/8", "%s"]
+        """;
+    assertThat(rejectionOf(ap.formatted("payments.example.com")))
+        .isEqualTo(
+            "AuthorizationPolicy prod/ap: spec.rules[0].from[1].source.ipBlocks[1]:"
+                + " \"payments.example.com\" is not an IP address or CIDR block (expected e.g."
+                + " 10.0.0.0/16, 10.1.2.3 or fd00::/8)");
+    assertThat(RecordingResolverProvider.lookups()).as("no DNS lookup of the malformed entry")
+        .doesNotContain("payments.example.com");
+    assertThat(rejectionOf(ap.formatted("10.0.0.300/8"))).contains("ipBlocks[1]: \"10.0.0.300/8\"");
+    assertThat(rejectionOf(ap.formatted("10.0.0.0/33")))
+        .endsWith("ipBlocks[1]: \"10.0.0.0/33\": the prefix length must be 0..32");
+    assertThat(rejectionOf(ap.replace("ipBlocks", "remoteIpBlocks").formatted("fd00::/8x")))
+        .contains("spec.rules[0].from[1].source.remoteIpBlocks[1]: \"fd00::/8x\"");
+    assertThat(rejectionOf(ap.formatted("10.0.0.0/8").replace("    - source:\n        principals: [\"*\"]\n", "")
+        + "    when:\n    - key: remote.ip\n      values: [\"300.1.1.1\"]\n"))
+        .contains("spec.rules[0].when[0].values[0]: \"300.1.1.1\"");
+    assertThat(translate(ap.formatted("fd00::/8") + "---\n" + GOOD).rejections()).isEmpty();
   }
 
   @Test

@@ -28,10 +28,6 @@ record DownstreamInfo(
     return peerIdentity == null ? null : peerIdentity.principal();
   }
 
-  String sourceNamespace() {
-    return peerIdentity == null ? null : peerIdentity.namespace();
-  }
-
   /** A new access-log record of a request from this client that began at the given times. */
   RequestLog newLog(String protocol, long startMillis, long startNanos) {
     RequestLog log = new RequestLog();

@@ -1,5 +1,8 @@
 package dev.ambientj.waypoint;
 
+import dev.ambientj.config.authz.AuthzRequest;
+import dev.ambientj.config.authz.AuthzVerdict;
+import dev.ambientj.config.authz.ForwardedFor;
 import dev.ambientj.hbone.ConnectTarget;
 import dev.ambientj.hbone.HboneException;
 import dev.ambientj.hbone.TunnelChannels;
@@ -7,8 +10,6 @@ import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.waypoint.cluster.CircuitBreaker;
 import dev.ambientj.waypoint.cluster.Cluster;
 import dev.ambientj.waypoint.cluster.UpstreamHost;
-import dev.ambientj.waypoint.filter.authz.AuthzRequest;
-import dev.ambientj.waypoint.filter.authz.AuthzVerdict;
 import dev.ambientj.waypoint.filter.fault.FaultPolicy;
 import dev.ambientj.waypoint.filter.ratelimit.TokenBucket;
 import dev.ambientj.waypoint.http.HttpMessages;
@@ -183,9 +184,11 @@ final class Exchange {
     route = selected.route();
     logRec.route = route.name();
 
-    AuthzVerdict verdict = binding.authorizer().check(new AuthzRequest(info.principal(), info.sourceNamespace(),
-        info.sourceAddress() == null ? null : info.sourceAddress().getAddress(), hostOnly(logRec.authority),
-        request.method().name(), rr.path(), info.port(), info.vip(), h));
+    InetAddress source = info.sourceAddress() == null ? null : info.sourceAddress().getAddress();
+    InetAddress remote = rt.numTrustedProxies == 0 ? source
+        : ForwardedFor.remoteIp(h.get("x-forwarded-for"), source, rt.numTrustedProxies);
+    AuthzVerdict verdict = binding.authorizer().check(new AuthzRequest(info.principal(), source, remote,
+        info.vip(), info.port(), hostOnly(logRec.authority), request.method().name(), rr.path(), h::get));
     if (!verdict.allowed()) {
       logRec.detail = "rbac_access_denied: " + verdict.reason();
       localReply(403, "RBAC: access denied", null, null);

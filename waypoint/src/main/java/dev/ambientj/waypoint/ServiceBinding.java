@@ -1,14 +1,15 @@
 package dev.ambientj.waypoint;
 
 import dev.ambientj.config.model.Service;
+import dev.ambientj.config.authz.WorkloadAuthorizer;
 import dev.ambientj.config.model.ServicePort;
-import dev.ambientj.waypoint.filter.authz.L7Authorizer;
 import dev.ambientj.waypoint.filter.ratelimit.TokenBucket;
 import dev.ambientj.waypoint.route.RouteTable;
 import java.util.List;
 
 /**
- * One service port this waypoint serves, compiled: its routes, authorization and rate limits.
+ * One service port this waypoint serves, compiled: its routes, authorization (the policies
+ * attached to the service, from shared-config's one engine) and rate limits.
  * Immutable, part of one {@link WaypointConfig}.
  */
 record ServiceBinding(
@@ -16,5 +17,5 @@ record ServiceBinding(
     ServicePort port,
     PortProtocol protocol,
     RouteTable routes,
-    L7Authorizer authorizer,
+    WorkloadAuthorizer authorizer,
     List<TokenBucket> rateLimits) {}

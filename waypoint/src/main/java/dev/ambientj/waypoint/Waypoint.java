@@ -105,6 +105,7 @@ public final class Waypoint implements AutoCloseable {
         b.maxConnections > 0 ? b.maxConnections : DownstreamLimits.defaultMaxConnections(), new ListenerStats(registry));
     this.rt = new WaypointRuntime(null, new Telemetry(registry, b.clusterName), b.ticker, random, b.maxRequestBytes,
         new StreamBuffers(b.streamBufferBytes), limits, b.drainDeadline);
+    rt.numTrustedProxies = b.numTrustedProxies;
   }
 
   public static Builder builder() {
@@ -246,17 +247,34 @@ public final class Waypoint implements AutoCloseable {
   }
 
   /**
-   * Shuts down with a drain (issue 16), and returns when it is done: readiness goes to 503 and the
-   * HBONE listener stops accepting at once; HBONE connections get GOAWAY; requests, responses and
-   * relayed connections in progress go on until they end or the drain deadline passes
-   * ({@link Builder#drainDeadline}); HTTP/1.1 clients get {@code Connection: close} on their next
-   * response, HTTP/2 clients GOAWAY; what is left at the deadline is ended with the response flag
-   * {@code DT} in its access-log line (see {@link DownstreamDrain}). Then the upstream pool and the
-   * event loops are closed. Blocks for up to the deadline plus {@code ~2 s}; call it off the
-   * waypoint's event loops.
+   * Shuts down with a drain ({@link #drain()}), then closes the upstream pool and the event loops.
+   * Blocks for up to {@link #shutdownTime}; call it off the waypoint's event loops.
    */
   @Override
   public synchronized void close() {
+    drain();
+    if (client != null) {
+      client.close();
+      client = null;
+    }
+    if (ownGroup && group != null) {
+      group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
+      group = null;
+    }
+  }
+
+  /**
+   * The first part of {@link #close()} (issue 16), returning when it is done; the event loops keep
+   * running, so a metrics server on them still answers (readiness 503) until {@code close()}.
+   * Readiness goes to 503 and the HBONE listener stops accepting at once; HBONE connections get
+   * GOAWAY; requests, responses and relayed connections in progress go on until they end or the
+   * drain deadline passes ({@link Builder#drainDeadline}); HTTP/1.1 clients get {@code Connection:
+   * close} on their next response, HTTP/2 clients GOAWAY; what is left at the deadline is ended
+   * with the response flag {@code DT} in its access-log line (see {@link DownstreamDrain}). Blocks
+   * for up to the deadline plus {@code ~2 s}; call it off the waypoint's event loops. Once is
+   * enough: later calls return at once.
+   */
+  public synchronized void drain() {
     serving = false;
     if (subscription != null) {
       try {
@@ -287,14 +305,6 @@ public final class Waypoint implements AutoCloseable {
         Thread.currentThread().interrupt();
       }
       server = null;
-    }
-    if (client != null) {
-      client.close();
-      client = null;
-    }
-    if (ownGroup && group != null) {
-      group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
-      group = null;
     }
   }
 
@@ -347,6 +357,7 @@ public final class Waypoint implements AutoCloseable {
     private Duration idleTimeout = DownstreamLimits.DEFAULT_IDLE_TIMEOUT;
     private int maxConnections;
     private Duration drainDeadline = DEFAULT_DRAIN_DEADLINE;
+    private int numTrustedProxies;
 
     private Builder() {}
 
@@ -491,6 +502,19 @@ public final class Waypoint implements AutoCloseable {
         throw new IllegalArgumentException("maxConnections must be at least 1, got " + max);
       }
       this.maxConnections = max;
+      return this;
+    }
+
+    /**
+     * Proxies in front of the waypoint whose {@code X-Forwarded-For} entries are trusted: {@code
+     * remote.ip} / {@code remoteIpBlocks} is then the n-th address from the right of the header
+     * (Istio's {@code gatewayTopology.numTrustedProxies}, default 0: the direct client).
+     */
+    public Builder numTrustedProxies(int n) {
+      if (n < 0) {
+        throw new IllegalArgumentException("numTrustedProxies must not be negative, got " + n);
+      }
+      this.numTrustedProxies = n;
       return this;
     }
 

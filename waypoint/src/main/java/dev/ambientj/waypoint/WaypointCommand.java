@@ -63,6 +63,7 @@ public final class WaypointCommand {
           case "--request-headers-timeout" -> tuning.requestHeadersTimeout(duration(args[++i]));
           case "--idle-timeout" -> tuning.idleTimeout(duration(args[++i]));
           case "--max-connections" -> tuning.maxConnections(positive(args[++i]));
+          case "--num-trusted-proxies" -> tuning.numTrustedProxies(Integer.parseInt(args[++i]));
           case "--upstream-connect-timeout" -> upstream = upstream.withConnectTimeout(duration(args[++i]));
           default -> {
             System.err.println("mesh waypoint: unknown flag '" + a + "'");
@@ -152,8 +153,8 @@ public final class WaypointCommand {
             + "; Ctrl-C to stop");
         signal.awaitSignal();
         System.err.println("mesh waypoint: shutting down: not ready, not accepting; draining requests in progress");
-        waypoint.close(); // first: readiness (503) and metrics stay up while it drains
-        System.err.println("mesh waypoint: drained and stopped");
+        waypoint.drain(); // readiness (503) and metrics stay up while it drains; then all is closed
+        System.err.println("mesh waypoint: drained; closing");
       } finally {
         signal.finished();
       }
@@ -224,6 +225,9 @@ public final class WaypointCommand {
     out.println("  --idle-timeout D     close a client connection with no request in progress (default 1h; 0 disables)");
     out.println("  --max-connections N  HBONE connections open at once (default: descriptor limit - 1024)");
     out.println("  --upstream-connect-timeout D  TCP connect to an endpoint's 15008 (default 10s)");
+    out.println("  --num-trusted-proxies N  proxies in front whose X-Forwarded-For entries are trusted for");
+    out.println("                       remote.ip / remoteIpBlocks (Istio's gatewayTopology.numTrustedProxies;");
+    out.println("                       default 0: the direct client)");
     out.println("  --help               this message");
     out.println("SIGTERM drains: readiness 503, no new connections, GOAWAY / Connection: close, requests in");
     out.println("progress go on until the drain deadline; what is left then is ended and logged with");

@@ -1,5 +1,8 @@
 package dev.ambientj.waypoint;
 
+import dev.ambientj.config.authz.AuthorizationEngine;
+import dev.ambientj.config.authz.EnforcementPoint;
+import dev.ambientj.config.authz.WorkloadAuthorizer;
 import dev.ambientj.config.model.LocalRateLimit;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Service;
@@ -11,7 +14,6 @@ import dev.ambientj.waypoint.cluster.Cluster;
 import dev.ambientj.waypoint.cluster.ClusterManager;
 import dev.ambientj.waypoint.cluster.ClusterPolicy;
 import dev.ambientj.waypoint.cluster.DestinationRuleCompiler;
-import dev.ambientj.waypoint.filter.authz.L7Authorizer;
 import dev.ambientj.waypoint.filter.ratelimit.RateLimiter;
 import dev.ambientj.waypoint.filter.ratelimit.TokenBucket;
 import dev.ambientj.waypoint.route.GatewayRouteCompiler;
@@ -180,7 +182,10 @@ final class WaypointConfig {
         continue;
       }
       RouteTableSet tables = routeTables(svc, vss, hrs, grs, problems);
-      L7Authorizer authz = L7Authorizer.compile(authorizationPoliciesFor(snap, svc, self), problems::add);
+      AuthorizationEngine engine = AuthorizationEngine.compile(authorizationPoliciesFor(snap, svc, self),
+          AuthorizationEngine.DEFAULT_ROOT_NAMESPACE, EnforcementPoint.WAYPOINT);
+      problems.addAll(engine.problems());
+      WorkloadAuthorizer authz = engine.forAttachedPolicies();
       List<TokenBucket> buckets = new ArrayList<>();
       for (LocalRateLimit l : policies.localRateLimits()) {
         if (selectsAnyEndpoint(snap, svc, l)) {

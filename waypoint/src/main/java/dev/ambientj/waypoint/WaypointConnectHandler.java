@@ -1,5 +1,6 @@
 package dev.ambientj.waypoint;
 
+import dev.ambientj.config.authz.AuthzRequest;
 import dev.ambientj.config.model.Service;
 import dev.ambientj.config.model.Workload;
 import dev.ambientj.hbone.ConnectRequest;
@@ -75,8 +76,8 @@ final class WaypointConnectHandler implements ConnectRequestHandler {
         tunnel.config().setAutoRead(true);
         return;
       }
-      var verdict = binding.authorizer().check(dev.ambientj.waypoint.filter.authz.AuthzRequest.tcp(
-          info.principal(), info.sourceNamespace(), source == null ? null : source.getAddress(), port, ip));
+      var verdict = binding.authorizer().check(AuthzRequest.l4(info.principal(),
+          source == null ? null : source.getAddress(), ip, port));
       if (!verdict.allowed()) {
         log.debug("TCP connection to {} denied: {}", req.authority(), verdict.reason());
         responder.refuse(401, "RBAC: access denied (" + verdict.reason() + ")");

@@ -23,6 +23,11 @@ final class WaypointRuntime {
   final DownstreamDrain drain = new DownstreamDrain();
   /** How long a shutdown lets requests in progress run ({@link DownstreamDrain}). */
   final java.time.Duration drainDeadline;
+  /**
+   * Proxies in front of the waypoint whose {@code X-Forwarded-For} entries are trusted for
+   * {@code remote.ip} (Istio's {@code gatewayTopology.numTrustedProxies}; default 0).
+   */
+  volatile int numTrustedProxies;
 
   WaypointRuntime(UpstreamConnector connector, Telemetry telemetry, Ticker ticker, RandomGenerator random,
       int maxRequestBytes, StreamBuffers buffers, DownstreamLimits limits, java.time.Duration drainDeadline) {

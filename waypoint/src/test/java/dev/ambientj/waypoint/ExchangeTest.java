@@ -45,6 +45,8 @@ class ExchangeTest {
   final List<ConnectTarget> targets = new ArrayList<>();
   final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   boolean failConnects;
+  /** {@code numTrustedProxies} of the next {@link #start}. */
+  int trustedProxies;
   EmbeddedChannel down;
 
   @AfterEach
@@ -62,6 +64,7 @@ class ExchangeTest {
         new DownstreamLimits(Duration.ofSeconds(10), Duration.ofHours(1), 100, new ListenerStats(registry)),
         Waypoint.DEFAULT_DRAIN_DEADLINE);
     rt.identity = SpiffeId.parse("spiffe://cluster.local/ns/production/sa/payment-waypoint");
+    rt.numTrustedProxies = trustedProxies;
     rt.config.set(WaypointConfig.compile(snap, new WaypointRef("production", "payment-waypoint"), new ClusterManager(),
         new RateLimiter(now::get)));
     DownstreamInfo info = new DownstreamInfo(SpiffeId.parse("spiffe://cluster.local/ns/production/sa/api-gateway"),
@@ -300,6 +303,51 @@ class ExchangeTest {
     answer(200);
     FullHttpResponse r = response();
     assertThat(r.status().code()).isEqualTo(200);
+    r.release();
+  }
+
+  /**
+   * Istio's {@code remoteIpBlocks} through the waypoint: {@code X-Forwarded-For} decides {@code
+   * remote.ip} only when proxies in front are trusted ({@code --num-trusted-proxies N}: the N-th
+   * address from the right); otherwise it is the client pod (127.99.1.10 here), whatever the header
+   * says.
+   */
+  @Test
+  void remoteIpBlocksFollowXForwardedForOnlyThroughTrustedProxies() throws Exception {
+    String policy = """
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata: {name: office-only, namespace: production}
+        spec:
+          targetRefs: [{kind: Service, group: "", name: payment-service}]
+          action: ALLOW
+          rules: [{from: [{source: {remoteIpBlocks: ["203.0.113.0/24"]}}]}]
+        """;
+    String xff = "198.51.100.7, 203.0.113.9";
+    int[] expected = {403, 200, 403};
+    for (int trusted = 0; trusted <= 2; trusted++) {
+      cleanUp();
+      tunnels.clear();
+      trustedProxies = trusted;
+      start(policy);
+      down.writeInbound(Unpooled.copiedBuffer("GET /pay HTTP/1.1\r\nHost: payment-service\r\nX-Forwarded-For: " + xff
+          + "\r\n\r\n", StandardCharsets.US_ASCII));
+      drain();
+      if (expected[trusted] == 200) {
+        answer(200);
+      }
+      FullHttpResponse r = response();
+      assertThat(r.status().code()).as("%d trusted proxies, X-Forwarded-For: %s", trusted, xff)
+          .isEqualTo(expected[trusted]);
+      r.release();
+    }
+    cleanUp();
+    tunnels.clear();
+    trustedProxies = 1;
+    start(policy);
+    request("/pay");
+    FullHttpResponse r = response();
+    assertThat(r.status().code()).as("one trusted proxy, no header: the client pod's address").isEqualTo(403);
     r.release();
   }
 }

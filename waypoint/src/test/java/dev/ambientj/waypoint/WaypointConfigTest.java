@@ -182,11 +182,11 @@ class WaypointConfigTest {
         """);
     var authz = payment(c).authorizer();
     var h = new DefaultHttpHeaders();
-    var denied = authz.check(new dev.ambientj.waypoint.filter.authz.AuthzRequest(null, null, null, "h", "GET",
-        "/selector-denied", 80, null, h));
+    var denied = authz.check(new dev.ambientj.config.authz.AuthzRequest(null, null, null, null, 80, "h", "GET",
+        "/selector-denied", h::get));
     assertThat(denied.allowed()).isFalse();
-    assertThat(authz.check(new dev.ambientj.waypoint.filter.authz.AuthzRequest(null, null, null, "h", "GET", "/x", 80,
-        null, h)).allowed()).as("greeter's policy does not apply to payment-service").isTrue();
+    assertThat(authz.check(new dev.ambientj.config.authz.AuthzRequest(null, null, null, null, 80, "h", "GET", "/x",
+        h::get)).allowed()).as("greeter's policy does not apply to payment-service").isTrue();
     assertThat(c.problems()).anyMatch(p -> p.contains("custom") && p.contains("CUSTOM is not supported"));
   }
 

@@ -72,6 +72,45 @@ class WaypointEndToEndTest {
     }
   }
 
+  /**
+   * Issue 18: route regexes run on RE2/J. {@code (.*a){12}} against 32 {@code a}s and a {@code !}
+   * makes a backtracking engine try every way to split the {@code a}s into 12 groups
+   * (java.util.regex on JDK 25 took 18.7 s for this header on this machine, and grows as n^12);
+   * RE2 answers in linear time (48 ms including compilation), so the request that does not match
+   * falls through to the next route at once.
+   */
+  @Test
+  void catastrophicBacktrackingRegexOnAHeaderIsAnsweredAtOnce() throws Exception {
+    mesh.apply("""
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: payment-service, namespace: production}
+        spec:
+          hosts: [payment-service]
+          http:
+          - match: [{headers: {x-token: {regex: "(.*a){12}"}}}]
+            directResponse: {status: 418, body: {string: "matched"}}
+          - route: [{destination: {host: payment-service}}]
+        """);
+    try (TestClient.Http1 c = mesh.client(TestMesh.API_GATEWAY).http1(mesh.paymentVip())) {
+      FullHttpRequest evil = get("/redos");
+      evil.headers().set("x-token", "a".repeat(32) + "!");
+      long start = System.nanoTime();
+      FullHttpResponse r = c.send(evil);
+      long millis = (System.nanoTime() - start) / 1_000_000;
+      assertThat(r.status().code()).as("no match: the next route").isEqualTo(200);
+      r.release();
+      assertThat(millis).as("answered at once, not after a backtracking search").isLessThan(5_000);
+      FullHttpRequest good = get("/redos");
+      good.headers().set("x-token", "a".repeat(12));
+      FullHttpResponse m = c.send(good);
+      assertThat(m.status().code()).as("the regex still matches what it should").isEqualTo(418);
+      m.release();
+    } finally {
+      mesh.apply("");
+    }
+  }
+
   @Test
   void rewriteRedirectDirectResponseAndHeaderOps() throws Exception {
     TestPod.Behaviour echoPath = (pod, req, ctx) -> TestPod.respond(ctx, req, 200,

@@ -20,18 +20,20 @@ import java.util.function.Predicate;
 
 /**
  * Istio {@code AuthorizationPolicy} semantics, compiled once per snapshot into immutable matchers
- * and indexed by scope; shared by ztunnel (L4) and, later, the waypoint (L7).
+ * and indexed by scope: the one policy engine of both proxies. ztunnel enforces it per connection
+ * (L4 attributes), the waypoint per HTTP request (L4 and L7) and per connection on its TCP ports.
  *
  * <p><b>Scopes.</b> A policy in the root namespace ({@value #DEFAULT_ROOT_NAMESPACE} unless
  * configured) applies to every namespace; elsewhere to its own namespace; a {@code selector}
  * narrows either to the workloads whose labels contain {@code matchLabels}. At
  * {@link EnforcementPoint#ZTUNNEL}, policies with {@code targetRef(s)} belong to a waypoint and are
- * skipped.
+ * skipped; at {@link EnforcementPoint#WAYPOINT} the caller passes the policies attached to the
+ * waypoint or its service and takes them all ({@link #forAttachedPolicies()}).
  *
  * <p><b>Decision</b> (Istio; ISTIO-FACTS §4 step 5): any matching DENY denies; else with no ALLOW
  * policy the traffic is allowed; else some ALLOW must match. AUDIT policies never decide: their
- * matches are reported in the verdict. CUSTOM (ext_authz) is not enforced by this engine (reported
- * once as a problem).
+ * matches are reported in the verdict. CUSTOM (ext_authz) cannot be enforced here: the policy is
+ * rejected with a problem naming it, and does not take part.
  *
  * <p><b>Matching.</b> Rules are OR-ed; within a rule {@code from}, {@code to} and each {@code when}
  * are AND-ed; entries of {@code from} / {@code to} are OR-ed; fields of a source / operation are
@@ -40,9 +42,16 @@ import java.util.function.Predicate;
  * rule matches everything. Principals are compared without {@code spiffe://}; with no identity,
  * positive principal / namespace fields fail and negative ones hold (so {@code notPrincipals: ["*"]}
  * in a DENY refuses plaintext, as istiod's {@code istio_converted_static_strict}). String values
- * take Istio's {@code *}, {@code prefix*} and {@code *suffix} forms.
+ * take Istio's {@code *}, {@code prefix*} and {@code *suffix} forms ({@link StringMatcher}); hosts
+ * compare case-insensitively; IP values are {@link CidrBlock}s.
  *
- * <p>L7-only fields at ztunnel: see {@link EnforcementPoint}.
+ * <p><b>L7 attributes on a connection.</b> Each rule is compiled in two views: the full one (HTTP
+ * requests at the waypoint) and the L4 one (connections: ztunnel, the waypoint's TCP ports), in
+ * which a rule that reads L7 attributes fails safe as Istio specifies ({@link EnforcementPoint}):
+ * in an ALLOW policy it never matches, in a DENY policy it matches on its L4 attributes alone.
+ * Attributes no point can evaluate ({@code requestPrincipals}, {@code request.auth.*}, an unknown
+ * {@code when} key, a value that does not parse) make the rule fail closed at the waypoint: an
+ * ALLOW rule matches nothing, a DENY rule everything.
  *
  * <p>Immutable and thread-safe; evaluation allocates nothing but the verdict.
  */
@@ -54,8 +63,15 @@ public final class AuthorizationEngine {
 
   enum Action { ALLOW, DENY, AUDIT }
 
+  /** One rule: its L4 view (connections) and its full view (HTTP requests). */
+  record CompiledRule(Predicate<AuthzRequest> l4, Predicate<AuthzRequest> full) {
+    boolean matches(AuthzRequest r) {
+      return (r.isHttp() ? full : l4).test(r);
+    }
+  }
+
   record Compiled(String ref, Action action, Map<String, String> selector,
-      List<Predicate<AuthzRequest>> rules, boolean usesL7) {
+      List<CompiledRule> rules, boolean usesL7) {
     boolean selects(Map<String, String> labels) {
       if (selector.isEmpty()) {
         return true;
@@ -69,8 +85,8 @@ public final class AuthorizationEngine {
     }
 
     boolean matches(AuthzRequest r) {
-      for (Predicate<AuthzRequest> p : rules) {
-        if (p.test(r)) {
+      for (CompiledRule rule : rules) {
+        if (rule.matches(r)) {
           return true;
         }
       }
@@ -161,6 +177,29 @@ public final class AuthorizationEngine {
     return new WorkloadAuthorizer(List.copyOf(deny), List.copyOf(allow), List.copyOf(audit));
   }
 
+  /**
+   * Every compiled policy, whatever its scope: the waypoint's authorizer for one service, given
+   * exactly the policies attached to it (compiled at {@link EnforcementPoint#WAYPOINT}).
+   */
+  public WorkloadAuthorizer forAttachedPolicies() {
+    List<Compiled> deny = new ArrayList<>();
+    List<Compiled> allow = new ArrayList<>();
+    List<Compiled> audit = new ArrayList<>();
+    List<List<Compiled>> scopes = new ArrayList<>();
+    scopes.add(root);
+    byNamespace.keySet().stream().sorted().forEach(ns -> scopes.add(byNamespace.get(ns)));
+    for (List<Compiled> scope : scopes) {
+      for (Compiled c : scope) {
+        switch (c.action()) {
+          case DENY -> deny.add(c);
+          case ALLOW -> allow.add(c);
+          case AUDIT -> audit.add(c);
+        }
+      }
+    }
+    return new WorkloadAuthorizer(List.copyOf(deny), List.copyOf(allow), List.copyOf(audit));
+  }
+
   /** The names ({@code ns/name}) of the policies that apply to a workload and use L7 fields. */
   public List<String> l7PoliciesFor(String namespace, Map<String, String> labels) {
     List<String> out = new ArrayList<>();
@@ -207,8 +246,9 @@ public final class AuthorizationEngine {
     AuthorizationPolicyAction a = spec.getAction() == null ? AuthorizationPolicyAction.ALLOW
         : spec.getAction();
     if (a == AuthorizationPolicyAction.CUSTOM) {
-      problems.accept(obj + ": spec.action: CUSTOM is not enforced by " + pointName(point)
-          + "; policy ignored");
+      problems.accept(obj + ": spec.action: CUSTOM is not supported by " + pointName(point)
+          + " (external authorization" + (spec.getActionDetail() == null ? "" : " provider "
+          + provider(spec)) + " is not available here); policy rejected, not enforced");
       return null;
     }
     Action action = switch (a) {
@@ -219,31 +259,52 @@ public final class AuthorizationEngine {
     Map<String, String> selector = spec.getSelector() == null
         || spec.getSelector().getMatchLabels() == null ? Map.of()
         : Map.copyOf(spec.getSelector().getMatchLabels());
-    List<Predicate<AuthzRequest>> rules = new ArrayList<>();
+    List<CompiledRule> rules = new ArrayList<>();
     List<Rule> rs = spec.getRules() == null ? List.of() : spec.getRules();
     for (int i = 0; i < rs.size(); i++) {
-      RuleCompiler rc = new RuleCompiler(point, action, obj + ": spec.rules[" + i + "]", problems);
-      rules.add(rc.rule(rs.get(i)));
-      usesL7[0] |= rc.l7;
+      String field = obj + ": spec.rules[" + i + "]";
+      // the L4 view reports its problems at ztunnel; at the waypoint the full view does
+      RuleCompiler l4 = new RuleCompiler(false, action, field,
+          point == EnforcementPoint.ZTUNNEL ? problems : s -> {});
+      Predicate<AuthzRequest> l4View = l4.rule(rs.get(i));
+      Predicate<AuthzRequest> fullView = l4View;
+      if (point == EnforcementPoint.WAYPOINT) {
+        fullView = new RuleCompiler(true, action, field, problems).rule(rs.get(i));
+      }
+      rules.add(new CompiledRule(l4View, fullView));
+      usesL7[0] |= l4.l7;
     }
     return new Compiled(ref, action, selector, List.copyOf(rules), usesL7[0]);
+  }
+
+  private static String provider(io.fabric8.istio.api.api.security.v1beta1.AuthorizationPolicy spec) {
+    Object d = spec.getActionDetail();
+    if (d instanceof io.fabric8.istio.api.api.security.v1beta1.AuthorizationPolicyProvider p
+        && p.getProvider() != null) {
+      return "\"" + p.getProvider().getName() + "\"";
+    }
+    return String.valueOf(d);
   }
 
   private static String pointName(EnforcementPoint point) {
     return point == EnforcementPoint.ZTUNNEL ? "ztunnel" : "the waypoint";
   }
 
-  /** Compiles one rule; remembers whether it read an attribute the point cannot see. */
+  /**
+   * Compiles one view of one rule: with {@code l7Visible} every attribute, else the L4 view (L7
+   * attributes are not compiled; the rule then fails safe). Remembers whether the rule read an
+   * attribute only HTTP requests have.
+   */
   private static final class RuleCompiler {
-    private final EnforcementPoint point;
+    private final boolean l7Visible;
     private final Action action;
     private final String field;
     private final Consumer<String> problems;
     boolean l7;
     boolean invalid;
 
-    RuleCompiler(EnforcementPoint point, Action action, String field, Consumer<String> problems) {
-      this.point = point;
+    RuleCompiler(boolean l7Visible, Action action, String field, Consumer<String> problems) {
+      this.l7Visible = l7Visible;
       this.action = action;
       this.field = field;
       this.problems = problems;
@@ -282,12 +343,12 @@ public final class AuthorizationEngine {
         boolean deny = action == Action.DENY;
         return r -> deny;
       }
-      if (l7 && point == EnforcementPoint.ZTUNNEL && action != Action.DENY) {
+      if (l7 && !l7Visible && action != Action.DENY) {
         problems.accept(field + ": uses L7 attributes, which ztunnel cannot see; in an "
             + action + " policy the rule never matches (deploy a waypoint to enforce it)");
         return r -> false;
       }
-      if (l7 && point == EnforcementPoint.ZTUNNEL) {
+      if (l7 && !l7Visible) {
         problems.accept(field + ": uses L7 attributes, which ztunnel cannot see; in a DENY policy"
             + " they are ignored and the rule denies on its L4 attributes alone");
       }
@@ -296,10 +357,10 @@ public final class AuthorizationEngine {
 
     private Predicate<AuthzRequest> source(Source s, String f) {
       List<Predicate<AuthzRequest>> and = new ArrayList<>();
-      strings(and, s.getPrincipals(), s.getNotPrincipals(), AuthzRequest::principal);
-      strings(and, s.getNamespaces(), s.getNotNamespaces(), AuthzRequest::sourceNamespace);
+      strings(and, s.getPrincipals(), s.getNotPrincipals(), AuthzRequest::principal, false);
+      strings(and, s.getNamespaces(), s.getNotNamespaces(), AuthzRequest::sourceNamespace, false);
       strings(and, s.getServiceAccounts(), s.getNotServiceAccounts(),
-          AuthzRequest::sourceServiceAccount);
+          AuthzRequest::sourceServiceAccount, false);
       ips(and, s.getIpBlocks(), s.getNotIpBlocks(), AuthzRequest::sourceIp, f + ".ipBlocks");
       ips(and, s.getRemoteIpBlocks(), s.getNotRemoteIpBlocks(), AuthzRequest::remoteIp,
           f + ".remoteIpBlocks");
@@ -313,15 +374,13 @@ public final class AuthorizationEngine {
       List<Predicate<AuthzRequest>> and = new ArrayList<>();
       ports(and, o.getPorts(), o.getNotPorts(), f + ".ports");
       if (l7Field(o.getHosts(), o.getNotHosts())) {
-        List<StringMatcher> yes = matchers(o.getHosts(), true);
-        List<StringMatcher> no = matchers(o.getNotHosts(), true);
-        and.add(r -> field(yes, no, r.host() == null ? null : r.host().toLowerCase(Locale.ROOT)));
+        strings(and, o.getHosts(), o.getNotHosts(), AuthzRequest::host, true);
       }
       if (l7Field(o.getMethods(), o.getNotMethods())) {
-        strings(and, o.getMethods(), o.getNotMethods(), AuthzRequest::method);
+        strings(and, o.getMethods(), o.getNotMethods(), AuthzRequest::method, false);
       }
       if (l7Field(o.getPaths(), o.getNotPaths())) {
-        strings(and, o.getPaths(), o.getNotPaths(), AuthzRequest::path);
+        strings(and, o.getPaths(), o.getNotPaths(), AuthzRequest::path, false);
       }
       return allOf(and);
     }
@@ -336,21 +395,23 @@ public final class AuthorizationEngine {
         case "remote.ip" -> ips(and, values, notValues, AuthzRequest::remoteIp, f);
         case "destination.ip" -> ips(and, values, notValues, AuthzRequest::destinationIp, f);
         case "destination.port" -> ports(and, values, notValues, f);
-        case "source.namespace" -> strings(and, values, notValues, AuthzRequest::sourceNamespace);
-        case "source.principal" -> strings(and, values, notValues, AuthzRequest::principal);
+        case "source.namespace" ->
+            strings(and, values, notValues, AuthzRequest::sourceNamespace, false);
+        case "source.principal" -> strings(and, values, notValues, AuthzRequest::principal, false);
         case "source.serviceAccount" ->
-            strings(and, values, notValues, AuthzRequest::sourceServiceAccount);
+            strings(and, values, notValues, AuthzRequest::sourceServiceAccount, false);
         default -> {
           if (key.startsWith("request.headers[") && key.endsWith("]")) {
             if (l7Field(values, notValues)) {
-              String h = key.substring("request.headers[".length(), key.length() - 1);
-              strings(and, values, notValues, r -> r.header(h));
+              String h = key.substring("request.headers[".length(), key.length() - 1)
+                  .toLowerCase(Locale.ROOT);
+              strings(and, values, notValues, r -> r.header(h), false);
             }
           } else if (key.startsWith("request.auth.") || key.startsWith("experimental.")
               || key.equals("connection.sni")) {
             unsupportedEverywhere(f + " (key " + key + ")", "not implemented");
           } else {
-            problems.accept(field + f + ": unknown key \"" + key + "\"");
+            problems.accept(field + f + ": unknown key \"" + key + "\"; the rule fails closed");
             invalid = true;
           }
         }
@@ -358,31 +419,32 @@ public final class AuthorizationEngine {
       return and.isEmpty() ? null : allOf(and);
     }
 
-    /** Whether an L7 field is present and should be compiled (only at the waypoint). */
+    /** Whether an L7 field is present and should be compiled (only in the full view). */
     private boolean l7Field(List<String> values, List<String> notValues) {
       if (!nonEmpty(values) && !nonEmpty(notValues)) {
         return false;
       }
       l7 = true;
-      return point == EnforcementPoint.WAYPOINT;
+      return l7Visible;
     }
 
     private void unsupportedEverywhere(String f, String why) {
-      if (point == EnforcementPoint.ZTUNNEL) {
-        l7 = true; // request-level attributes: same fail-safe as any L7 field at ztunnel
+      if (!l7Visible) {
+        l7 = true; // request-level attributes: same fail-safe as any L7 field on a connection
         return;
       }
-      problems.accept(field + f + ": " + why + "; the rule fails closed");
+      problems.accept(field + f + ": " + why + "; the rule fails closed (it "
+          + (action == Action.DENY ? "matches every request" : "matches no request") + ")");
       invalid = true;
     }
 
     private void strings(List<Predicate<AuthzRequest>> and, List<String> values,
-        List<String> notValues, Function<AuthzRequest, String> attr) {
+        List<String> notValues, Function<AuthzRequest, String> attr, boolean ignoreCase) {
       if (!nonEmpty(values) && !nonEmpty(notValues)) {
         return;
       }
-      List<StringMatcher> yes = matchers(values, false);
-      List<StringMatcher> no = matchers(notValues, false);
+      List<StringMatcher> yes = matchers(values, ignoreCase);
+      List<StringMatcher> no = matchers(notValues, ignoreCase);
       and.add(r -> field(yes, no, attr.apply(r)));
     }
 
@@ -419,7 +481,7 @@ public final class AuthorizationEngine {
         try {
           out.add(CidrBlock.parse(v));
         } catch (IllegalArgumentException e) {
-          problems.accept(field + f + ": " + e.getMessage());
+          problems.accept(field + f + ": " + e.getMessage() + "; the rule fails closed");
           invalid = true;
         }
       }
@@ -435,7 +497,8 @@ public final class AuthorizationEngine {
         try {
           out[i] = Integer.parseInt(values.get(i).trim());
         } catch (NumberFormatException e) {
-          problems.accept(field + f + ": \"" + values.get(i) + "\" is not a port number");
+          problems.accept(field + f + ": \"" + values.get(i) + "\" is not a port number; the rule"
+              + " fails closed");
           invalid = true;
           out[i] = -1;
         }
@@ -451,13 +514,13 @@ public final class AuthorizationEngine {
     return no == null || !anyMatches(no, value);
   }
 
-  private static List<StringMatcher> matchers(List<String> values, boolean lowerCase) {
+  private static List<StringMatcher> matchers(List<String> values, boolean ignoreCase) {
     if (!nonEmpty(values)) {
       return null;
     }
     List<StringMatcher> out = new ArrayList<>();
     for (String v : values) {
-      out.add(StringMatcher.parse(lowerCase ? v.toLowerCase(Locale.ROOT) : v));
+      out.add(StringMatcher.parse(v, ignoreCase));
     }
     return List.copyOf(out);
   }

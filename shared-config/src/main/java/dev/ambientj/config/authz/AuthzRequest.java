@@ -1,28 +1,29 @@
 package dev.ambientj.config.authz;
 
 import java.net.InetAddress;
-import java.util.Locale;
-import java.util.Map;
 
 /**
- * The attributes an AuthorizationPolicy reads, for one connection (ztunnel) or one request
- * (waypoint).
+ * The attributes an AuthorizationPolicy reads, for one connection (ztunnel; the waypoint on a TCP
+ * port) or one HTTP request (the waypoint).
  *
  * <p>L4 fields are always set by the enforcement point (the source ones may be null: no identity on
- * a plaintext connection). L7 fields are null at ztunnel; a rule that reads them is handled by
- * {@link EnforcementPoint} rules, never by comparing against null.
+ * a plaintext connection). L7 fields are null on a connection ({@link #isHttp()} false); a rule
+ * that reads them is then handled by the {@link EnforcementPoint} rules, never by comparing against
+ * null.
  *
  * @param sourcePrincipal the proven source identity, {@code spiffe://td/ns/x/sa/y} or
  *     {@code td/ns/x/sa/y}; null without mTLS
- * @param sourceIp the peer address of the connection (ztunnel's RBAC {@code src})
- * @param remoteIp the original client address ({@code remoteIpBlocks}, {@code remote.ip}); at
- *     ztunnel the same as {@code sourceIp}
+ * @param sourceIp the client's address ({@code ipBlocks}, {@code source.ip}): at ztunnel the
+ *     connection's peer, at the waypoint the client pod (from ztunnel's {@code forwarded} header)
+ * @param remoteIp the original client address ({@code remoteIpBlocks}, {@code remote.ip}): the
+ *     same as {@code sourceIp} unless the waypoint trusts proxies in front of it and takes it from
+ *     {@code X-Forwarded-For} ({@link ForwardedFor}); null means {@code sourceIp}
  * @param destinationIp the destination pod (or VIP at a waypoint)
- * @param destinationPort the resolved target port
- * @param host L7: {@code Host}/{@code :authority} without port, or null
- * @param method L7: the HTTP method, or null
- * @param path L7: the path without the query, or null
- * @param headers L7: request headers by lower-case name (first value), or null
+ * @param destinationPort the resolved target port (the service port at a waypoint)
+ * @param host HTTP: {@code Host}/{@code :authority} without port, or null
+ * @param method HTTP: the method, or null on a connection
+ * @param path HTTP: the path without the query, or null
+ * @param headers HTTP: request headers, or null
  */
 public record AuthzRequest(
     String sourcePrincipal,
@@ -33,7 +34,14 @@ public record AuthzRequest(
     String host,
     String method,
     String path,
-    Map<String, String> headers) {
+    Headers headers) {
+
+  /** Request headers as the enforcement point holds them. */
+  @FunctionalInterface
+  public interface Headers {
+    /** The first value of the header {@code lowerCaseName} (matched case-insensitively), or null. */
+    String get(String lowerCaseName);
+  }
 
   private static final String SPIFFE = "spiffe://";
 
@@ -53,33 +61,53 @@ public record AuthzRequest(
         null, null, null, null);
   }
 
+  /** Whether this is an HTTP request (L7 attributes present), not a connection. */
+  public boolean isHttp() {
+    return method != null;
+  }
+
   /** The principal without {@code spiffe://} ({@code td/ns/x/sa/y}), as Istio matches it. */
   public String principal() {
     return sourcePrincipal;
   }
 
-  /** The namespace of the source identity, or null (no identity or not a Kubernetes SPIFFE id). */
+  /** The namespace of the source identity, or null (no identity, or not a Kubernetes SPIFFE id). */
   public String sourceNamespace() {
-    String[] p = segments();
-    return p == null ? null : p[2];
+    int ns = namespaceStart();
+    return ns < 0 ? null : sourcePrincipal.substring(ns, sourcePrincipal.indexOf('/', ns));
   }
 
   /** {@code ns/sa} of the source identity, or null. */
   public String sourceServiceAccount() {
-    String[] p = segments();
-    return p == null ? null : p[2] + "/" + p[4];
+    int ns = namespaceStart();
+    if (ns < 0) {
+      return null;
+    }
+    int nsEnd = sourcePrincipal.indexOf('/', ns);
+    return sourcePrincipal.substring(ns, nsEnd) + sourcePrincipal.substring(nsEnd + 3);
   }
 
   /** A request header by name (case-insensitive), or null. */
-  public String header(String name) {
-    return headers == null ? null : headers.get(name.toLowerCase(Locale.ROOT));
+  public String header(String lowerCaseName) {
+    return headers == null ? null : headers.get(lowerCaseName);
   }
 
-  private String[] segments() {
-    if (sourcePrincipal == null) {
-      return null;
+  /** Where the namespace starts in {@code td/ns/<ns>/sa/<sa>}, or -1 for another shape. */
+  private int namespaceStart() {
+    String p = sourcePrincipal;
+    if (p == null) {
+      return -1;
     }
-    String[] p = sourcePrincipal.split("/");
-    return p.length == 5 && p[1].equals("ns") && p[3].equals("sa") ? p : null;
+    int td = p.indexOf('/');
+    if (td <= 0 || !p.startsWith("ns/", td + 1)) {
+      return -1;
+    }
+    int ns = td + 4;
+    int nsEnd = p.indexOf('/', ns);
+    if (nsEnd <= ns || !p.startsWith("/sa/", nsEnd) || nsEnd + 4 >= p.length()
+        || p.indexOf('/', nsEnd + 4) >= 0) {
+      return -1;
+    }
+    return ns;
   }
 }

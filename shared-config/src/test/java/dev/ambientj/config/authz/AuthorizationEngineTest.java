@@ -263,10 +263,10 @@ class AuthorizationEngineTest {
         """)), AuthorizationEngine.DEFAULT_ROOT_NAMESPACE, EnforcementPoint.WAYPOINT);
     WorkloadAuthorizer a = engine.forWorkload("production", PAYMENT);
     AuthzRequest get = new AuthzRequest(GATEWAY, ip("10.0.1.1"), null, ip("10.0.2.20"), 80,
-        "payment-service", "GET", "/api/pay", Map.of("x-user", "alice"));
+        "payment-service", "GET", "/api/pay", Map.of("x-user", "alice")::get);
     assertThat(a.check(get).allowed()).isTrue();
     AuthzRequest post = new AuthzRequest(GATEWAY, ip("10.0.1.1"), null, ip("10.0.2.20"), 80,
-        "payment-service", "POST", "/api/pay", Map.of("x-user", "alice"));
+        "payment-service", "POST", "/api/pay", Map.of("x-user", "alice")::get);
     assertThat(a.check(post).allowed()).isFalse();
     assertThat(engine.problems()).isEmpty();
   }

@@ -204,8 +204,8 @@ public final class GatewayRouteCompiler {
               } else if (!regex && svc != null) {
                 path = StringMatcher.prefix("/" + svc + "/");
               } else {
-                String s = svc == null ? "[^/]+" : (regex ? svc : java.util.regex.Pattern.quote(svc));
-                String me = method == null ? "[^/]+" : (regex ? method : java.util.regex.Pattern.quote(method));
+                String s = svc == null ? "[^/]+" : (regex ? svc : com.google.re2j.Pattern.quote(svc));
+                String me = method == null ? "[^/]+" : (regex ? method : com.google.re2j.Pattern.quote(method));
                 path = StringMatcher.regex("/" + s + "/" + me);
               }
             }

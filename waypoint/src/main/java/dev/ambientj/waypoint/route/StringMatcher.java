@@ -2,7 +2,7 @@ package dev.ambientj.waypoint.route;
 
 import java.util.Locale;
 import java.util.Objects;
-import java.util.regex.Pattern;
+import com.google.re2j.Pattern;
 
 /**
  * A compiled string match: exact, prefix, suffix, regex (RE2 syntax, full match, as Envoy's
@@ -48,9 +48,10 @@ public final class StringMatcher {
   }
 
   /**
-   * A full-match regular expression.
+   * A full-match regular expression, run by RE2/J: time linear in the input, whatever the pattern
+   * (no catastrophic backtracking on a request's header or path).
    *
-   * @throws java.util.regex.PatternSyntaxException if {@code regex} does not compile
+   * @throws com.google.re2j.PatternSyntaxException if {@code regex} does not compile
    */
   public static StringMatcher regex(String regex) {
     return new StringMatcher(Kind.REGEX, regex, false);

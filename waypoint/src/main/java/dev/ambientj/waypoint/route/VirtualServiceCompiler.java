@@ -190,7 +190,7 @@ public final class VirtualServiceCompiler {
     if (t instanceof StringMatchRegex r) {
       try {
         return StringMatcher.regex(r.getRegex());
-      } catch (java.util.regex.PatternSyntaxException e) {
+      } catch (com.google.re2j.PatternSyntaxException e) {
         throw new IllegalArgumentException(field + ".regex: " + r.getRegex() + " does not compile: " + e.getDescription());
       }
     }
