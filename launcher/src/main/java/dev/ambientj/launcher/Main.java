@@ -4,6 +4,7 @@ import dev.ambientj.cni.CniAgentCommand;
 import dev.ambientj.config.analyze.AnalyzeCommand;
 import dev.ambientj.config.server.ConfigServerCommand;
 import dev.ambientj.launcher.demo.DemoCommand;
+import dev.ambientj.launcher.inspect.ProxyStatusCommand;
 import dev.ambientj.launcher.inspect.WaypointAdminCommand;
 import dev.ambientj.launcher.inspect.ZtunnelConfigCommand;
 import dev.ambientj.waypoint.WaypointCommand;
@@ -40,6 +41,9 @@ public final class Main {
         "run the CNI node agent that enrolls pods on this node", CniAgentCommand::run));
     SUBCOMMANDS.put("analyze", new Subcommand(
         "check mesh YAML files like istioctl analyze: FILE...", AnalyzeCommand::run));
+    SUBCOMMANDS.put("proxy-status", new Subcommand(
+        "list the proxies connected to the config server and whether they are in sync",
+        ProxyStatusCommand::run));
     SUBCOMMANDS.put("ztunnel-config", new Subcommand(
         "print what a running ztunnel holds: workloads|services|policies|certificates|all",
         ZtunnelConfigCommand::run));

@@ -25,6 +25,13 @@ public final class TypeUrls {
    */
   public static final String REJECTION = "type.googleapis.com/ambientj.xds.v1.Rejection";
 
+  /**
+   * Not configuration: a request for this type is answered once with one resource per connected
+   * proxy (a {@code google.protobuf.Struct}: id, kind, node, status SYNCED/STALE/NACK, version,
+   * the NACK's message), as istiod answers {@code istioctl proxy-status} over xDS.
+   */
+  public static final String DEBUG_SYNCZ = "istio.io/debug/syncz";
+
   /** Every type, in the order a client subscribes and a server pushes them. */
   public static final List<String> ALL =
       List.of(MESH_NODE, ADDRESS, AUTHORIZATION, MESH_OBJECT, REJECTION);

@@ -315,6 +315,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
     private final StreamObserver<DeltaDiscoveryResponse> out;
     private final String tokenNode;
     private ProxyNode node = new ProxyNode("", "", "", "", "", "");
+    private final Instant connectedAt = Instant.now();
     private final Map<String, TypeState> types = new LinkedHashMap<>();
     private boolean closed;
 
@@ -324,7 +325,49 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
     }
 
     @Override
-    public synchronized void onNext(DeltaDiscoveryRequest req) {
+    public void onNext(DeltaDiscoveryRequest req) {
+      if (req.getTypeUrl().equals(TypeUrls.DEBUG_SYNCZ)) {
+        answerSyncz(); // reads every stream's state: not under this stream's lock
+        return;
+      }
+      onConfigRequest(req);
+    }
+
+    /** A debug client's question: the sync state of every proxy, in one response. */
+    private void answerSyncz() {
+      DeltaDiscoveryResponse.Builder r = DeltaDiscoveryResponse.newBuilder()
+          .setTypeUrl(TypeUrls.DEBUG_SYNCZ).setSystemVersionInfo(current.version());
+      for (ProxySyncStatus p : syncStatus()) {
+        r.addResources(Resource.newBuilder().setName(p.id()).setVersion(p.version())
+            .setResource(Any.pack(p.toStruct())));
+      }
+      synchronized (this) {
+        if (closed) {
+          return;
+        }
+        r.setNonce(Long.toString(nonces.incrementAndGet()));
+        try {
+          out.onNext(r.build());
+        } catch (RuntimeException e) {
+          end();
+        }
+      }
+    }
+
+    /** This proxy's state, or null for a stream that subscribed to no configuration. */
+    synchronized ProxySyncStatus status(String currentVersion) {
+      if (closed || types.isEmpty()) {
+        return null;
+      }
+      Map<String, ProxySyncStatus.TypeStatus> byType = new LinkedHashMap<>();
+      for (TypeState ts : types.values()) {
+        byType.put(ts.type, new ProxySyncStatus.TypeStatus(ts.syncedVersion,
+            ts.inFlightNonce == null ? null : ts.inFlightSnapshot, ts.nackMessage));
+      }
+      return ProxySyncStatus.of(node, connectedAt, currentVersion, byType);
+    }
+
+    private synchronized void onConfigRequest(DeltaDiscoveryRequest req) {
       if (closed) {
         return;
       }
@@ -385,8 +428,11 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
           }
           log.warn("xDS NACK from {} for {} (nonce {}): {}", node.id(), type, ts.inFlightNonce,
               msg);
+          ts.nackMessage = msg;
         } else {
           ts.acked = ts.inFlightVersions;
+          ts.syncedVersion = ts.inFlightSnapshot;
+          ts.nackMessage = null;
         }
         ts.inFlightNonce = null;
         ts.inFlightVersions = Map.of();
@@ -463,7 +509,7 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
             }
           }
         }
-        send(ts, r, versions, force);
+        send(ts, r, versions, force, c.version());
         return;
       }
       versions = new LinkedHashMap<>();
@@ -487,15 +533,22 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
           r.addRemovedResources(had);
         }
       }
-      send(ts, r, Map.copyOf(versions), force);
+      send(ts, r, Map.copyOf(versions), force, c.version());
     }
 
-    /** Sends {@code r} unless it is empty and not forced; {@code versions} is immutable. */
+    /**
+     * Sends {@code r} unless it is empty and not forced; {@code versions} is immutable; {@code
+     * snapshotVersion} is the version of the snapshot {@code r} brings the client to.
+     */
     private void send(TypeState ts, DeltaDiscoveryResponse.Builder r,
-        Map<String, String> versions, boolean force) {
+        Map<String, String> versions, boolean force, String snapshotVersion) {
       if (!force && r.getResourcesCount() == 0 && r.getRemovedResourcesCount() == 0) {
+        if (ts.nackMessage == null) {
+          ts.syncedVersion = snapshotVersion; // it holds everything of this snapshot already
+        }
         return;
       }
+      ts.inFlightSnapshot = snapshotVersion;
       String nonce = Long.toString(nonces.incrementAndGet());
       r.setNonce(nonce);
       ts.inFlightNonce = nonce;
@@ -633,10 +686,33 @@ public final class XdsServer extends AggregatedDiscoveryServiceGrpc.AggregatedDi
     String inFlightNonce;
     Map<String, String> inFlightVersions = Map.of();
     String nackedVersion;
+    /** The snapshot version of what is in flight. */
+    String inFlightSnapshot;
+    /** The snapshot version whose resources of this type the client holds (ACKed), or null. */
+    String syncedVersion;
+    /** The message of the client's last NACK, until it ACKs again; null when none. */
+    String nackMessage;
 
     TypeState(String type) {
       this.type = type;
     }
+  }
+
+  /**
+   * The sync state of every connected proxy (a stream that subscribed to configuration), sorted by
+   * id: what {@code mesh proxy-status} prints.
+   */
+  public List<ProxySyncStatus> syncStatus() {
+    String version = current.version();
+    List<ProxySyncStatus> all = new ArrayList<>();
+    for (Stream s : streams) {
+      ProxySyncStatus p = s.status(version);
+      if (p != null) {
+        all.add(p);
+      }
+    }
+    all.sort(java.util.Comparator.comparing(ProxySyncStatus::id));
+    return all;
   }
 
   public static final class Builder {
