@@ -56,12 +56,7 @@ public final class ProxyStatusCommand implements java.util.concurrent.Callable<I
   }
 
   private static CommandLine commandLine() {
-    CommandLine cl = new CommandLine(new ProxyStatusCommand()).setCommandName("mesh proxy-status");
-    cl.setExecutionExceptionHandler((e, line, parsed) -> {
-      line.getErr().println("mesh proxy-status: " + e.getMessage());
-      return 1;
-    });
-    return cl;
+    return ToolCommandLine.create(new ProxyStatusCommand(), "proxy-status", ToolCommandLine::message);
   }
 
   @Override

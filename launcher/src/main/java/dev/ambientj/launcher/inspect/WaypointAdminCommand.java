@@ -68,15 +68,11 @@ public final class WaypointAdminCommand implements Callable<Integer> {
   }
 
   private static CommandLine commandLine(Supplier<KubernetesClient> clients) {
-    CommandLine cl = new CommandLine(new WaypointAdminCommand(clients)).setCommandName("mesh waypoint");
-    cl.setExecutionExceptionHandler((e, line, parsed) -> {
-      line.getErr().println("mesh waypoint: " + (e instanceof KubernetesClientException
-          ? "the Kubernetes API did not answer: " + apiProblem(e)
-              + " (kubectl's current context, or the pod's service account, is the cluster used)"
-          : e.getMessage() == null ? e.toString() : e.getMessage()));
-      return 1;
-    });
-    return cl;
+    return ToolCommandLine.create(new WaypointAdminCommand(clients), "waypoint",
+        e -> e instanceof KubernetesClientException
+            ? "the Kubernetes API did not answer: " + apiProblem(e)
+                + " (kubectl's current context, or the pod's service account, is the cluster used)"
+            : ToolCommandLine.message(e));
   }
 
   @Override

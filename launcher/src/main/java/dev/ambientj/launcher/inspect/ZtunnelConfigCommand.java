@@ -57,13 +57,7 @@ public final class ZtunnelConfigCommand implements Callable<Integer> {
   }
 
   private static CommandLine commandLine() {
-    CommandLine cl = new CommandLine(new ZtunnelConfigCommand()).setCommandName("mesh ztunnel-config");
-    cl.setCaseInsensitiveEnumValuesAllowed(true);
-    cl.setExecutionExceptionHandler((e, line, parsed) -> {
-      line.getErr().println("mesh ztunnel-config: " + e.getMessage());
-      return 1;
-    });
-    return cl;
+    return ToolCommandLine.create(new ZtunnelConfigCommand(), "ztunnel-config", ToolCommandLine::message);
   }
 
   @Override
