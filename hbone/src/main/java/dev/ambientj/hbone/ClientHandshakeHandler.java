@@ -70,6 +70,7 @@ final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
         .initialSettings(Http2Tuning.settings(c.streamWindowSize(), c.maxFrameSize(), c.maxHeaderListSize(), null))
         .build();
     ChannelPipeline p = ch.pipeline();
+    p.addAfter(p.context(tls).name(), SkipEmptyFlushHandler.NAME, new SkipEmptyFlushHandler());
     // Same keepalive as the server side, so a pooled connection to a vanished peer is noticed
     // (and evicted) within interval + timeout instead of failing the next stream.
     p.addAfter(ctx.name(), "idle", new IdleStateHandler(CLIENT_PING_INTERVAL.toNanos(), 0, 0, TimeUnit.NANOSECONDS));

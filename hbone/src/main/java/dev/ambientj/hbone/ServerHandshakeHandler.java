@@ -80,6 +80,7 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
         .build();
     ChannelPipeline p = ch.pipeline();
     String name = ctx.name();
+    p.addAfter(p.context(tls).name(), SkipEmptyFlushHandler.NAME, new SkipEmptyFlushHandler());
     p.addAfter(name, "idle", new IdleStateHandler(c.pingInterval().toNanos(), 0, 0, TimeUnit.NANOSECONDS));
     p.addAfter("idle", "keepalive", new KeepaliveHandler(c.pingTimeout().toNanos()));
     p.addAfter("keepalive", "delayed-close", new DelayedCloseHandler());
