@@ -77,6 +77,10 @@ public final class ProxyContext {
     this.listenerMetrics = new ListenerMetrics(metrics.registry(), limiter, acceptBackoff);
     this.workloadBudgets = new WorkloadBudgets(limits.workloadBudget(), metrics.registry(),
         System::nanoTime);
+    io.micrometer.core.instrument.FunctionCounter.builder("ambientj.access.log.dropped", accessLog,
+            AccessLog::dropped)
+        .description("Access-log lines dropped because the log writer fell 65,536 lines behind")
+        .register(metrics.registry());
     this.policies = new PolicyStates(rootNamespace);
     this.node = node;
     this.config = config;
