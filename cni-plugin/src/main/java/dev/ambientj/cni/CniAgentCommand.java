@@ -3,23 +3,24 @@ package dev.ambientj.cni;
 import dev.ambientj.cni.agent.AgentProtocol;
 import dev.ambientj.cni.agent.KubernetesRedirectionAnnotator;
 import dev.ambientj.cni.agent.NodeAgent;
+import dev.ambientj.cni.agent.ReadinessEndpoint;
 import dev.ambientj.cni.agent.ZtunnelServer;
 import dev.ambientj.cni.install.CniConfInstaller;
 import dev.ambientj.cni.install.PluginPayloadInstaller;
 import dev.ambientj.cni.redirect.CommandRunner;
 import dev.ambientj.cni.redirect.InpodRedirect;
 import dev.ambientj.config.FileConfigSource;
-import dev.ambientj.config.ProxyConfigSources;
 import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotListener;
 import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.SocketAddresses;
+import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import dev.ambientj.config.model.MeshSnapshot;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -50,18 +51,25 @@ import java.util.concurrent.TimeUnit;
  * --kubernetes --daemonset NAME}, an uninstall is when the agent's DaemonSet ({@code NAME} in
  * {@code $POD_NAMESPACE}) is gone or marked for deletion; without {@code --daemonset} the entry
  * always stays.
+ *
+ * <p>Readiness ({@code --readiness-address ADDR:PORT}, the DaemonSet's {@code 0.0.0.0:8000},
+ * {@link ReadinessEndpoint}): {@code /readyz} is 503 until the agent serves CNI — the mesh listed,
+ * its socket bound, the plugin installed — then 200. With {@code --kubernetes} a slow or absent API
+ * server is waited for, not a reason to exit: the source retries with back-off and logs the outage
+ * once ({@link KubernetesConfigSource}); until it has listed the mesh the agent does not answer
+ * CNI (a chained plugin's ADD fails and the runtime retries it: no pod starts uncaptured) and
+ * stays not ready.
  */
 public final class CniAgentCommand {
   private static final String USAGE =
       "usage: mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH] [--state-dir DIR]"
           + " [--zds-socket PATH | --no-zds] [--node NODE] [--host-proc DIR]"
           + " [--cni-net-dir DIR --cni-bin-dir DIR [--cni-plugin-payload DIR | --cni-plugin FILE]"
-          + " [--daemonset NAME]]";
+          + " [--daemonset NAME]] [--readiness-address ADDR:PORT]";
   static final String PLUGIN_TYPE = "ambientj-cni";
   static final long REINSTALL_SECONDS = 30;
   /** Where the agent keeps the pods CNI told it about (survives an agent restart, not a reboot). */
   static final String DEFAULT_STATE_DIR = "/var/run/ambientj";
-  private static final Duration KUBERNETES_READY_TIMEOUT = Duration.ofSeconds(60);
   /** How long SIGTERM waits for the shutdown (under the manifest's grace period of 5 s). */
   private static final long SHUTDOWN_WAIT_SECONDS = 4;
 
@@ -81,6 +89,7 @@ public final class CniAgentCommand {
     Path cniPlugin = null;
     Path cniPayload = null;
     String daemonSet = null;
+    String readinessAddress = null;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       int used;
@@ -97,7 +106,7 @@ public final class CniAgentCommand {
       }
       if ((a.equals("--socket") || a.equals("--zds-socket") || a.equals("--state-dir")
           || a.equals("--node") || a.equals("--host-proc") || a.startsWith("--cni-")
-          || a.equals("--daemonset"))
+          || a.equals("--daemonset") || a.equals("--readiness-address"))
           && i + 1 < args.length) {
         switch (a) {
           case "--node" -> node = args[++i];
@@ -110,6 +119,7 @@ public final class CniAgentCommand {
           case "--cni-plugin" -> cniPlugin = Path.of(args[++i]);
           case "--cni-plugin-payload" -> cniPayload = Path.of(args[++i]);
           case "--daemonset" -> daemonSet = args[++i];
+          case "--readiness-address" -> readinessAddress = args[++i];
           default -> {
             System.err.println("mesh cni-agent: unknown argument '" + a + "'");
             System.err.println(USAGE);
@@ -139,12 +149,29 @@ public final class CniAgentCommand {
       System.err.println(USAGE);
       return 2;
     }
+    java.net.InetSocketAddress readinessListen = null;
+    if (readinessAddress != null) {
+      try {
+        readinessListen = SocketAddresses.parse(readinessAddress, 0);
+      } catch (IllegalArgumentException e) {
+        System.err.println("mesh cni-agent: --readiness-address " + e.getMessage());
+        System.err.println(USAGE);
+        return 2;
+      }
+    }
     List<Path> configs = sources.configs();
     boolean kubernetes = sources.kubernetes();
     SnapshotPublisher publisher = new SnapshotPublisher();
     KubernetesClient client = null;
     KubernetesRedirectionAnnotator annotator = null;
+    ReadinessEndpoint readiness = null;
     try {
+      if (readinessListen != null) {
+        readiness = ReadinessEndpoint.start(readinessListen);
+        System.err.println("mesh cni-agent: readiness on http://"
+            + readiness.address().getAddress().getHostAddress() + ":" + readiness.address().getPort()
+            + "/readyz");
+      }
       AutoCloseable source;
       if (kubernetes) {
         try {
@@ -152,7 +179,11 @@ public final class CniAgentCommand {
         } catch (KubernetesClientException e) {
           throw new IOException("Kubernetes client: " + e.getMessage(), e);
         }
-        source = ProxyConfigSources.startKubernetes(client, publisher, KUBERNETES_READY_TIMEOUT);
+        KubernetesConfigSource k = KubernetesConfigSource.open(client, publisher);
+        source = k;
+        System.err.println("mesh cni-agent: listing the mesh at " + client.getMasterUrl()
+            + "; serving CNI once it is listed");
+        awaitListed(k, readiness);
         annotator = new KubernetesRedirectionAnnotator(client);
       } else {
         source = FileConfigSource.start(configs, publisher);
@@ -189,6 +220,9 @@ public final class CniAgentCommand {
         if (cniNetDir != null) {
           installer = startInstaller(cniNetDir, cniBinDir, cniPlugin, cniPayload, agent.socket());
         }
+        if (readiness != null) {
+          readiness.ready();
+        }
         CountDownLatch stop = new CountDownLatch(1);
         CountDownLatch stopped = new CountDownLatch(1);
         // The hook waits for the cleanup below: the JVM exits as soon as its hooks return.
@@ -220,11 +254,35 @@ public final class CniAgentCommand {
       System.err.println("mesh cni-agent: " + e.getMessage());
       return 1;
     } finally {
+      if (readiness != null) {
+        readiness.close();
+      }
       if (annotator != null) {
         annotator.close();
       }
       if (client != null) {
         client.close();
+      }
+    }
+  }
+
+  /**
+   * Waits, for as long as it takes, until {@code source} has listed the mesh; {@code readiness}
+   * (if any) says what it waits for meanwhile.
+   */
+  private static void awaitListed(KubernetesConfigSource source, ReadinessEndpoint readiness)
+      throws InterruptedException, IOException {
+    while (true) {
+      if (readiness != null) {
+        readiness.notReady("the mesh is not listed from the Kubernetes API yet: " + source.lastFailure());
+      }
+      try {
+        source.synced().get(1, TimeUnit.SECONDS);
+        return;
+      } catch (java.util.concurrent.TimeoutException e) {
+        // say the latest reason, wait on
+      } catch (java.util.concurrent.ExecutionException | java.util.concurrent.CancellationException e) {
+        throw new IOException("listing the mesh failed: " + e.getMessage(), e);
       }
     }
   }

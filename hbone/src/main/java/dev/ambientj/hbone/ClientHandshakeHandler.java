@@ -24,8 +24,9 @@ import java.util.List;
  */
 final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
 
-  static final java.time.Duration CLIENT_PING_INTERVAL = java.time.Duration.ofSeconds(10);
-  static final java.time.Duration CLIENT_PING_TIMEOUT = java.time.Duration.ofSeconds(20);
+  /** PING after this long without a byte from the server; a dead peer is noticed within 9 s. */
+  static final java.time.Duration CLIENT_PING_INTERVAL = java.time.Duration.ofSeconds(5);
+  static final java.time.Duration CLIENT_PING_TIMEOUT = java.time.Duration.ofSeconds(4);
 
   private final ClientConnection conn;
   private final List<Object> early = new ArrayList<>();
@@ -93,6 +94,14 @@ final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
         return new HboneException(HboneException.Kind.IDENTITY_MISMATCH,
             "HBONE peer " + HboneException.addr(conn.describeAddress()) + " refused: " + m.getMessage(), cause);
       }
+    }
+    if (cause instanceof java.io.IOException && !(cause instanceof javax.net.ssl.SSLException)) {
+      // reset or closed before the server's first TLS record: a ztunnel without a certificate
+      // for that identity yet (its CA unreachable), or one shutting down
+      return new HboneException(HboneException.Kind.TLS_FAILURE,
+          "TLS handshake with " + conn.describe() + " failed: " + rootMessage(cause)
+              + " — the server closed the connection before answering: it may have no"
+              + " certificate for that identity yet (is its CA unreachable?)", cause);
     }
     if (cause instanceof SslHandshakeTimeoutException) {
       return new HboneException(HboneException.Kind.TLS_FAILURE,

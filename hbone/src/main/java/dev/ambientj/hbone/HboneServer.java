@@ -136,6 +136,29 @@ public final class HboneServer {
     });
   }
 
+  /**
+   * Logs a connection refused because {@link #servingIdentity} has no certificate: at once for the
+   * first, then at most every {@link #REFUSAL_LOG_INTERVAL_NANOS} with the count since.
+   */
+  private void refusedWithoutCertificate(Channel ch, Throwable err) {
+    refusedWithoutCertificate.incrementAndGet();
+    long now = System.nanoTime();
+    long next = nextRefusalLog.get();
+    if (now - next >= 0 && nextRefusalLog.compareAndSet(next, now + REFUSAL_LOG_INTERVAL_NANOS)) {
+      Throwable c = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
+          ? err.getCause() : err;
+      log.warn("refusing HBONE connections to {} ({} since the last such line, the latest from {}):"
+          + " {}", servingIdentity, refusedWithoutCertificate.getAndSet(0), ch.remoteAddress(),
+          c.getMessage());
+    }
+  }
+
+  private static final long REFUSAL_LOG_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(10);
+  private final java.util.concurrent.atomic.AtomicLong refusedWithoutCertificate =
+      new java.util.concurrent.atomic.AtomicLong();
+  private final java.util.concurrent.atomic.AtomicLong nextRefusalLog =
+      new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
+
   @ChannelHandler.Sharable
   private final class Initializer extends ChannelInitializer<Channel> {
     @Override
@@ -150,8 +173,7 @@ public final class HboneServer {
       ch.config().setAutoRead(false);
       f.whenComplete((ssl, err) -> ch.eventLoop().execute(() -> {
         if (err != null) {
-          log.warn("refusing HBONE connection from {}: no certificate for {}: {}", ch.remoteAddress(),
-              servingIdentity, err.getMessage());
+          refusedWithoutCertificate(ch, err);
           ch.close();
           return;
         }

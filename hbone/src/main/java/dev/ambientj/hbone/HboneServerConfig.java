@@ -6,8 +6,9 @@ import java.util.function.Consumer;
 
 /**
  * Server (port 15008) settings. {@link #defaults()} follows ztunnel: 200 concurrent streams, 4 MiB
- * stream / 16 MiB connection windows, 1 MiB frames, 64 KiB header lists, PING after 10 s without
- * inbound traffic and close when 20 s pass without an answer, TLS 1.3 only.
+ * stream / 16 MiB connection windows, 1 MiB frames, 64 KiB header lists, PING after 5 s without
+ * inbound traffic and close when 4 s pass without an answer (a peer ztunnel that died silently is
+ * noticed within 9 s, and the connections relayed for it closed), TLS 1.3 only.
  *
  * <p>Deadlines and limits of the phases before a tunnel relays (each counted, see
  * {@link HboneServerEvent}):
@@ -69,7 +70,7 @@ public record HboneServerConfig(
 
   public static HboneServerConfig defaults() {
     return new HboneServerConfig(200, 4 << 20, 16 << 20, 1 << 20, 64 << 10,
-        Duration.ofSeconds(10), Duration.ofSeconds(20), Duration.ofSeconds(10), Duration.ofSeconds(10),
+        Duration.ofSeconds(5), Duration.ofSeconds(4), Duration.ofSeconds(10), Duration.ofSeconds(10),
         Duration.ofSeconds(10), 200, Duration.ofSeconds(10), Duration.ofSeconds(5), false, TlsProvider.AUTO);
   }
 

@@ -14,7 +14,8 @@ import org.slf4j.LoggerFactory;
 /**
  * HTTP/2 keepalive as hyper does it for ztunnel's server: when nothing has been read for the ping
  * interval (an {@code IdleStateHandler} in front says so), send a PING; if still nothing has been
- * read when the ping timeout passes, close the connection abruptly. Any inbound byte counts as
+ * read when the ping timeout passes, close the connection abruptly (below the HTTP/2 codec, so
+ * without its graceful wait for streams). Any inbound byte counts as
  * liveness, the PING ack included.
  *
  * <p>Sits between the TLS handler and the HTTP/2 codec, so it sees plaintext {@code ByteBuf}s
@@ -50,7 +51,10 @@ final class KeepaliveHandler extends ChannelDuplexHandler {
           log.info("closing HBONE connection with {}: {}", ctx.channel().remoteAddress(), why);
           TunnelChannels.recordConnectionFailure(ctx.channel(), new HboneException(
               HboneException.Kind.CONNECTION_CLOSED, why));
-          ctx.channel().close();
+          // From here, not from the channel: a close from the tail would reach the HTTP/2 codec,
+          // whose graceful close waits for the streams (up to the drain timeout) — the streams of
+          // a dead peer, which will never end.
+          ctx.close();
         }, timeoutNanos, TimeUnit.NANOSECONDS);
       }
       return;

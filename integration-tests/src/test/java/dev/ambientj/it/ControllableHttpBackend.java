@@ -50,13 +50,19 @@ final class ControllableHttpBackend implements AutoCloseable {
       Transport transport, InetSocketAddress address) throws InterruptedException {
     this.workload = workload;
     this.version = version;
-    this.channel = new ServerBootstrap()
+    this.channel = serveHttp(group, transport, address, Handler::new);
+  }
+
+  /** An HTTP/1.1 server on {@code address}: codec, 1 MiB aggregator, then a new {@code handler} per connection. */
+  static Channel serveHttp(EventLoopGroup group, Transport transport, InetSocketAddress address,
+      java.util.function.Supplier<? extends io.netty.channel.ChannelHandler> handler) throws InterruptedException {
+    return new ServerBootstrap()
         .group(group)
         .channel(transport.serverChannelClass())
         .childHandler(new ChannelInitializer<>() {
           @Override
           protected void initChannel(Channel c) {
-            c.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(1 << 20), new Handler());
+            c.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(1 << 20), handler.get());
           }
         })
         .bind(address).sync().channel();

@@ -4,28 +4,48 @@ import dev.ambientj.config.ca.CaClient;
 import dev.ambientj.config.ca.ControlPlaneTls;
 import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import dev.ambientj.config.xds.ProxyNode;
+import dev.ambientj.config.xds.XdsConfigSource;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import dev.ambientj.config.xds.XdsConfigSource;
 import java.io.IOException;
+import java.net.Inet4Address;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.SocketException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * How a proxy process ({@code mesh ztunnel}, {@code mesh waypoint}) gets its configuration: the
  * YAML files it was given, delta xDS from {@code mesh config-server}, or — without a config
  * server — the Kubernetes API directly ({@link #startKubernetes}). Either way the proxy reads the
  * same {@link SnapshotPublisher}; each start method returns once a first snapshot is there.
+ *
+ * <p>A start method given no timeout (null) waits for as long as the source needs — the server
+ * or the API may come later; the source retries meanwhile — saying once, after {@link
+ * #WAIT_NOTICE}, what it waits for, and once when it arrived: a proxy started before its config
+ * server stays up and not ready rather than exiting and restarting (as Istio's ztunnel does).
  */
 public final class ProxyConfigSources {
+  private static final Logger log = LoggerFactory.getLogger(ProxyConfigSources.class);
+
+  /** After this long without a first snapshot, a line says what the proxy is waiting for. */
+  static final Duration WAIT_NOTICE = Duration.ofSeconds(10);
+
+  /** The pod's own IP, set from the downward API ({@code status.podIP}), as Istio's proxies read it. */
+  public static final String INSTANCE_IP_ENV = "INSTANCE_IP";
+
   private ProxyConfigSources() {}
 
   /**
@@ -43,17 +63,59 @@ public final class ProxyConfigSources {
    *     projected service-account token rotates), or null
    * @param rootCertFile PEM roots: speak TLS to the xDS server and verify it with them, or null
    *     for plaintext
+   * @param instanceIp the proxy's own IP, the second part of its xDS node id ({@code
+   *     ztunnel~<ip>~…}), or null for {@link #instanceIp(String) $INSTANCE_IP or an address of
+   *     this host}
    */
   public record Options(List<Path> files, InetSocketAddress xdsServer, String proxyType,
       String podName, String podNamespace, String nodeName, String bearerToken, Path cacheFile,
-      Path tokenFile, Path rootCertFile) {
+      Path tokenFile, Path rootCertFile, String instanceIp) {
+
+    /** TLS or a token file, the proxy's IP from the environment. */
+    public Options(List<Path> files, InetSocketAddress xdsServer, String proxyType,
+        String podName, String podNamespace, String nodeName, String bearerToken, Path cacheFile,
+        Path tokenFile, Path rootCertFile) {
+      this(files, xdsServer, proxyType, podName, podNamespace, nodeName, bearerToken, cacheFile,
+          tokenFile, rootCertFile, null);
+    }
 
     /** Plaintext xDS with a fixed token (or none). */
     public Options(List<Path> files, InetSocketAddress xdsServer, String proxyType,
         String podName, String podNamespace, String nodeName, String bearerToken, Path cacheFile) {
       this(files, xdsServer, proxyType, podName, podNamespace, nodeName, bearerToken, cacheFile,
-          null, null);
+          null, null, null);
     }
+  }
+
+  /**
+   * The IP a proxy names itself with on xDS: {@code given} if set, else {@value #INSTANCE_IP_ENV}
+   * (the manifests set it from {@code status.podIP}), else the first non-loopback IPv4 address of
+   * this host's interfaces (a pod has its own), else {@code 127.0.0.1}. Never the address of the
+   * server it dials: that would name every proxy after the config server's Service.
+   */
+  static String instanceIp(String given) {
+    if (given != null && !given.isBlank()) {
+      return given.strip();
+    }
+    String env = System.getenv(INSTANCE_IP_ENV);
+    if (env != null && !env.isBlank()) {
+      return env.strip();
+    }
+    try {
+      for (NetworkInterface nic : java.util.Collections.list(NetworkInterface.getNetworkInterfaces())) {
+        if (!nic.isUp() || nic.isLoopback()) {
+          continue;
+        }
+        for (InetAddress a : java.util.Collections.list(nic.getInetAddresses())) {
+          if (a instanceof Inet4Address && !a.isLoopbackAddress() && !a.isLinkLocalAddress()) {
+            return a.getHostAddress();
+          }
+        }
+      }
+    } catch (SocketException e) {
+      // fall through
+    }
+    return InetAddress.getLoopbackAddress().getHostAddress();
   }
 
   /**
@@ -62,8 +124,9 @@ public final class ProxyConfigSources {
    * Every proxy then watches the API server itself, so prefer xDS from one config server in a
    * large cluster; this suits a single proxy or a small cluster.
    *
-   * @param readyTimeout how long to wait for the first complete list of the mesh's objects
-   * @throws IOException when the API server cannot be reached or refuses a kind the mesh needs
+   * @param readyTimeout how long to wait for the first complete list of the mesh's objects; null
+   *     waits for as long as it takes (the API is retried meanwhile)
+   * @throws IOException when the API server does not list the mesh within {@code readyTimeout}
    */
   public static AutoCloseable startKubernetes(SnapshotPublisher publisher, Duration readyTimeout)
       throws IOException {
@@ -95,12 +158,47 @@ public final class ProxyConfigSources {
   public static AutoCloseable startKubernetes(
       KubernetesClient client, SnapshotPublisher publisher, Duration readyTimeout)
       throws IOException {
+    KubernetesConfigSource source = KubernetesConfigSource.open(client, publisher);
     try {
-      return KubernetesConfigSource.start(
-          client, publisher, new MeshTranslator(), Duration.ofMinutes(10), readyTimeout);
-    } catch (IllegalStateException | KubernetesClientException e) {
-      throw new IOException(e.getMessage(), e);
+      await(source.synced(), readyTimeout, "the mesh's objects from the Kubernetes API at "
+          + client.getMasterUrl(), source::lastFailure);
+      return source;
+    } catch (TimeoutException e) {
+      source.close();
+      throw new IOException("the Kubernetes API at " + client.getMasterUrl() + " did not list the"
+          + " mesh's objects within " + readyTimeout.toSeconds() + " s; last: " + source.lastFailure());
+    } catch (ExecutionException | RuntimeException e) {
+      source.close();
+      throw new IOException("Kubernetes: " + e.getMessage(), e);
+    } catch (InterruptedException e) {
+      source.close();
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while listing the cluster's objects", e);
     }
+  }
+
+  /**
+   * Waits for {@code ready}: up to {@code timeout}, or as long as it takes when that is null,
+   * then saying once after {@link #WAIT_NOTICE} what it waits for (and the source's last problem)
+   * and once when it arrived.
+   */
+  private static void await(CompletableFuture<?> ready, Duration timeout, String what,
+      java.util.function.Supplier<String> lastProblem)
+      throws TimeoutException, ExecutionException, InterruptedException {
+    if (timeout != null) {
+      ready.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+      return;
+    }
+    long start = System.nanoTime();
+    try {
+      ready.get(WAIT_NOTICE.toMillis(), TimeUnit.MILLISECONDS);
+      return;
+    } catch (TimeoutException e) {
+      log.warn("no {} yet after {} s ({}); waiting for as long as it takes, not ready until then",
+          what, WAIT_NOTICE.toSeconds(), lastProblem.get());
+    }
+    ready.get();
+    log.info("received {} after {} s", what, TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start));
   }
 
   /**
@@ -125,7 +223,8 @@ public final class ProxyConfigSources {
   }
 
   /**
-   * Starts the source and waits (up to {@code readyTimeout} for xDS) for its first snapshot.
+   * Starts the source and waits (up to {@code readyTimeout} for xDS; null: as long as it takes)
+   * for its first snapshot.
    *
    * @throws IOException when the files cannot be read or the xDS server sent nothing usable in
    *     time and there was no on-disk copy; the message says which
@@ -135,9 +234,8 @@ public final class ProxyConfigSources {
     if (options.xdsServer() == null) {
       return FileConfigSource.start(options.files(), publisher);
     }
-    String ip = options.xdsServer().getAddress() == null
-        ? "" : options.xdsServer().getAddress().getHostAddress();
-    var node = ProxyNode.node(options.proxyType(), ip, options.podName(), options.podNamespace(),
+    var node = ProxyNode.node(options.proxyType(), instanceIp(options.instanceIp()),
+        options.podName(), options.podNamespace(),
         options.nodeName() == null ? "" : options.nodeName());
     XdsConfigSource.Builder builder = XdsConfigSource.builder(options.xdsServer(), node, publisher);
     if (options.cacheFile() != null) {
@@ -153,14 +251,14 @@ public final class ProxyConfigSources {
       builder.tls(ControlPlaneTls.client(readRoots(options.rootCertFile()), null, null));
     }
     XdsConfigSource source = builder.start();
+    String server = options.xdsServer().getHostString() + ":" + options.xdsServer().getPort();
     try {
-      source.ready().get(readyTimeout.toMillis(), TimeUnit.MILLISECONDS);
+      await(source.ready(), readyTimeout, "configuration from the xDS server at " + server,
+          () -> "no on-disk copy" + (options.cacheFile() == null ? "" : " at " + options.cacheFile()));
       return source;
     } catch (TimeoutException e) {
       source.close();
-      throw new IOException("no configuration from the xDS server at "
-          + options.xdsServer().getHostString() + ":" + options.xdsServer().getPort()
-          + " within " + readyTimeout.toSeconds() + " s, and no on-disk copy"
+      throw new IOException("no configuration from the xDS server at " + server + " within " + readyTimeout.toSeconds() + " s, and no on-disk copy"
           + (options.cacheFile() == null ? "" : " at " + options.cacheFile())
           + " — is `mesh config-server` running?");
     } catch (ExecutionException e) {

@@ -177,7 +177,20 @@ public final class ProxyFlags {
         nodeName, null, cacheFile, tokenFile, rootCertFile);
   }
 
-  /** Starts the configuration source these flags name and waits for its first snapshot. */
+  /**
+   * Starts the configuration source these flags name and waits for its first snapshot for as
+   * long as it takes: a config server or API server that comes later is retried, not a reason to
+   * exit (see {@link ProxyConfigSources}).
+   */
+  public AutoCloseable startSource(ProxyConfigSources.Options options, SnapshotPublisher publisher)
+      throws IOException {
+    return startSource(options, publisher, null);
+  }
+
+  /**
+   * Starts the configuration source these flags name and waits for its first snapshot, at most
+   * {@code readyTimeout} (null: as long as it takes).
+   */
   public AutoCloseable startSource(ProxyConfigSources.Options options, SnapshotPublisher publisher,
       java.time.Duration readyTimeout) throws IOException {
     return kubernetes

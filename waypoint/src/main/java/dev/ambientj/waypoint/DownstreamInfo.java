@@ -2,6 +2,7 @@ package dev.ambientj.waypoint;
 
 import dev.ambientj.config.model.Workload;
 import dev.ambientj.hbone.identity.SpiffeId;
+import dev.ambientj.waypoint.telemetry.RequestLog;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 
@@ -29,5 +30,17 @@ record DownstreamInfo(
 
   String sourceNamespace() {
     return peerIdentity == null ? null : peerIdentity.namespace();
+  }
+
+  /** A new access-log record of a request from this client that began at the given times. */
+  RequestLog newLog(String protocol, long startMillis, long startNanos) {
+    RequestLog log = new RequestLog();
+    log.startMillis = startMillis;
+    log.startNanos = startNanos;
+    log.protocol = protocol;
+    log.sourcePrincipal = principal();
+    log.sourceAddress = sourceAddress == null ? null : sourceAddress.toString();
+    log.sourceWorkload = sourceWorkload;
+    return log;
   }
 }

@@ -96,7 +96,7 @@ final class Exchange {
   private final DownstreamInfo info;
   private final WaypointRuntime rt;
   private final boolean h2;
-  private final RequestLog logRec = new RequestLog();
+  private final RequestLog logRec;
 
   private WaypointConfig config;
   private ServiceBinding binding;
@@ -127,6 +127,8 @@ final class Exchange {
     this.info = info;
     this.rt = rt;
     this.h2 = h2;
+    this.logRec = info.newLog(h2 ? "HTTP/2" : request.protocolVersion().text(), System.currentTimeMillis(),
+        rt.ticker.nanoTime());
   }
 
   boolean isDone() {
@@ -137,14 +139,8 @@ final class Exchange {
   // Downstream side
 
   void start() {
-    logRec.startMillis = System.currentTimeMillis();
-    logRec.startNanos = rt.ticker.nanoTime();
-    logRec.protocol = h2 ? "HTTP/2" : request.protocolVersion().text();
     logRec.method = request.method().name();
     logRec.path = request.uri();
-    logRec.sourcePrincipal = info.principal();
-    logRec.sourceAddress = info.sourceAddress() == null ? null : info.sourceAddress().toString();
-    logRec.sourceWorkload = info.sourceWorkload();
     keepAlive = h2 || HttpUtil.isKeepAlive(request);
 
     if (request.decoderResult().isFailure()) {
@@ -828,9 +824,11 @@ final class Exchange {
         return;
       }
       if (upstreamH2()) {
-        ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().build());
+        ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().initialSettings(StreamBuffers.innerH2ClientSettings())
+            .build());
         ch.pipeline().addLast(new Http2MultiplexHandler(new io.netty.channel.ChannelInboundHandlerAdapter()));
         ch.pipeline().addLast(dev.ambientj.waypoint.http.ErrorSink.INSTANCE);
+        StreamBuffers.growInnerConnectionWindow(ch, UpstreamHost.MAX_H2_STREAMS);
         ch.config().setAutoRead(true);
         if (host.offerH2(ch)) {
           // now shared by every HTTP/2 try to this endpoint; it lives until it closes or gets GOAWAY
@@ -927,14 +925,27 @@ final class Exchange {
       return m.equals("POST") || m.equals("PUT") || m.equals("PATCH");
     }
 
-    /** Called by {@link UpstreamHandler} on the upstream's loop. */
+    /**
+     * Called by {@link UpstreamHandler} on the upstream's loop. Handled at once when that is the
+     * exchange's loop too (the connector pools per loop, so it is): a hop through the task queue
+     * would let the upstream stream read on — and return window for — bytes the client is not
+     * taking, since reading stops only once the write that found the client unwritable has run.
+     */
     void onMessage(HttpObject msg) {
-      ctx.executor().execute(() -> onUpstreamMessage(this, msg));
+      if (ctx.executor().inEventLoop()) {
+        onUpstreamMessage(this, msg);
+      } else {
+        ctx.executor().execute(() -> onUpstreamMessage(this, msg));
+      }
     }
 
     /** Called by {@link UpstreamHandler} on the upstream's loop. */
     void onClosed(Throwable cause) {
-      ctx.executor().execute(() -> onClosed0(cause));
+      if (ctx.executor().inEventLoop()) {
+        onClosed0(cause);
+      } else {
+        ctx.executor().execute(() -> onClosed0(cause));
+      }
     }
 
     private void onClosed0(Throwable cause) {

@@ -26,16 +26,19 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
   private final WaypointRuntime rt;
   private final DownstreamInfo info;
   private final boolean h2;
+  private final Http1Deadlines deadlines;
   private final ArrayDeque<FullHttpRequest> waiting = new ArrayDeque<>();
   private ChannelHandlerContext ctx;
   private Exchange current;
   private boolean closed;
   private boolean inputEnded;
 
-  HttpProxyHandler(WaypointRuntime rt, DownstreamInfo info, boolean h2) {
+  /** @param deadlines the HTTP/1.1 connection's deadlines; null on an HTTP/2 stream */
+  HttpProxyHandler(WaypointRuntime rt, DownstreamInfo info, Http1Deadlines deadlines) {
     this.rt = rt;
     this.info = info;
-    this.h2 = h2;
+    this.h2 = deadlines == null;
+    this.deadlines = deadlines;
   }
 
   @Override
@@ -93,6 +96,7 @@ final class HttpProxyHandler extends ChannelInboundHandlerAdapter {
       finish();
     } else {
       ctx.channel().config().setAutoRead(true);
+      deadlines.awaitingRequest();
     }
   }
 

@@ -14,6 +14,7 @@ import dev.ambientj.hbone.transport.SocketOrigin;
 import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.waypoint.cluster.ClusterManager;
 import dev.ambientj.waypoint.filter.ratelimit.RateLimiter;
+import dev.ambientj.waypoint.telemetry.ListenerStats;
 import dev.ambientj.waypoint.telemetry.Telemetry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -21,6 +22,7 @@ import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
@@ -85,7 +87,10 @@ public final class Waypoint implements AutoCloseable {
     this.limiter = new RateLimiter(b.ticker);
     this.registry = b.registry != null ? b.registry : new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     RandomGenerator random = b.seed != null ? new Random(b.seed) : ThreadLocalRandomGenerator.INSTANCE;
-    this.rt = new WaypointRuntime(null, new Telemetry(registry, b.clusterName), b.ticker, random, b.maxRequestBytes);
+    DownstreamLimits limits = new DownstreamLimits(b.requestHeadersTimeout, b.idleTimeout,
+        b.maxConnections > 0 ? b.maxConnections : DownstreamLimits.defaultMaxConnections(), new ListenerStats(registry));
+    this.rt = new WaypointRuntime(null, new Telemetry(registry, b.clusterName), b.ticker, random, b.maxRequestBytes,
+        new StreamBuffers(b.streamBufferBytes), limits);
   }
 
   public static Builder builder() {
@@ -123,16 +128,17 @@ public final class Waypoint implements AutoCloseable {
     }
     UpstreamConnector connector = b.connector;
     if (connector == null) {
-      client = new HboneClient(b.clientConfig, transport, group, b.identities);
+      client = new HboneClient(rt.buffers.upstream(b.clientConfig), transport, group, b.identities);
       HboneClient hbone = client;
       connector = (target, loop) -> hbone.connect(target, SocketOrigin.HOST, loop);
     }
     rt.connector = connector;
-    server = HboneServer.create(b.serverConfig, b.identities, rt.identity, new WaypointConnectHandler(rt));
+    server = HboneServer.create(rt.buffers.downstream(b.serverConfig), b.identities, rt.identity,
+        new WaypointConnectHandler(rt));
     listener = new ServerBootstrap()
         .group(group)
         .channel(transport.serverChannelClass())
-        .childHandler(server.childInitializer())
+        .childHandler(new DownstreamConnectionCap(rt.limits, server.childInitializer()))
         .bind(bind)
         .sync()
         .channel();
@@ -288,6 +294,10 @@ public final class Waypoint implements AutoCloseable {
     private SpiffeId identity;
     private String clusterName = "Kubernetes";
     private int maxRequestBytes = 10 << 20;
+    private int streamBufferBytes = StreamBuffers.DEFAULT_STREAM_BYTES;
+    private Duration requestHeadersTimeout = DownstreamLimits.DEFAULT_REQUEST_HEADERS_TIMEOUT;
+    private Duration idleTimeout = DownstreamLimits.DEFAULT_IDLE_TIMEOUT;
+    private int maxConnections;
 
     private Builder() {}
 
@@ -376,6 +386,49 @@ public final class Waypoint implements AutoCloseable {
 
     public Builder maxRequestBytes(int max) {
       this.maxRequestBytes = max;
+      return this;
+    }
+
+    /**
+     * The most one stream (a request or response) may make the waypoint hold on each side (default
+     * 1 MiB): the HTTP/2 stream window toward clients and endpoints, and what is queued toward a
+     * client before the endpoint's response is no longer read. Connection windows are sized from it
+     * so that stalled streams never hold a whole connection (see {@code StreamBuffers}).
+     */
+    public Builder streamBufferBytes(int bytes) {
+      new StreamBuffers(bytes); // validates
+      this.streamBufferBytes = bytes;
+      return this;
+    }
+
+    /**
+     * How long a client may take from the first byte of an HTTP/1.1 request to the end of its
+     * headers (default 10 s; Envoy's {@code request_headers_timeout}); after it the client gets 408
+     * and its connection is closed. Zero disables it.
+     */
+    public Builder requestHeadersTimeout(Duration timeout) {
+      this.requestHeadersTimeout = Objects.requireNonNull(timeout, "timeout");
+      return this;
+    }
+
+    /**
+     * How long a client connection may have no request in progress before it is closed (default
+     * 1 h, Envoy's {@code idle_timeout}). Zero disables it.
+     */
+    public Builder idleTimeout(Duration timeout) {
+      this.idleTimeout = Objects.requireNonNull(timeout, "timeout");
+      return this;
+    }
+
+    /**
+     * HBONE connections open at once (default: the descriptor limit less 1,024); more are closed
+     * as soon as they are accepted and counted in {@code envoy_listener_downstream_cx_overflow}.
+     */
+    public Builder maxConnections(int max) {
+      if (max < 1) {
+        throw new IllegalArgumentException("maxConnections must be at least 1, got " + max);
+      }
+      this.maxConnections = max;
       return this;
     }
 

@@ -7,6 +7,7 @@ import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.CaClient;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.WaypointRef;
+import dev.ambientj.hbone.HboneClientConfig;
 import dev.ambientj.hbone.identity.CertificateManager;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.identity.LocalCertificateAuthority;
@@ -25,7 +26,6 @@ import java.util.concurrent.ForkJoinPool;
 /** Entry point of `./mesh waypoint`. */
 public final class WaypointCommand {
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
-  private static final Duration XDS_READY_TIMEOUT = Duration.ofSeconds(30);
 
   private WaypointCommand() {}
 
@@ -38,6 +38,8 @@ public final class WaypointCommand {
     Path stateDir = Path.of(".mesh-state");
     String transport = "auto";
     InetAddress listen = null;
+    Waypoint.Builder tuning = Waypoint.builder();
+    HboneClientConfig upstream = HboneClientConfig.defaults();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
@@ -56,6 +58,12 @@ public final class WaypointCommand {
           case "--state-dir" -> stateDir = Path.of(args[++i]);
           case "--transport" -> transport = args[++i];
           case "--address" -> listen = InetAddress.ofLiteral(args[++i]);
+          case "--worker-threads" -> tuning.threads(positive(args[++i]));
+          case "--stream-buffer-bytes" -> tuning.streamBufferBytes(positive(args[++i]));
+          case "--request-headers-timeout" -> tuning.requestHeadersTimeout(duration(args[++i]));
+          case "--idle-timeout" -> tuning.idleTimeout(duration(args[++i]));
+          case "--max-connections" -> tuning.maxConnections(positive(args[++i]));
+          case "--upstream-connect-timeout" -> upstream = upstream.withConnectTimeout(duration(args[++i]));
           default -> {
             System.err.println("mesh waypoint: unknown flag '" + a + "'");
             usage(System.err);
@@ -94,7 +102,7 @@ public final class WaypointCommand {
     };
     CertificateManager fromCa = null;
     CaClient caClient = null;
-    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
+    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher)) {
       MeshSnapshot snapshot = publisher.snapshot();
       var wp = snapshot.findWaypoint(new WaypointRef(namespace, name));
       if (wp.isEmpty()) {
@@ -122,8 +130,8 @@ public final class WaypointCommand {
       }
       Transport t = Transport.select(Transport.Kind.parse(transport));
       CountDownLatch stop = new CountDownLatch(1);
-      try (Waypoint waypoint = Waypoint.builder().name(name).namespace(namespace).config(publisher)
-              .identityProvider(identities).transport(t)
+      try (Waypoint waypoint = tuning.name(name).namespace(namespace).config(publisher)
+              .identityProvider(identities).transport(t).clientConfig(upstream)
               .listenAddress(new InetSocketAddress(ip, Waypoint.HBONE_PORT)).build().start();
           AutoCloseable rejectionMetrics = ConfigRejectionMetrics.bind(waypoint.metrics(), publisher);
           MetricsServer metrics = MetricsServer.start(new InetSocketAddress(ip, 15020), waypoint.eventLoopGroup(),
@@ -155,6 +163,30 @@ public final class WaypointCommand {
     }
   }
 
+  private static int positive(String v) {
+    int n = Integer.parseInt(v);
+    if (n < 1) {
+      throw new IllegalArgumentException("must be at least 1, got " + v);
+    }
+    return n;
+  }
+
+  /** {@code 0}, {@code 250ms}, {@code 10s}, {@code 5m}, {@code 1h}, {@code 1h30m}. */
+  static Duration duration(String v) {
+    String s = v.trim().toLowerCase(java.util.Locale.ROOT);
+    if (s.equals("0")) {
+      return Duration.ZERO;
+    }
+    if (s.endsWith("ms")) {
+      return Duration.ofMillis(Long.parseLong(s.substring(0, s.length() - 2)));
+    }
+    try {
+      return Duration.parse("PT" + s.toUpperCase(java.util.Locale.ROOT));
+    } catch (java.time.format.DateTimeParseException e) {
+      throw new IllegalArgumentException("'" + v + "' is not a duration (e.g. 0, 500ms, 10s, 5m, 1h)");
+    }
+  }
+
   static void usage(PrintStream out) {
     out.println("usage: mesh waypoint (--config FILE [--config FILE...] | --xds HOST:PORT | --kubernetes)");
     out.println("                     --name NAME --namespace NS [flags]");
@@ -173,6 +205,14 @@ public final class WaypointCommand {
     out.println("  --state-dir DIR      where the local CA root is kept, shared with ztunnel (default .mesh-state)");
     out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
     out.println("  --address IP         listen here instead of the waypoint pod's address");
+    out.println("  --worker-threads N   event-loop threads (default 2)");
+    out.println("  --stream-buffer-bytes N  the most one request or response may make the waypoint hold on each");
+    out.println("                       side: HTTP/2 stream windows and what waits for a slow client (default 1048576)");
+    out.println("  --request-headers-timeout D  first byte to end of an HTTP/1.1 request's headers, then 408");
+    out.println("                       (default 10s; 0 disables)");
+    out.println("  --idle-timeout D     close a client connection with no request in progress (default 1h; 0 disables)");
+    out.println("  --max-connections N  HBONE connections open at once (default: descriptor limit - 1024)");
+    out.println("  --upstream-connect-timeout D  TCP connect to an endpoint's 15008 (default 10s)");
     out.println("  --help               this message");
   }
 }

@@ -7,6 +7,7 @@ import dev.ambientj.hbone.ConnectRequestHandler;
 import dev.ambientj.hbone.ConnectResponder;
 import dev.ambientj.hbone.ConnectTarget;
 import dev.ambientj.hbone.Relay;
+import dev.ambientj.hbone.TunnelChannels;
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.waypoint.cluster.Cluster;
 import dev.ambientj.waypoint.cluster.UpstreamHost;
@@ -66,8 +67,10 @@ final class WaypointConnectHandler implements ConnectRequestHandler {
         if (!tunnel.isActive()) {
           return;
         }
+        tunnel.config().setWriteBufferWaterMark(rt.buffers.tunnelWaterMark());
         tunnel.pipeline().addLast("sniff", new ProtocolSniffer(new L7Initializer(rt, info)));
         tunnel.pipeline().addLast("errors", dev.ambientj.waypoint.http.ErrorSink.INSTANCE);
+        closeIfNothingArrives(tunnel);
         tunnel.config().setAutoRead(true);
         return;
       }
@@ -102,6 +105,25 @@ final class WaypointConnectHandler implements ConnectRequestHandler {
       return;
     }
     responder.refuse(503, "no service or workload has address " + ip.getHostAddress());
+  }
+
+  /**
+   * The idle timeout of a tunnel that has not yet said which HTTP it speaks (until then no codec,
+   * and no codec's deadline, is installed): closed in order once it passes with the sniffer still
+   * waiting.
+   */
+  private void closeIfNothingArrives(Channel tunnel) {
+    long idle = rt.limits.idleTimeout().toNanos();
+    if (idle <= 0) {
+      return;
+    }
+    var timer = tunnel.eventLoop().schedule(() -> {
+      if (tunnel.isActive() && tunnel.pipeline().get("sniff") != null) {
+        rt.limits.stats().idleTimeout();
+        TunnelChannels.endThenClose(tunnel, Waypoint.DELAYED_CLOSE_MILLIS);
+      }
+    }, idle, java.util.concurrent.TimeUnit.NANOSECONDS);
+    tunnel.closeFuture().addListener(f -> timer.cancel(false));
   }
 
   /** Plain byte relay to one endpoint: a host of {@code cluster}, or the workload itself. */

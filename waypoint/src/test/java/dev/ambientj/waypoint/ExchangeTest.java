@@ -22,6 +22,8 @@ import io.netty.handler.codec.http.HttpServerCodec;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import dev.ambientj.waypoint.telemetry.ListenerStats;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -56,14 +58,15 @@ class ExchangeTest {
   EmbeddedChannel start(String policies) throws Exception {
     MeshSnapshot snap = TestMesh.snapshot(policies);
     WaypointRuntime rt = new WaypointRuntime((target, loop) -> connect(target), new Telemetry(registry, "Kubernetes"), now::get,
-        new Random(1), 1 << 20);
+        new Random(1), 1 << 20, new StreamBuffers(StreamBuffers.DEFAULT_STREAM_BYTES),
+        new DownstreamLimits(Duration.ofSeconds(10), Duration.ofHours(1), 100, new ListenerStats(registry)));
     rt.identity = SpiffeId.parse("spiffe://cluster.local/ns/production/sa/payment-waypoint");
     rt.config.set(WaypointConfig.compile(snap, new WaypointRef("production", "payment-waypoint"), new ClusterManager(),
         new RateLimiter(now::get)));
     DownstreamInfo info = new DownstreamInfo(SpiffeId.parse("spiffe://cluster.local/ns/production/sa/api-gateway"),
         new InetSocketAddress("127.99.1.10", 40000), null, InetAddress.getByName("127.99.10.20"), 80);
     down = new EmbeddedChannel(new HttpServerCodec(), new HttpObjectAggregator(1 << 20),
-        new HttpProxyHandler(rt, info, false));
+        new HttpProxyHandler(rt, info, new Http1Deadlines(rt, info)));
     down.freezeTime();
     return down;
   }

@@ -96,8 +96,15 @@ final class TestMesh implements AutoCloseable {
   }
 
   Waypoint startWaypoint() throws InterruptedException {
-    waypoint = Waypoint.builder().name("payment-waypoint").namespace("production").config(publisher)
-        .identityProvider(certs).transport(transport).eventLoopGroup(group).build().start();
+    return startWaypoint(b -> { });
+  }
+
+  /** Starts the waypoint with {@code tuning} applied to its builder (limits, timeouts). */
+  Waypoint startWaypoint(java.util.function.Consumer<Waypoint.Builder> tuning) throws InterruptedException {
+    Waypoint.Builder b = Waypoint.builder().name("payment-waypoint").namespace("production").config(publisher)
+        .identityProvider(certs).transport(transport).eventLoopGroup(group);
+    tuning.accept(b);
+    waypoint = b.build().start();
     return waypoint;
   }
 

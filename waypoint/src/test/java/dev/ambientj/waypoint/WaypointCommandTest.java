@@ -2,6 +2,7 @@ package dev.ambientj.waypoint;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
 class WaypointCommandTest {
@@ -15,5 +16,17 @@ class WaypointCommandTest {
         .isEqualTo(2);
     assertThat(WaypointCommand.run(new String[] {"--kubernetes", "--xds", "127.0.0.1:15010", "--name", "x",
         "--namespace", "y"})).as("two sources").isEqualTo(2);
+  }
+
+  @Test
+  void limitFlagsAreCheckedAndDurationsRead() {
+    assertThat(WaypointCommand.run(new String[] {"--max-connections", "0"})).isEqualTo(2);
+    assertThat(WaypointCommand.run(new String[] {"--idle-timeout", "soon"})).isEqualTo(2);
+    assertThat(WaypointCommand.run(new String[] {"--stream-buffer-bytes", "1000"})).as("below 64 KiB").isEqualTo(2);
+    assertThat(WaypointCommand.run(new String[] {"--worker-threads", "x"})).isEqualTo(2);
+    assertThat(WaypointCommand.duration("0")).isZero();
+    assertThat(WaypointCommand.duration("250ms")).isEqualTo(Duration.ofMillis(250));
+    assertThat(WaypointCommand.duration("10s")).isEqualTo(Duration.ofSeconds(10));
+    assertThat(WaypointCommand.duration("1h30m")).isEqualTo(Duration.ofMinutes(90));
   }
 }

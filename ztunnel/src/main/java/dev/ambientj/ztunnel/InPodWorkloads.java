@@ -103,8 +103,19 @@ final class InPodWorkloads implements ZdsClient.Handler {
     return "";
   }
 
+  /**
+   * Ready from the node agent's first snapshot on. A later disconnect (the agent restarting or
+   * being upgraded) changes nothing for traffic — the pods' rules stay, their listeners too — so
+   * it does not make this ztunnel unready either, as with Istio's ztunnel; the agent resends its
+   * snapshot when it is back.
+   */
   @Override
   public void ready(boolean ready) {
-    binder.ready(ready);
+    if (ready) {
+      binder.ready(true);
+    } else if (binder.ready()) {
+      log.info("in-pod: the node agent disconnected; serving the {} pods it handed over until it"
+          + " is back", binder.podCount());
+    }
   }
 }

@@ -57,6 +57,16 @@ public interface ListenerBinder {
     return true;
   }
 
+  /**
+   * Runs {@code task} on a thread in the network where {@code workload}'s listeners live (host
+   * mode: this one; in-pod: the pod's namespace), e.g. to read {@code /proc/thread-self/net/tcp}
+   * there. Blocking; never call it on an event loop.
+   */
+  default <T> T callInNetwork(Workload workload, java.util.concurrent.Callable<T> task)
+      throws Exception {
+    return task.call();
+  }
+
   /** Binds the workload's own (loopback) address; original destinations via {@code SO_ORIGINAL_DST}. */
   static ListenerBinder hostMode() {
     return HostListenerBinder.INSTANCE;

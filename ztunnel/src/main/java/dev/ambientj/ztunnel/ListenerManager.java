@@ -170,21 +170,39 @@ final class ListenerManager implements SnapshotListener, AutoCloseable {
   }
 
   /** Ready once a configuration was loaded, every listener bind settled and certificates are in. */
-  synchronized boolean ready() {
-    if (configVersion <= 0 || !ctx.binder().ready()) {
-      return false;
+  boolean ready() {
+    return notReadyReason() == null;
+  }
+
+  /**
+   * Why this ztunnel is not ready, for the readiness answer, or null when it is: configuration or
+   * node agent pending, a listener not bound, or a local identity without a valid certificate now
+   * (not issued yet, the CA failing, or expired while the CA is down — named, with the error).
+   */
+  synchronized String notReadyReason() {
+    if (configVersion <= 0) {
+      return "no configuration yet";
+    }
+    if (!ctx.binder().ready()) {
+      return "the node agent's snapshot is pending (" + ctx.binder() + ")";
     }
     for (WorkloadListeners l : active.values()) {
       if (!l.settled()) {
-        return false;
+        return "listeners of " + l + " not bound yet";
       }
-      CompletableFuture<WorkloadCertificate> c =
-          certificates.get(SpiffeId.parse(l.workload().spiffeId()));
-      if (c == null || !c.isDone() || c.isCompletedExceptionally()) {
-        return false;
+      SpiffeId id = SpiffeId.parse(l.workload().spiffeId());
+      if (!certificates.containsKey(id)) {
+        return "no certificate requested for " + id;
+      }
+      CompletableFuture<WorkloadCertificate> c = ctx.identities().fetchCertificate(id);
+      if (!c.isDone()) {
+        return "waiting for the certificate of " + id;
+      }
+      if (c.isCompletedExceptionally()) {
+        return ProxyContext.describe(c.exceptionNow());
       }
     }
-    return true;
+    return null;
   }
 
   /** Workloads served now, in order of arrival. */

@@ -6,6 +6,7 @@ import dev.ambientj.hbone.HboneServerConfig;
 import dev.ambientj.hbone.TunnelChannels;
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.hbone.transport.ConnectionLimiter;
+import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.inbound.InboundHboneHandler;
 import dev.ambientj.ztunnel.inbound.PlaintextInboundInitializer;
 import dev.ambientj.ztunnel.outbound.OutboundInitializers;
@@ -25,10 +26,13 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.nio.NioChannelOption;
+import io.netty.channel.unix.UnixChannelOption;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -121,6 +125,7 @@ final class WorkloadListeners {
         .group(ctx.group())
         .channel(ctx.transport().serverChannelClass())
         .option(ChannelOption.SO_REUSEADDR, true)
+        .option(reusePort(ctx.transport()), true) // a successor binds beside us: see ListenerHandover
         .handler(ctx.acceptBackoff().handler(where))
         .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
         .childOption(ChannelOption.TCP_NODELAY, true)
@@ -209,6 +214,11 @@ final class WorkloadListeners {
     return failed;
   }
 
+  /** The listening sockets bound now. */
+  synchronized List<Channel> listening() {
+    return List.copyOf(bound);
+  }
+
   /** Whether every bind has finished. */
   synchronized boolean settled() {
     return binds.stream().allMatch(ChannelFuture::isDone);
@@ -252,6 +262,13 @@ final class WorkloadListeners {
       }
       ctx.fireUserEventTriggered(evt);
     }
+  }
+
+  /** {@code SO_REUSEPORT} as the transport's bootstrap option. */
+  static ChannelOption<Boolean> reusePort(Transport transport) {
+    return transport.kind() == Transport.Kind.NIO
+        ? NioChannelOption.of(StandardSocketOptions.SO_REUSEPORT)
+        : UnixChannelOption.SO_REUSEPORT;
   }
 
   /** The {@code listener} label of a workload port. */

@@ -16,6 +16,7 @@ import dev.ambientj.ztunnel.admin.AdminServer;
 import dev.ambientj.ztunnel.inpod.InPodListenerBinder;
 import dev.ambientj.ztunnel.inpod.NetnsExecutor;
 import dev.ambientj.ztunnel.inpod.ZdsClient;
+import dev.ambientj.ztunnel.proxy.ConnectionDrain;
 import dev.ambientj.ztunnel.proxy.Ports;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import dev.ambientj.ztunnel.proxy.ProxyLimits;
@@ -33,7 +34,9 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -66,13 +69,23 @@ public final class Ztunnel implements AutoCloseable {
   private final TrafficMetrics metrics;
   private AutoCloseable subscription;
   private AutoCloseable rejectionMetrics;
-  private AdminServer admin;
-  private AdminServer metricsServer;
-  private AdminServer readiness;
+  private NodeServer admin;
+  private NodeServer metricsServer;
+  private NodeServer readiness;
+  private java.util.concurrent.ScheduledExecutorService nodePortRetries;
   private final NetnsExecutor netns;
   private final InPodListenerBinder inPodBinder;
   private ZdsClient zds;
   private java.util.concurrent.ScheduledExecutorService retries;
+  private boolean closed;
+  /** Set at the start of a shutdown: readiness answers 503 from then on. */
+  private volatile boolean draining;
+  /** When the current drain must end its connections (System.nanoTime), once draining. */
+  private long drainDeadlineNanos;
+  /** Between telling HBONE peers the server is going away and the GOAWAY that refuses streams. */
+  static final Duration GOAWAY_NOTICE = Duration.ofSeconds(1);
+  /** How long the last step of the drain lets ended connections close by themselves. */
+  static final Duration DRAIN_LINGER = Duration.ofSeconds(2);
   /** How often in-pod mode retries pods whose listeners could not be bound (ztunnel: 5 s). */
   static final Duration INPOD_RETRY = Duration.ofSeconds(5);
 
@@ -98,7 +111,9 @@ public final class Ztunnel implements AutoCloseable {
     this.ctx = new ProxyContext(b.node, b.config, b.identities, b.transport, group, hboneClient,
         b.binder, metrics, new AccessLog(b.accessLog, Clock.systemUTC()),
         new WorkloadInfoCache(b.cluster), b.random, b.rootNamespace, b.limits);
-    this.manager = new ListenerManager(ctx, b.hboneServerConfig);
+    // The HBONE server's own graceful close must not cut streams before this drain ends them.
+    this.manager = new ListenerManager(ctx, b.hboneServerConfig.withDrainTimeout(
+        b.drainDeadline.plus(DRAIN_LINGER).plus(DRAIN_LINGER)));
   }
 
   public static Builder builder() {
@@ -129,19 +144,15 @@ public final class Ztunnel implements AutoCloseable {
         limits.listenerMaxConnections(), limits.listenerMaxHandshakes(),
         limits.socks5HandshakeTimeout().toMillis(), limits.connectTimeout().toMillis(),
         limits.adminMaxConnections());
+    nodePortRetries = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+        r -> Thread.ofPlatform().daemon().name("ztunnel-node-ports").unstarted(r));
+    admin = nodeServer("admin", new InetSocketAddress(nodeAddress, b.adminPort),
+        adminEndpoints());
     InetAddress statsAddress = b.statsAddress != null ? b.statsAddress : nodeAddress;
-    admin = AdminServer.start(group, b.transport.serverChannelClass(),
-        new InetSocketAddress(nodeAddress, b.adminPort), adminEndpoints(), guard("admin"));
-    metricsServer = AdminServer.start(group, b.transport.serverChannelClass(),
-        new InetSocketAddress(statsAddress, b.metricsPort), Map.of(
-            "/metrics", q -> metricsResponse(),
-            "/stats/prometheus", q -> metricsResponse()), guard("metrics"));
-    readiness = AdminServer.start(group, b.transport.serverChannelClass(),
-        new InetSocketAddress(statsAddress, b.readinessPort), Map.of(
-            "/healthz/ready", q -> ready()
-                ? AdminResponse.text(200, "ready\n")
-                : AdminResponse.text(503, "not ready: configuration, listeners, certificates or (in-pod) the node agent's snapshot pending\n")),
-        guard("readiness"));
+    metricsServer = nodeServer("metrics", new InetSocketAddress(statsAddress, b.metricsPort),
+        Map.of("/metrics", q -> metricsResponse(), "/stats/prometheus", q -> metricsResponse()));
+    readiness = nodeServer("readiness", new InetSocketAddress(statsAddress, b.readinessPort),
+        Map.of("/healthz/ready", q -> readiness()));
     subscription = b.config.subscribe(manager);
     rejectionMetrics = ConfigRejectionMetrics.bind(metrics.registry(), b.config);
     if (inPodBinder != null) {
@@ -154,6 +165,28 @@ public final class Ztunnel implements AutoCloseable {
     }
     log.info("ztunnel for node {} started: admin {}, metrics {}, readiness {}", b.node,
         admin.address(), metricsServer.address(), readiness.address());
+    announceReady();
+  }
+
+  /** Logs once when this ztunnel first becomes ready (a successor's signal that it serves). */
+  private void announceReady() {
+    java.util.concurrent.atomic.AtomicReference<java.util.concurrent.ScheduledFuture<?>> task =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    task.set(nodePortRetries.scheduleWithFixedDelay(() -> {
+      if (ready()) {
+        log.info("ztunnel for node {} ready: serving {} workloads", b.node,
+            manager.listeners().size());
+        task.get().cancel(false);
+      } else if (draining) {
+        task.get().cancel(false);
+      }
+    }, 50, 50, TimeUnit.MILLISECONDS));
+  }
+
+  private NodeServer nodeServer(String name, InetSocketAddress address,
+      Map<String, AdminEndpoint> endpoints) throws InterruptedException {
+    return NodeServer.start(name, address, () -> AdminServer.start(group,
+        b.transport.serverChannelClass(), address, endpoints, guard(name)), nodePortRetries);
   }
 
   /** The caps of one node server; its refusals are counted under {@code listener=name}. */
@@ -167,8 +200,7 @@ public final class Ztunnel implements AutoCloseable {
     Map<String, AdminEndpoint> m = new LinkedHashMap<>();
     m.put("/config_dump", q -> AdminResponse.json(configDump()));
     m.put("/healthz", q -> AdminResponse.text(200, "ok\n"));
-    m.put("/healthz/ready", q -> ready()
-        ? AdminResponse.text(200, "ready\n") : AdminResponse.text(503, "not ready\n"));
+    m.put("/healthz/ready", q -> readiness());
     return m;
   }
 
@@ -185,9 +217,21 @@ public final class Ztunnel implements AutoCloseable {
         .orElse(InetAddress.getLoopbackAddress());
   }
 
-  /** Configuration loaded, every local workload's listeners bound and certificates issued. */
+  /**
+   * Configuration loaded, every local workload's listeners bound and certificates issued; false
+   * from the start of a shutdown.
+   */
   public boolean ready() {
-    return manager.ready();
+    return !draining && manager.ready();
+  }
+
+  private AdminResponse readiness() {
+    if (draining) {
+      return AdminResponse.text(503, "not ready: shutting down (draining)\n");
+    }
+    String why = manager.notReadyReason();
+    return why == null ? AdminResponse.text(200, "ready\n")
+        : AdminResponse.text(503, "not ready: " + why + "\n");
   }
 
   /** Polls {@link #ready()} until true or {@code timeout}; returns the last answer. */
@@ -237,12 +281,114 @@ public final class Ztunnel implements AutoCloseable {
   }
 
   /**
-   * Stops listening and drains: HBONE connections get GOAWAY, established connections may finish
-   * until the drain deadline, then whatever is left is closed; then the node ports. Idempotent.
-   * Must not be called on an event loop.
+   * What a kubelet's SIGTERM asks for: readiness answers 503 at once; every workload listener
+   * keeps accepting until a successor listens on its address, then hands over to it
+   * ({@link ListenerHandover}) — or, without one, until the drain deadline; HBONE peers are told
+   * to open new connections elsewhere (GOAWAY); connections in flight continue until the drain
+   * deadline, counted from now, and what is left then is ended gracefully and logged
+   * ({@link ConnectionDrain}); then {@link #close()}. Blocks until done; not on an event loop.
+   */
+  public void shutdown() {
+    long start = System.nanoTime();
+    synchronized (this) {
+      if (draining) {
+        return;
+      }
+      draining = true;
+      drainDeadlineNanos = start + b.drainDeadline.toNanos();
+    }
+    List<ListenerHandover.Listener> listening = new ArrayList<>();
+    for (WorkloadListeners l : manager.listeners()) {
+      for (io.netty.channel.Channel ch : l.listening()) {
+        listening.add(new ListenerHandover.Listener(l, l.workload(), ch));
+      }
+    }
+    log.info("ztunnel for node {}: shutting down: readiness now 503; {} connections open; {}"
+            + " listeners keep accepting until a successor listens on their address, at most"
+            + " until the drain deadline in {} s", b.node, ctx.connections().size(),
+        listening.size(), b.drainDeadline.toMillis() / 1000.0);
+    stopFollowing();
+    try {
+      ListenerHandover.Outcome o = new ListenerHandover(ctx.binder())
+          .run(listening, drainDeadlineNanos);
+      log.info("ztunnel for node {}: {} listeners handed over to a successor, {} closed without"
+              + " one; {} connections open, served until the drain deadline in {} s", b.node,
+          o.handedOver(), o.withoutSuccessor(), ctx.connections().size(),
+          Math.max(0, drainDeadlineNanos - System.nanoTime()) / 1_000_000 / 1000.0);
+      // Peers stop opening streams here and reconnect (to the successor); streams on their way
+      // are still served. The exact GOAWAY follows once that has had a round trip's time.
+      ConnectionDrain.goAway(ctx.hboneConnections());
+      TimeUnit.NANOSECONDS.sleep(Math.min(GOAWAY_NOTICE.toNanos(),
+          Math.max(0, drainDeadlineNanos - System.nanoTime())));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    close();
+    log.info("ztunnel for node {}: drained in {} s", b.node,
+        (System.nanoTime() - start) / 1_000_000 / 1000.0);
+  }
+
+  /**
+   * Stops listening and drains: HBONE peers get GOAWAY, established connections may finish until
+   * the drain deadline (counted from {@link #shutdown()} when that started it), then whatever is
+   * left is ended gracefully ({@link ConnectionDrain}, each logged); then the node ports.
+   * Idempotent. Must not be called on an event loop.
    */
   @Override
   public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    if (!draining) {
+      draining = true;
+      drainDeadlineNanos = System.nanoTime() + b.drainDeadline.toNanos();
+    }
+    stopFollowing();
+    manager.close();
+    if (!awaitNoConnections(drainDeadlineNanos)) {
+      int ended = ConnectionDrain.endRelays(ctx.connections(), DRAIN_LINGER.toMillis());
+      log.info("ztunnel for node {}: drain deadline: ending {} connections still open (FIN to"
+          + " clients, END_STREAM on tunnels; each logged with response_flags DRAIN)", b.node,
+          ended);
+      awaitNoConnections(System.nanoTime() + DRAIN_LINGER.toNanos());
+    }
+    ctx.connections().close().awaitUninterruptibly();
+    ctx.hboneConnections().close().awaitUninterruptibly();
+    for (NodeServer s : new NodeServer[] {admin, metricsServer, readiness}) {
+      if (s != null) {
+        s.close();
+      }
+    }
+    admin = metricsServer = readiness = null;
+    if (nodePortRetries != null) {
+      nodePortRetries.shutdownNow();
+    }
+    hboneClient.close();
+    if (inPodBinder != null) {
+      inPodBinder.close();
+      netns.close();
+    }
+    if (ownsGroup) {
+      group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+  }
+
+  /** Waits until no proxied connection is open (true) or {@code deadlineNanos} passes (false). */
+  private boolean awaitNoConnections(long deadlineNanos) {
+    while (!ctx.connections().isEmpty() && System.nanoTime() < deadlineNanos) {
+      try {
+        TimeUnit.MILLISECONDS.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    return ctx.connections().isEmpty();
+  }
+
+  /** Stops taking pods from the node agent and following the configuration. */
+  private synchronized void stopFollowing() {
     if (retries != null) {
       retries.shutdownNow();
       retries = null;
@@ -261,36 +407,6 @@ public final class Ztunnel implements AutoCloseable {
       }
     }
     subscription = rejectionMetrics = null;
-    manager.close();
-    long deadline = System.nanoTime() + b.drainDeadline.toNanos();
-    while (!ctx.connections().isEmpty() && System.nanoTime() < deadline) {
-      try {
-        TimeUnit.MILLISECONDS.sleep(20);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        break;
-      }
-    }
-    if (!ctx.connections().isEmpty()) {
-      log.info("ztunnel for node {}: closing {} connections still open after the drain deadline",
-          b.node, ctx.connections().size());
-    }
-    ctx.connections().close().awaitUninterruptibly();
-    ctx.hboneConnections().close().awaitUninterruptibly();
-    for (AdminServer s : new AdminServer[] {admin, metricsServer, readiness}) {
-      if (s != null) {
-        s.close();
-      }
-    }
-    admin = metricsServer = readiness = null;
-    hboneClient.close();
-    if (inPodBinder != null) {
-      inPodBinder.close();
-      netns.close();
-    }
-    if (ownsGroup) {
-      group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
-    }
   }
 
   /** Configures a {@link Ztunnel}; node, config and identity provider are required. */

@@ -1,5 +1,6 @@
 package dev.ambientj.ztunnel;
 
+import dev.ambientj.config.GracefulShutdown;
 import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.ca.CaClient;
@@ -17,20 +18,18 @@ import java.io.PrintStream;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ForkJoinPool;
 
 /** Entry point of `./mesh ztunnel`. */
 public final class ZtunnelCommand {
-  private static final Duration XDS_READY_TIMEOUT = Duration.ofSeconds(30);
   /** Lifetime of workload certificates from the local CA (ztunnel's default SECRET_TTL). */
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
 
+  /** The drain deadline without {@value GracefulShutdown#GRACE_ENV} (ztunnel's default). */
+  static final Duration DRAIN_DEADLINE = Duration.ofSeconds(5);
+
   /** Where the node agent serves ZDS (Istio's default; env {@code INPOD_UDS}). */
   static final String DEFAULT_ZDS_SOCKET = "/var/run/ztunnel/ztunnel.sock";
-
-  /** The pod's termination grace period, which sets the drain deadline ({@link #drainDeadline}). */
-  static final String GRACE_ENV = "TERMINATION_GRACE_PERIOD_SECONDS";
 
   private ZtunnelCommand() {}
 
@@ -155,7 +154,7 @@ public final class ZtunnelCommand {
     String podNamespace = envOr("POD_NAMESPACE", "istio-system");
     var sourceOptions = flags.sourceOptions("ztunnel", podName, podNamespace, node,
         stateDir.resolve("xds-cache-" + node + ".pb"));
-    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher, XDS_READY_TIMEOUT)) {
+    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher)) {
       MeshSnapshot snapshot = publisher.snapshot();
       if (snapshot.findNode(node).isEmpty()) {
         System.err.println("mesh ztunnel: warning: node '" + node + "' is not in the configuration");
@@ -195,21 +194,19 @@ public final class ZtunnelCommand {
       if (inPod) {
         builder.inPod(zdsSocket);
       }
-      Duration drain = drainDeadline(System.getenv(GRACE_ENV));
-      if (drain != null) {
-        builder.drainDeadline(drain);
-      }
-      CountDownLatch stop = new CountDownLatch(1);
+      Duration drain = GracefulShutdown.drainDeadline(DRAIN_DEADLINE);
+      builder.drainDeadline(drain);
+      GracefulShutdown signal = GracefulShutdown.install("ztunnel",
+          drain.plus(Ztunnel.DRAIN_LINGER).plusSeconds(10));
       try (Ztunnel ztunnel = builder.build().start()) {
-        Thread hook = new Thread(stop::countDown, "ztunnel-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
         System.err.println("mesh ztunnel: node " + node + " running; admin http://"
             + hostPort(ztunnel.adminAddress()) + "/config_dump, metrics http://"
-            + hostPort(ztunnel.metricsAddress()) + "/metrics"
-            + (drain == null ? "" : "; drain deadline " + drain.toMillis() / 1000.0 + " s (" + GRACE_ENV
-                + "=" + System.getenv(GRACE_ENV).strip() + ")")
-            + "; Ctrl-C to stop");
-        stop.await();
+            + hostPort(ztunnel.metricsAddress()) + "/metrics; drain deadline "
+            + drain.toMillis() / 1000.0 + " s; Ctrl-C to stop");
+        signal.awaitSignal();
+        ztunnel.shutdown();
+      } finally {
+        signal.finished();
       }
       return 0;
     } catch (InterruptedException e) {
@@ -259,30 +256,6 @@ public final class ZtunnelCommand {
         + " 10s, 2m)");
   }
 
-  /**
-   * The drain deadline for a pod's termination grace period ({@value #GRACE_ENV}, seconds, which
-   * the DaemonSet sets to its {@code terminationGracePeriodSeconds}): 5 s less, so that connections
-   * are ended before the kubelet's SIGKILL (half of it when it is 5 s or less). Null when unset;
-   * an unparsable value is reported and ignored (the default deadline stays).
-   */
-  static Duration drainDeadline(String graceSeconds) {
-    if (graceSeconds == null || graceSeconds.isBlank()) {
-      return null;
-    }
-    long grace;
-    try {
-      grace = Long.parseLong(graceSeconds.strip());
-    } catch (NumberFormatException e) {
-      grace = -1;
-    }
-    if (grace <= 0) {
-      System.err.println("mesh ztunnel: warning: " + GRACE_ENV + "='" + graceSeconds
-          + "' is not a positive number of seconds; keeping the default drain deadline");
-      return null;
-    }
-    return grace > 5 ? Duration.ofSeconds(grace - 5) : Duration.ofMillis(grace * 500);
-  }
-
   private static String envOr(String name, String fallback) {
     String v = System.getenv(name);
     return v == null || v.isBlank() ? fallback : v;
@@ -303,7 +276,8 @@ public final class ZtunnelCommand {
     out.println();
     out.print(ProxyFlags.forProxy().help());
     out.println("                       With --xds the last good set is cached in the state dir and");
-    out.println("                       used when the server is down at start. With --ca-address");
+    out.println("                       used when the server is down at start; without one it waits");
+    out.println("                       for the server, not ready, as long as it takes. With --ca-address");
     out.println("                       each local service account gets an EC P-256 key and CSR,");
     out.println("                       renewed at half-life; the CA signs only identities of");
     out.println("                       workloads on this node. Without it: a local CA.");
@@ -360,7 +334,11 @@ public final class ZtunnelCommand {
         + ") [ambientj.dev/max-streams]");
     out.println("  --help               this message");
     out.println();
-    out.println("Environment: " + GRACE_ENV + "=S (the pod's terminationGracePeriodSeconds) sets the");
-    out.println("drain deadline on SIGTERM to S - 5 seconds (S/2 when S <= 5); default 5 s.");
+    out.println("On SIGTERM: readiness answers 503 at once; each pod listener keeps accepting until a");
+    out.println("successor ztunnel listens on the same address (SO_REUSEPORT), then hands over;");
+    out.println("connections continue until the drain deadline, then are ended gracefully and logged");
+    out.println("(response_flags DRAIN). Environment: " + GracefulShutdown.GRACE_ENV + "=S (the");
+    out.println("pod's terminationGracePeriodSeconds) sets the drain deadline to S - 5 s (S/2 when");
+    out.println("S <= 5); default " + DRAIN_DEADLINE.toSeconds() + " s.");
   }
 }

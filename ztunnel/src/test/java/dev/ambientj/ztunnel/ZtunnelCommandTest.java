@@ -2,6 +2,7 @@ package dev.ambientj.ztunnel;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambientj.config.GracefulShutdown;
 import org.junit.jupiter.api.Test;
 
 class ZtunnelCommandTest {
@@ -50,12 +51,13 @@ class ZtunnelCommandTest {
 
   @Test
   void theDrainDeadlineIsTheTerminationGracePeriodLessFiveSeconds() {
-    assertThat(ZtunnelCommand.drainDeadline("30")).isEqualTo(java.time.Duration.ofSeconds(25));
-    assertThat(ZtunnelCommand.drainDeadline(" 6 ")).isEqualTo(java.time.Duration.ofSeconds(1));
-    assertThat(ZtunnelCommand.drainDeadline("4")).as("half of a short grace period")
+    java.time.Duration FALLBACK = java.time.Duration.ofSeconds(5);
+    assertThat(GracefulShutdown.drainDeadline("30", FALLBACK)).isEqualTo(java.time.Duration.ofSeconds(25));
+    assertThat(GracefulShutdown.drainDeadline(" 6 ", FALLBACK)).isEqualTo(java.time.Duration.ofSeconds(1));
+    assertThat(GracefulShutdown.drainDeadline("4", FALLBACK)).as("half of a short grace period")
         .isEqualTo(java.time.Duration.ofSeconds(2));
-    assertThat(ZtunnelCommand.drainDeadline(null)).as("unset: the default stays").isNull();
-    assertThat(ZtunnelCommand.drainDeadline("thirty")).as("unparsable: reported, ignored").isNull();
-    assertThat(ZtunnelCommand.drainDeadline("0")).isNull();
+    assertThat(GracefulShutdown.drainDeadline(null, FALLBACK)).as("unset: the default stays").isEqualTo(FALLBACK);
+    assertThat(GracefulShutdown.drainDeadline("thirty", FALLBACK)).as("unparsable: reported, ignored").isEqualTo(FALLBACK);
+    assertThat(GracefulShutdown.drainDeadline("0", FALLBACK)).isEqualTo(FALLBACK);
   }
 }

@@ -33,7 +33,15 @@ import org.slf4j.LoggerFactory;
  *       new handshakes pick up the new one (hbone rebuilds its SslContext when the certificate
  *       object changes);
  *   <li>a failed fetch is retried with jittered exponential backoff (1 s, 2 s, 4 s … capped at
- *       {@link #MAX_BACKOFF}, each delay drawn from [d/2, d]), forever, until forgotten;
+ *       {@link #MAX_BACKOFF}, each delay drawn from [d/2, d]), forever, until forgotten; when any
+ *       identity's fetch succeeds again, the others waiting for a retry are fetched at once, so
+ *       that every certificate is back within one backoff interval of the CA's return;
+ *   <li>an identity without a valid certificate whose last fetch failed is <em>unavailable</em>:
+ *       {@link #fetchCertificate} fails at once with a {@link CertificateUnavailableException}
+ *       naming the identity and the CA's error, rather than keeping callers waiting for a retry —
+ *       a connection that needs it is refused now, and readiness says so;
+ *   <li>an outage of the CA is logged once when the first fetch fails and once when fetches
+ *       succeed again, not at every retry;
  *   <li>at most {@link #MAX_CONCURRENT_FETCHES} fetches run at once, the rest wait in order;
  *   <li>{@link #fetchCertificate} never blocks: the fast path reads one volatile field; callers
  *       without a valid certificate get a future completed by the next successful fetch.
@@ -45,8 +53,11 @@ import org.slf4j.LoggerFactory;
 public final class CertificateManager implements IdentityProvider, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(CertificateManager.class);
 
-  /** ztunnel's cap on the retry interval. */
-  public static final Duration MAX_BACKOFF = Duration.ofSeconds(150);
+  /**
+   * The cap on the retry interval: certificates are back within about this long of the CA's
+   * return (ztunnel's is 150 s; ours keeps a node's few identities close to the CA).
+   */
+  public static final Duration MAX_BACKOFF = Duration.ofSeconds(10);
   static final Duration INITIAL_BACKOFF = Duration.ofSeconds(1);
   /** Fetches in flight at once; more wait in arrival order (ztunnel also limits concurrency). */
   static final int MAX_CONCURRENT_FETCHES = 8;
@@ -101,12 +112,16 @@ public final class CertificateManager implements IdentityProvider, AutoCloseable
   private final ConcurrentMap<SpiffeId, Entry> entries = new ConcurrentHashMap<>();
   private final java.util.ArrayDeque<Entry> queued = new java.util.ArrayDeque<>(); // scheduler thread
   private int inFlight; // scheduler thread
+  /** When fetches started failing (scheduler thread); null while the CA answers. */
+  private Instant failingSince;
 
   /** Per identity; mutable fields are written on the scheduler thread only. */
   private static final class Entry {
     final SpiffeId id;
     volatile WorkloadCertificate current;
     volatile CompletableFuture<WorkloadCertificate> waiting = new CompletableFuture<>();
+    /** Why the last fetch failed, until one succeeds. */
+    volatile CertificateUnavailableException unavailable;
     int failures;
     Runnable pending;
     boolean forgotten;
@@ -140,7 +155,36 @@ public final class CertificateManager implements IdentityProvider, AutoCloseable
     }
     CompletableFuture<WorkloadCertificate> w = e.waiting;
     c = e.current; // a fetch may have completed between the two reads
-    return valid(c) ? CompletableFuture.completedFuture(c) : w;
+    if (valid(c)) {
+      return CompletableFuture.completedFuture(c);
+    }
+    CertificateUnavailableException u = e.unavailable;
+    return u != null ? CompletableFuture.failedFuture(u.at(c, clock.instant())) : w;
+  }
+
+  /**
+   * An identity has no valid certificate and its last fetch failed: the message names the
+   * identity, says whether the certificate expired, and gives the CA's error.
+   */
+  public static final class CertificateUnavailableException extends Exception {
+    private final SpiffeId id;
+    private final String reason;
+
+    CertificateUnavailableException(SpiffeId id, String reason) {
+      super("no certificate for " + id + ": " + reason, null, false, false);
+      this.id = id;
+      this.reason = reason;
+    }
+
+    public SpiffeId identity() {
+      return id;
+    }
+
+    /** This failure as seen at {@code now} by a caller holding {@code expired} (or nothing). */
+    CertificateUnavailableException at(WorkloadCertificate expired, Instant now) {
+      return expired == null ? this : new CertificateUnavailableException(id, "the certificate"
+          + " expired at " + expired.notAfter() + " and its renewal failed: " + reason);
+    }
   }
 
   /** Forgets every identity not in {@code keep}: key, certificate and pending renewal or retry. */
@@ -227,12 +271,36 @@ public final class CertificateManager implements IdentityProvider, AutoCloseable
     if (err != null || cert == null) {
       e.failures++;
       Duration delay = backoff(e.failures, random.getAsDouble());
-      log.warn("certificate for {} failed (attempt {}), retrying in {} ms: {}", e.id, e.failures,
-          delay.toMillis(), err == null ? "no certificate" : describe(err));
+      String why = err == null ? "no certificate" : describe(err);
+      if (failingSince == null) {
+        failingSince = now;
+        log.warn("cannot get certificates from the CA: {} (for {}); certificates in hand stay in"
+            + " use, each identity is retried up to every {} s", why, e.id,
+            MAX_BACKOFF.toSeconds());
+      } else {
+        log.debug("certificate for {} failed (attempt {}), retrying in {} ms: {}", e.id,
+            e.failures, delay.toMillis(), why);
+      }
+      e.unavailable = new CertificateUnavailableException(e.id, "the CA failed (" + why
+          + "); retrying in " + delay.toMillis() / 1000.0 + " s");
+      if (!valid(e.current)) {
+        // callers waiting for the first certificate (or a renewal past expiry) learn it now
+        CompletableFuture<WorkloadCertificate> w = e.waiting;
+        e.waiting = new CompletableFuture<>();
+        w.completeExceptionally(e.unavailable);
+      }
       e.pending = scheduler.schedule(() -> fetch(e), delay);
       return;
     }
+    if (failingSince != null) {
+      log.info("certificates from the CA again after {} s of failures: {} issued; fetching the"
+          + " other identities waiting for a retry now", Duration.between(failingSince, now)
+          .toSeconds(), e.id);
+      failingSince = null;
+      retryFailedNow();
+    }
     e.failures = 0;
+    e.unavailable = null;
     e.current = cert;
     CompletableFuture<WorkloadCertificate> w = e.waiting;
     e.waiting = new CompletableFuture<>();
@@ -241,6 +309,17 @@ public final class CertificateManager implements IdentityProvider, AutoCloseable
     log.debug("certificate for {} valid until {}; renewing in {} ms", e.id, cert.notAfter(),
         renewIn.toMillis());
     e.pending = scheduler.schedule(() -> fetch(e), renewIn.isNegative() ? Duration.ZERO : renewIn);
+  }
+
+  /** On the scheduler thread: the CA answers again; identities waiting out a backoff go now. */
+  private void retryFailedNow() {
+    for (Entry other : entries.values()) {
+      if (other.failures > 0 && other.pending != null && !other.forgotten) {
+        other.pending.run(); // cancels the scheduled retry
+        other.pending = null;
+        fetch(other);
+      }
+    }
   }
 
   /**

@@ -115,8 +115,8 @@ class CertificateManagerTest {
     }
     assertThat(delays.subList(0, 4)).containsExactly(Duration.ofSeconds(1), Duration.ofSeconds(2),
         Duration.ofSeconds(4), Duration.ofSeconds(8));
-    assertThat(delays).allSatisfy(d -> assertThat(d).isLessThanOrEqualTo(Duration.ofSeconds(150)));
-    assertThat(delays.get(9)).isEqualTo(Duration.ofSeconds(150));
+    assertThat(delays).allSatisfy(d -> assertThat(d).isLessThanOrEqualTo(Duration.ofSeconds(10)));
+    assertThat(delays.get(9)).isEqualTo(Duration.ofSeconds(10));
     failing[0] = false;
     time.advance(time.nextDelay());
     WorkloadCertificate renewed = m.fetchCertificate(ORDERS).get();
@@ -158,7 +158,7 @@ class CertificateManagerTest {
   void jitterDrawsFromTheUpperHalf() {
     assertThat(CertificateManager.backoff(3, 0.0)).isEqualTo(Duration.ofSeconds(2));
     assertThat(CertificateManager.backoff(3, 1.0)).isEqualTo(Duration.ofSeconds(4));
-    assertThat(CertificateManager.backoff(40, 1.0)).isEqualTo(Duration.ofSeconds(150));
+    assertThat(CertificateManager.backoff(40, 1.0)).isEqualTo(Duration.ofSeconds(10));
   }
 
   @Test
@@ -169,6 +169,66 @@ class CertificateManagerTest {
     assertThat(f).isNotDone();
     pending.complete(ca.issue(ORDERS, Duration.ofHours(1)));
     assertThat(f).isCompleted();
+  }
+
+  @Test
+  void withoutACertificateAFailedFetchFailsCallersAtOnceNamingTheIdentity() {
+    boolean[] failing = {true};
+    CertificateManager m = new CertificateManager(id -> failing[0]
+        ? CompletableFuture.failedFuture(new RuntimeException("UNAVAILABLE: io exception"))
+        : CompletableFuture.completedFuture(ca.issue(id, Duration.ofHours(1))), time, time,
+        () -> 0.5);
+    CompletableFuture<WorkloadCertificate> first = m.fetchCertificate(ORDERS);
+    assertThat(first).isCompletedExceptionally();
+    assertThat(m.fetchCertificate(ORDERS)).as("a later caller too, before the retry")
+        .failsWithin(Duration.ZERO)
+        .withThrowableOfType(java.util.concurrent.ExecutionException.class)
+        .withMessageContaining("no certificate for " + ORDERS)
+        .withMessageContaining("UNAVAILABLE: io exception");
+    failing[0] = false;
+    time.advance(time.nextDelay());
+    assertThat(m.fetchCertificate(ORDERS)).isCompleted();
+  }
+
+  @Test
+  void aCertificateThatExpiresWhileTheCaIsDownIsUnavailableAndSaysSo() {
+    boolean[] failing = {false};
+    CertificateManager m = new CertificateManager(id -> failing[0]
+        ? CompletableFuture.failedFuture(new RuntimeException("CA down"))
+        : CompletableFuture.completedFuture(ca.issue(id, Duration.ofMinutes(1))), time, time,
+        () -> 1.0);
+    assertThat(m.fetchCertificate(ORDERS)).isCompleted();
+    failing[0] = true;
+    for (int i = 0; i < 20; i++) { // the renewal at half-life and its retries fail
+      time.advance(time.nextDelay());
+    }
+    assertThat(m.fetchCertificate(ORDERS)).failsWithin(Duration.ZERO)
+        .withThrowableOfType(java.util.concurrent.ExecutionException.class)
+        .withMessageContaining("no certificate for " + ORDERS)
+        .withMessageContaining("expired at");
+  }
+
+  @Test
+  void whenTheCaAnswersAgainEveryIdentityWaitingForARetryIsFetchedAtOnce() {
+    boolean[] failing = {true};
+    int[] draws = {0};
+    CertificateManager m = new CertificateManager(id -> failing[0]
+        ? CompletableFuture.failedFuture(new RuntimeException("CA down"))
+        : CompletableFuture.completedFuture(ca.issue(id, Duration.ofHours(1))), time, time,
+        () -> draws[0]++ % 2 == 0 ? 1.0 : 0.0); // the two identities' retries fall apart
+    m.fetchCertificate(ORDERS);
+    m.fetchCertificate(GATEWAY);
+    for (int i = 0; i < 6; i++) { // both back off to the cap
+      time.advance(time.nextDelay());
+    }
+    failing[0] = false;
+    assertThat(time.live()).isEqualTo(2);
+    time.advance(time.nextDelay()); // one retry succeeds: the other is not left to its timer
+    assertThat(m.fetchCertificate(ORDERS)).isCompleted();
+    assertThat(m.fetchCertificate(GATEWAY)).isCompleted();
+    assertThat(time.tasks.stream().filter(t -> !t.cancelled()[0])
+        .allMatch(t -> Duration.between(time.now, t.at()).toMinutes() >= 29))
+        .as("only the renewals are left").isTrue();
   }
 
   @Test

@@ -1,6 +1,7 @@
 package dev.ambientj.it.cluster;
 
 import dev.ambientj.config.zds.Netns;
+import dev.ambientj.testing.PausableTcpProxy;
 import dev.ambientj.ztunnel.inpod.NetnsExecutor;
 import io.fabric8.kubernetes.api.model.authentication.TokenReview;
 import io.fabric8.kubernetes.api.model.authentication.TokenReviewBuilder;
@@ -14,7 +15,6 @@ import io.fabric8.mockwebserver.ServerRequest;
 import io.fabric8.mockwebserver.ServerResponse;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -195,33 +195,11 @@ final class ApiServer implements AutoCloseable {
   /** One pod's connection: TLS in, plain HTTP to the mock; both end when either side does. */
   private void relay(Socket in) {
     try (in; Socket out = new Socket(InetAddress.getLoopbackAddress(), mock.getPort())) {
-      Thread back = Thread.ofVirtual().start(() -> pump(out, in));
-      pump(in, out);
+      Thread back = Thread.ofVirtual().start(() -> PausableTcpProxy.pump(out, in));
+      PausableTcpProxy.pump(in, out);
       back.join();
     } catch (IOException | InterruptedException e) {
       // the pod or the mock went away
-    }
-  }
-
-  private static void pump(Socket from, Socket to) {
-    byte[] buf = new byte[16384];
-    try {
-      InputStream in = from.getInputStream();
-      OutputStream out = to.getOutputStream();
-      int n;
-      while ((n = in.read(buf)) >= 0) {
-        out.write(buf, 0, n);
-        out.flush();
-      }
-    } catch (IOException e) {
-      // closed on the other side
-    } finally {
-      try {
-        from.close();
-        to.close();
-      } catch (IOException e) {
-        // already closed
-      }
     }
   }
 

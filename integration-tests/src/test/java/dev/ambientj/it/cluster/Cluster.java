@@ -472,11 +472,7 @@ final class Cluster implements AutoCloseable {
     long deadline = System.nanoTime() + budget.toNanos();
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() > deadline) {
-        StringBuilder b = new StringBuilder("not within " + budget.toSeconds() + " s: " + what + "\n");
-        for (PodWorker w : workers.values()) {
-          b.append(w.describe()).append("\n\n");
-        }
-        throw new AssertionError(b.toString());
+        throw new AssertionError("not within " + budget.toSeconds() + " s: " + what + "\n" + describe());
       }
       try {
         Thread.sleep(100);
@@ -485,6 +481,18 @@ final class Cluster implements AutoCloseable {
         throw new AssertionError("interrupted while waiting for " + what);
       }
     }
+  }
+
+  /** Every pod's events, probe results, restarts and the tail of each container's log. */
+  String describe() {
+    StringBuilder b = new StringBuilder();
+    for (PodWorker w : workers.values()) {
+      b.append(w.describe()).append("\n\n");
+    }
+    for (PodWorker w : terminated) {
+      b.append("(terminated) ").append(w.describe()).append("\n\n");
+    }
+    return b.toString();
   }
 
   /**

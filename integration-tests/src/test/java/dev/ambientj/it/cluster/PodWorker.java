@@ -162,6 +162,11 @@ final class PodWorker {
     return b.toString();
   }
 
+  /** Restarts of all its containers (the kubelet's restartCount, summed). */
+  synchronized int restarts() {
+    return slots.values().stream().mapToInt(s -> s.restarts).sum();
+  }
+
   Path logOf(String container) {
     return node.logs.resolve(namespace + "_" + name + "_" + container + ".log");
   }

@@ -358,6 +358,68 @@ class InpodCaptureNetnsTest {
     eventually(WAIT, () -> a.accessLog.lines().stream().anyMatch(l -> l.contains(CLIENT_ID) && l.contains(SERVER_ID)));
   }
 
+  /**
+   * A restart of node-a's agent while the client pod sends a request every few milliseconds
+   * (Istio's CNI upgrade): no request fails, the pod's rules never change (sampled throughout,
+   * each iptables-save identical), and ztunnel stays ready.
+   */
+  @Test
+  @Order(9)
+  void aRestartOfTheAgentUnderTrafficChangesNothing() throws Exception {
+    eventually(WAIT, () -> captured(host, clientNs));
+    String rules = host.exec(clientNs, "iptables-save").lines()
+        .filter(l -> l.contains("AMBIENTJ")).toList().toString();
+    java.util.concurrent.atomic.AtomicBoolean running =
+        new java.util.concurrent.atomic.AtomicBoolean(true);
+    java.util.List<String> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.concurrent.atomic.AtomicInteger requests =
+        new java.util.concurrent.atomic.AtomicInteger();
+    Thread traffic = Thread.ofPlatform().start(() -> {
+      while (running.get()) {
+        try {
+          if (!curl("http://10.244.2.10:8080/").contains("peer=10.244.2.10")) {
+            failures.add("unexpected answer");
+          }
+        } catch (Throwable e) {
+          failures.add(String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
+        }
+        requests.incrementAndGet();
+      }
+    });
+    java.util.List<String> samples = new java.util.ArrayList<>();
+    java.util.List<Boolean> ready = new java.util.ArrayList<>();
+    try {
+      Thread.sleep(500);
+      a.stopAgent();
+      for (int i = 0; i < 10; i++) {
+        samples.add(host.exec(clientNs, "iptables-save").lines()
+            .filter(l -> l.contains("AMBIENTJ")).toList().toString());
+        ready.add(a.ztunnel.ready());
+        Thread.sleep(100);
+      }
+      a.startAgent();
+      long deadline = System.nanoTime() + Duration.ofSeconds(3).toNanos();
+      while (System.nanoTime() < deadline) {
+        samples.add(host.exec(clientNs, "iptables-save").lines()
+            .filter(l -> l.contains("AMBIENTJ")).toList().toString());
+        ready.add(a.ztunnel.ready());
+        Thread.sleep(100);
+      }
+    } finally {
+      running.set(false);
+      traffic.join();
+    }
+    System.out.printf("agent restart under traffic: %d requests, %d failed %s; %d samples of the"
+        + " pod's rules, %d different; ztunnel ready in %d of %d samples%n", requests.get(),
+        failures.size(), failures, samples.size(),
+        samples.stream().filter(x -> !x.equals(rules)).count(),
+        ready.stream().filter(r -> r).count(), ready.size());
+    assertThat(failures).as("requests that failed across the agent's restart").isEmpty();
+    assertThat(requests.get()).isPositive();
+    assertThat(samples).as("the pod's rules, sampled during the restart").allMatch(rules::equals);
+    assertThat(ready).as("ztunnel readiness during the restart").allMatch(r -> r);
+  }
+
   @Test
   @Order(7)
   void iperf3InTheClientPodMovesItsBytesThroughBothZtunnels() throws Exception {

@@ -168,6 +168,11 @@ public final class CaClient implements AutoCloseable {
                   Value.newBuilder().setStringValue(impersonatedIdentity).build()));
     }
     String what = impersonatedIdentity == null ? "a certificate" : impersonatedIdentity;
+    if (owned != null && owned.getState(false) == io.grpc.ConnectivityState.TRANSIENT_FAILURE) {
+      // after an outage gRPC waits up to two minutes before connecting again; the caller's own
+      // retry backoff is the one that counts
+      owned.resetConnectBackoff();
+    }
     ListenableFuture<IstioCertificateResponse> call =
         stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS).createCertificate(req.build());
     CompletableFuture<List<String>> out =

@@ -43,6 +43,7 @@ import org.slf4j.LoggerFactory;
 public final class IstioCertificateServiceImpl
     extends IstioCertificateServiceGrpc.IstioCertificateServiceImplBase {
   private static final Logger log = LoggerFactory.getLogger(IstioCertificateServiceImpl.class);
+  private static final RefusalLog REFUSALS = new RefusalLog(log);
 
   /** The metadata key a node proxy names the workload identity with. */
   public static final String IMPERSONATED_IDENTITY = "ImpersonatedIdentity";
@@ -62,10 +63,8 @@ public final class IstioCertificateServiceImpl
       response.onNext(sign(request));
       response.onCompleted();
     } catch (StatusRuntimeException e) {
-      log.info(
-          "certificate request refused: {}: {}",
-          e.getStatus().getCode(),
-          e.getStatus().getDescription());
+      REFUSALS.refused("certificate request from " + BearerAuthentication.peer() + " refused: "
+          + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
       response.onError(e);
     } catch (RuntimeException e) {
       log.error("certificate request failed", e);

@@ -43,10 +43,11 @@ import org.slf4j.LoggerFactory;
  * The Kubernetes config source: Fabric8 informers on every kind the {@link MeshTranslator} reads,
  * whose caches are translated into one {@link MeshSnapshot} after every change.
  *
- * <p>Lifecycle: {@link #start} opens one informer per {@linkplain #WATCHED watched resource},
- * waits until each has listed its objects, publishes the first snapshot, and returns — so the
- * publisher holds a complete view on return, as with {@code FileConfigSource}. {@link #close}
- * stops the informers and the rebuild thread.
+ * <p>Lifecycle: {@link #open} opens one informer per {@linkplain #WATCHED watched resource} and
+ * returns at once; {@link #synced()} completes once each has listed its objects and the first
+ * snapshot is published, so the publisher then holds a complete view, as with {@code
+ * FileConfigSource}. {@link #start} is open-and-wait, for callers that want a bounded wait.
+ * {@link #close} stops the informers and the rebuild thread.
  *
  * <p>Changes: an add, update or delete marks the caches dirty; a rebuild follows {@value
  * #QUIET_MILLIS} ms after the last change of a burst, and never later than {@value
@@ -67,10 +68,19 @@ import org.slf4j.LoggerFactory;
  * named, exactly as from a file (a typed informer would fail on it, or drop the field silently).
  * A kind the API server does not serve (its CRD is not installed — a cluster without Istio's or
  * the Gateway API's CRDs) is logged once and left out; the rest works. It is not watched later:
- * restart the config server after installing the CRDs. Any other failure to list a kind fails
- * {@link #start}, since a partial view (say, no Pods) would publish a wrong mesh. After start,
- * lost watches are re-established by Fabric8; an informer that stops for good is reported to the
- * publisher as a transient error and the last snapshot stays.
+ * restart after installing the CRDs.
+ *
+ * <p>A slow or absent API server (as client-go's reflector): a list that fails — refused, timed
+ * out, 403 before the RBAC is applied, 5xx — is tried again by a new informer after an {@link
+ * ApiRetry} delay (800 ms doubling to 30 s, jittered), forever; so is a watch that Fabric8 gives
+ * up on (the informer stops). A watch that drops is re-established by Fabric8 itself (its own
+ * back-off, 1 s doubling to 32 s). Nothing of this ends the process or reaches the snapshot: until
+ * every kind has listed, {@link #synced()} stays incomplete (the processes say not ready); after
+ * that, the last snapshot stays in force and a replacement informer starts from the objects its
+ * predecessor held, so its list is applied as changes. A kind whose watch was down during an
+ * outage is listed again when the watch is back, so a deletion made meanwhile is not missed even
+ * where the server cannot replay it. The outage is logged as one line when it begins and one when
+ * every kind is listed and watched again ({@link ApiOutage}), not per attempt.
  *
  * <p>ServiceAccounts and EndpointSlices are not watched: the translator reads neither (identities
  * come from the pod's {@code serviceAccountName}, endpoints from Service selectors over Pods).
@@ -159,19 +169,30 @@ public final class KubernetesConfigSource implements AutoCloseable {
       new ConcurrentHashMap<>();
   private final List<WatchedResource> missing = new ArrayList<>();
   private final AtomicBoolean rebuildScheduled = new AtomicBoolean();
+  private final CompletableFuture<Void> syncedFuture = new CompletableFuture<>();
+  private final ApiRetry retry;
+  private final Duration resync;
+  private final long openedNanos = System.nanoTime();
   private KubernetesClient watchingClient;
+  // Touched only on the worker thread.
+  private final Map<WatchedResource, KindState> kinds = new HashMap<>();
+  private ApiOutage outage;
+  private volatile String lastFailure = "no answer yet";
   private volatile long firstChangeNanos;
   private volatile long lastChangeNanos;
   private volatile boolean closed;
-  /** Set once every informer has listed; debounced rebuilds before that are left to start. */
+  /** Set once every kind has listed; debounced rebuilds before that are left to {@link #maybeSynced}. */
   private volatile boolean synced;
   // Touched only on the worker thread.
   private Map<String, String> lastInputVersions;
   private long rebuilds;
 
-  private KubernetesConfigSource(SnapshotPublisher out, MeshTranslator translator) {
+  private KubernetesConfigSource(SnapshotPublisher out, MeshTranslator translator, Duration resync,
+      ApiRetry retry) {
     this.out = out;
     this.translator = translator;
+    this.resync = resync;
+    this.retry = retry;
     ScheduledThreadPoolExecutor executor =
         new ScheduledThreadPoolExecutor(
             1, r -> Thread.ofPlatform().daemon().name("mesh-config-kubernetes").unstarted(r));
@@ -181,12 +202,40 @@ public final class KubernetesConfigSource implements AutoCloseable {
 
   /**
    * Watches the cluster of {@code client}, publishes its mesh to {@code out}, and keeps it
-   * current. Returns once every watched kind has been listed and the first snapshot is published.
-   * The caller keeps ownership of {@code client}; the source opens its own client from that
-   * client's configuration (see {@link #watchingClient}) and closes it on {@link #close}.
+   * current; returns at once. {@link #synced()} completes when every watched kind has been listed
+   * and the first snapshot is published; until then the API is retried ({@link ApiRetry}) for as
+   * long as it takes. The caller keeps ownership of {@code client}; the source opens its own
+   * client from that client's configuration (see {@link #watchingClient}) and closes it on {@link
+   * #close}.
+   */
+  public static KubernetesConfigSource open(KubernetesClient client, SnapshotPublisher out) {
+    return open(client, out, new MeshTranslator(), DEFAULT_RESYNC, ApiRetry.DEFAULT);
+  }
+
+  /** As {@link #open(KubernetesClient, SnapshotPublisher)}, with a translator, resync and back-off. */
+  static KubernetesConfigSource open(KubernetesClient client, SnapshotPublisher out,
+      MeshTranslator translator, Duration resync, ApiRetry retry) {
+    Objects.requireNonNull(client, "client");
+    Objects.requireNonNull(out, "out");
+    Objects.requireNonNull(translator, "translator");
+    KubernetesConfigSource source = new KubernetesConfigSource(out, translator, resync, retry);
+    try {
+      source.watchingClient = watchingClient(client);
+      source.outage = new ApiOutage(log, "Kubernetes API at " + client.getMasterUrl(),
+          "the mesh stays as last listed (not ready until every kind is listed once)");
+      source.worker.execute(source::startInformers);
+      return source;
+    } catch (RuntimeException e) {
+      source.close();
+      throw e;
+    }
+  }
+
+  /**
+   * As {@link #open(KubernetesClient, SnapshotPublisher)}, then waits for {@link #synced()}.
    *
-   * @throws IllegalStateException when a kind the mesh needs cannot be listed (the message names
-   *     it and the API server's answer) or the API server does not answer in time
+   * @throws IllegalStateException when the kinds the mesh needs are not listed within {@link
+   *     #DEFAULT_SYNC_TIMEOUT} (the message names the last failure and the API server's answer)
    */
   public static KubernetesConfigSource start(KubernetesClient client, SnapshotPublisher out) {
     return start(client, out, new MeshTranslator(), DEFAULT_RESYNC, DEFAULT_SYNC_TIMEOUT);
@@ -199,27 +248,37 @@ public final class KubernetesConfigSource implements AutoCloseable {
       MeshTranslator translator,
       Duration resync,
       Duration syncTimeout) {
-    Objects.requireNonNull(client, "client");
-    Objects.requireNonNull(out, "out");
-    Objects.requireNonNull(translator, "translator");
-    KubernetesConfigSource source = new KubernetesConfigSource(out, translator);
+    KubernetesConfigSource source = open(client, out, translator, resync, ApiRetry.DEFAULT);
     try {
-      source.watchingClient = watchingClient(client);
-      source.startInformers(source.watchingClient, resync, syncTimeout);
-      source.synced = true;
-      source.worker.submit(source::rebuild).get(syncTimeout.toMillis(), TimeUnit.MILLISECONDS);
+      source.synced().get(syncTimeout.toMillis(), TimeUnit.MILLISECONDS);
       return source;
     } catch (InterruptedException e) {
       source.close();
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while listing the cluster's objects", e);
-    } catch (ExecutionException | TimeoutException | RuntimeException e) {
+    } catch (TimeoutException e) {
       source.close();
-      if (e instanceof IllegalStateException ise) {
-        throw ise;
-      }
-      throw new IllegalStateException("first snapshot from the Kubernetes API failed: " + e, e);
+      throw new IllegalStateException("the Kubernetes API at " + client.getMasterUrl()
+          + " did not list the mesh's objects within " + syncTimeout.toSeconds() + " s; last: "
+          + source.lastFailure);
+    } catch (ExecutionException e) {
+      source.close();
+      throw new IllegalStateException("first snapshot from the Kubernetes API failed: "
+          + e.getCause(), e.getCause());
     }
+  }
+
+  /**
+   * Completes once every watched kind has been listed (or found not served) and the first
+   * snapshot is published; never fails, but is cancelled by {@link #close}.
+   */
+  public CompletableFuture<Void> synced() {
+    return syncedFuture;
+  }
+
+  /** What the last failed list or watch said (for a process's not-ready reason). */
+  public String lastFailure() {
+    return lastFailure;
   }
 
   /** The watched resources the API server does not serve (their CRD is not installed). */
@@ -229,60 +288,203 @@ public final class KubernetesConfigSource implements AutoCloseable {
     }
   }
 
-  private void startInformers(KubernetesClient client, Duration resync, Duration syncTimeout)
-      throws InterruptedException {
-    Map<WatchedResource, CompletableFuture<Void>> started = new HashMap<>();
-    for (WatchedResource r : WATCHED) {
-      SharedIndexInformer<? extends HasMetadata> informer = informerFor(client, r, resync);
-      informer.addEventHandler(new ChangeHandler());
-      informers.put(r, informer);
-      started.put(r, informer.start().toCompletableFuture());
+  /** The state of one watched kind. Worker thread only. */
+  private static final class KindState {
+    final WatchedResource resource;
+    /** Whether a list of this kind ever completed. */
+    boolean listed;
+    /** An attempt is running or scheduled (its informer is not to be checked). */
+    boolean attempting;
+    int failures;
+    /** Health checks in a row that found its informer not watching. */
+    int notWatching;
+
+    KindState(WatchedResource resource) {
+      this.resource = resource;
     }
-    long deadline = System.nanoTime() + syncTimeout.toNanos();
+  }
+
+  /** How often the watches are checked, and how many failed checks in a row are an outage. */
+  static final Duration WATCH_CHECK = Duration.ofSeconds(2);
+  private static final int WATCH_CHECKS_BEFORE_OUTAGE = 3;
+
+  private void startInformers() {
     for (WatchedResource r : WATCHED) {
-      try {
-        started.get(r).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-      } catch (TimeoutException e) {
-        throw new IllegalStateException(
-            "no list of " + r.plural() + " from the Kubernetes API at " + client.getMasterUrl()
-                + " within " + syncTimeout.toSeconds() + " s");
-      } catch (ExecutionException e) {
-        KubernetesClientException kce = clientException(e.getCause());
-        if (r.optional() && kce != null && kce.getCode() == 404) {
-          log.warn(
-              "{} is not served by the API server (is its CRD installed?); going on without {};"
-                  + " restart after installing it",
-              r,
-              r.plural());
-          informers.remove(r).stop();
-          synchronized (missing) {
-            missing.add(r);
-          }
-          continue;
-        }
-        String status = kce != null && kce.getCode() > 0 ? " (HTTP " + kce.getCode() + ")" : "";
-        throw new IllegalStateException(
-            "cannot list " + r.plural() + " (" + r.apiVersion() + ")" + status + ": "
-                + rootMessage(e.getCause())
-                + (kce != null && kce.getCode() == 403
-                    ? " — does the service account have get/list/watch on it? (see"
-                        + " KubernetesConfigSource.WATCHED)"
-                    : ""),
-            e.getCause());
+      KindState k = new KindState(r);
+      kinds.put(r, k);
+      attempt(k);
+    }
+    worker.scheduleWithFixedDelay(this::checkWatches, WATCH_CHECK.toMillis(),
+        WATCH_CHECK.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  /**
+   * Lists and watches {@code k}'s kind with a new informer, seeded with the objects the previous
+   * one held (so the mesh does not lose them meanwhile, and the list arrives as changes). Worker
+   * thread only.
+   */
+  private void attempt(KindState k) {
+    if (closed) {
+      return;
+    }
+    SharedIndexInformer<? extends HasMetadata> previous = informers.get(k.resource);
+    SharedIndexInformer<? extends HasMetadata> next =
+        informerFor(watchingClient, k.resource, resync);
+    if (previous != null) {
+      seed(next, previous.getStore().list());
+      previous.stop();
+    }
+    // Retries are ours (jittered, logged once per outage), not Fabric8's.
+    next.exceptionHandler((started, t) -> false);
+    next.addEventHandler(new ChangeHandler());
+    k.attempting = true;
+    k.notWatching = 0;
+    informers.put(k.resource, next);
+    CompletableFuture<Void> started;
+    try {
+      started = next.start().toCompletableFuture();
+    } catch (RuntimeException e) {
+      started = CompletableFuture.failedFuture(e);
+    }
+    started.whenCompleteAsync((v, t) -> listed(k, next, t), worker);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <T extends HasMetadata> void seed(SharedIndexInformer<T> informer,
+      List<? extends HasMetadata> objects) {
+    informer.initialState(objects.stream().map(o -> (T) o));
+  }
+
+  /** The outcome of {@code informer}'s list and watch. Worker thread only. */
+  private void listed(KindState k, SharedIndexInformer<? extends HasMetadata> informer, Throwable t) {
+    if (closed || informers.get(k.resource) != informer) {
+      informer.stop();
+      return;
+    }
+    k.attempting = false;
+    WatchedResource r = k.resource;
+    if (t == null) {
+      k.failures = 0;
+      k.listed = true;
+      informer.stopped().whenCompleteAsync((v, e) -> watchEnded(k, informer, e), worker);
+      if (!syncedFuture.isDone()) {
+        maybeSynced();
+      } else {
+        changed();
       }
-      // A stop after the start (the watch could not be restored) leaves the last snapshot.
-      informers
-          .get(r)
-          .stopped()
-          .whenComplete(
-              (v, t) -> {
-                if (t != null && !closed) {
-                  log.error("the informer on {} stopped; {} changes are no longer seen", r,
-                      r.plural(), t);
-                  out.reportTransientError(
-                      "Kubernetes informer on " + r.plural() + " stopped: " + rootMessage(t));
-                }
-              });
+      return;
+    }
+    informer.stop();
+    KubernetesClientException kce = clientException(t);
+    if (!k.listed && r.optional() && kce != null && kce.getCode() == 404) {
+      log.warn(
+          "{} is not served by the API server (is its CRD installed?); going on without {};"
+              + " restart after installing it",
+          r,
+          r.plural());
+      informers.remove(r);
+      synchronized (missing) {
+        missing.add(r);
+      }
+      maybeSynced();
+      return;
+    }
+    failed(k, "cannot list " + r.plural() + " (" + r.apiVersion() + "): " + ApiRetry.describe(t)
+        + (kce != null && kce.getCode() == 403
+            ? " — does the service account have get/list/watch on it? (see"
+                + " KubernetesConfigSource.WATCHED)"
+            : ""));
+  }
+
+  /** A listed kind's informer stopped: Fabric8 gave up its watch. Worker thread only. */
+  private void watchEnded(KindState k, SharedIndexInformer<? extends HasMetadata> informer,
+      Throwable t) {
+    if (closed || t == null || informers.get(k.resource) != informer) {
+      return; // stopped by us
+    }
+    failed(k, "the watch on " + k.resource.plural() + " ended: " + ApiRetry.describe(t));
+  }
+
+  private void failed(KindState k, String reason) {
+    k.failures++;
+    k.attempting = true;
+    lastFailure = reason;
+    outage.failed(reason);
+    long delay = retry.delay(k.failures).toMillis();
+    log.debug("{}; next attempt in {} ms", reason, delay);
+    try {
+      worker.schedule(() -> attempt(k), delay, TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // closed
+    }
+  }
+
+  /** Completes {@link #synced()} once every kind is listed or left out. Worker thread only. */
+  private void maybeSynced() {
+    for (KindState k : kinds.values()) {
+      if (!k.listed && informers.containsKey(k.resource)) {
+        return;
+      }
+    }
+    synced = true;
+    try {
+      rebuild();
+    } catch (RuntimeException e) {
+      log.error("Kubernetes configuration rebuild failed; keeping the current snapshot", e);
+      out.reportTransientError("Kubernetes configuration rebuild failed: " + e);
+      return; // the next change tries again; not synced meanwhile
+    }
+    firstSnapshotPublished();
+  }
+
+  /** Completes {@link #synced()} after the first successful rebuild. Worker thread only. */
+  private void firstSnapshotPublished() {
+    if (syncedFuture.isDone()) {
+      return;
+    }
+    outage.recovered();
+    log.info("listed the mesh's {} kinds from the Kubernetes API in {} ms", kinds.size() - missing.size(),
+        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - openedNanos));
+    syncedFuture.complete(null);
+  }
+
+  /**
+   * Notices watches that Fabric8 is re-establishing (the API went away after the list) and the
+   * end of an outage: every kind listed and watched again. Worker thread only.
+   */
+  private void checkWatches() {
+    if (closed) {
+      return;
+    }
+    boolean healthy = true;
+    for (KindState k : kinds.values()) {
+      SharedIndexInformer<? extends HasMetadata> informer = informers.get(k.resource);
+      if (informer == null) {
+        continue; // not served
+      }
+      if (!k.listed || k.attempting) {
+        healthy = false;
+        continue;
+      }
+      if (watching(informer)) {
+        boolean relist = k.notWatching > 0 && outage.ongoing();
+        k.notWatching = 0;
+        if (relist) {
+          // Back after an outage: list again, so that no change made meanwhile is missed
+          // whether or not the server could replay it on the resumed watch.
+          attempt(k);
+          healthy = false;
+        }
+        continue;
+      }
+      healthy = false;
+      if (++k.notWatching == WATCH_CHECKS_BEFORE_OUTAGE) {
+        lastFailure = "the watch on " + k.resource.plural() + " is down; reconnecting";
+        outage.failed(lastFailure);
+      }
+    }
+    if (healthy && syncedFuture.isDone()) {
+      outage.recovered();
     }
   }
 
@@ -331,6 +533,14 @@ public final class KubernetesConfigSource implements AutoCloseable {
     };
   }
 
+  private static boolean watching(SharedIndexInformer<? extends HasMetadata> informer) {
+    try {
+      return informer.isWatching();
+    } catch (RuntimeException e) {
+      return false; // Fabric8 7.5: isWatching() throws (Optional.of(null)) once its watch is gone
+    }
+  }
+
   /** Records a change; schedules a rebuild unless one is already pending. Never blocks. */
   private void changed() {
     long now = System.nanoTime();
@@ -367,6 +577,7 @@ public final class KubernetesConfigSource implements AutoCloseable {
     }
     try {
       rebuild();
+      firstSnapshotPublished();
     } catch (RuntimeException e) {
       log.error("Kubernetes configuration rebuild failed; keeping the current snapshot", e);
       out.reportTransientError("Kubernetes configuration rebuild failed: " + e);
@@ -430,6 +641,18 @@ public final class KubernetesConfigSource implements AutoCloseable {
     }
   }
 
+  /** How many API outages began (tests: one per outage, however many attempts failed). */
+  int outageEpisodes() {
+    try {
+      return worker.submit(() -> outage.episodes()).get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return -1;
+    } catch (ExecutionException e) {
+      throw new IllegalStateException(e.getCause());
+    }
+  }
+
   /** Everything but the version is equal. */
   static boolean sameContent(MeshSnapshot a, MeshSnapshot b) {
     return a.trustDomain().equals(b.trustDomain())
@@ -479,14 +702,6 @@ public final class KubernetesConfigSource implements AutoCloseable {
     return null;
   }
 
-  private static String rootMessage(Throwable t) {
-    Throwable c = t;
-    while (c.getCause() != null && c.getCause() != c) {
-      c = c.getCause();
-    }
-    return c.getMessage() == null ? c.toString() : c.getMessage();
-  }
-
   /** Marks the caches dirty; an update that changes no resourceVersion (a resync) is ignored. */
   private final class ChangeHandler implements ResourceEventHandler<HasMetadata> {
     @Override
@@ -512,6 +727,7 @@ public final class KubernetesConfigSource implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
+    syncedFuture.cancel(false);
     for (SharedIndexInformer<? extends HasMetadata> informer : informers.values()) {
       informer.stop();
     }

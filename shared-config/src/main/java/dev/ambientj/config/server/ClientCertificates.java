@@ -1,6 +1,7 @@
 package dev.ambientj.config.server;
 
 import dev.ambientj.config.ca.BearerAuthentication;
+import dev.ambientj.config.ca.RefusalLog;
 import io.grpc.Grpc;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
@@ -15,14 +16,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * On the mTLS port, refuses calls to {@code services} whose caller presented no client
+ * On the mTLS port, refuses calls to {@code services} whose caller presented neither a client
  * certificate (the TLS handshake has already verified any certificate presented against the CA's
- * trust bundle) and no bearer token that {@link BearerAuthentication} (which runs before this)
- * accepted — as istiod's 15012 takes a proxy's service-account token. Calls of other services, and
- * calls without TLS (the plaintext port), pass.
+ * trust bundle) nor a bearer token — as istiod's 15012 takes a proxy's service-account token.
+ * {@link BearerAuthentication} runs before this and has already refused a call whose token is not
+ * valid, client certificate or not. Calls of other services, and calls without TLS (the plaintext
+ * port), pass.
  */
 final class ClientCertificates implements ServerInterceptor {
   private static final Logger log = LoggerFactory.getLogger(ClientCertificates.class);
+  private static final RefusalLog REFUSALS = new RefusalLog(log);
   private final Set<String> services;
 
   ClientCertificates(Set<String> services) {
@@ -45,9 +48,8 @@ final class ClientCertificates implements ServerInterceptor {
     } catch (SSLPeerUnverifiedException e) {
       // no certificate: refused below
     }
-    log.info("refused {} from {}: no client certificate and no valid bearer token",
-        call.getMethodDescriptor().getFullMethodName(),
-        call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR));
+    REFUSALS.refused("refused " + call.getMethodDescriptor().getFullMethodName() + " from "
+        + BearerAuthentication.peer() + ": no client certificate and no bearer token");
     call.close(Status.UNAUTHENTICATED.withDescription(call.getMethodDescriptor().getServiceName()
         + " on the mTLS port needs a client certificate issued by the mesh CA (the proxy's"
         + " workload certificate) or a valid bearer token (node token, or projected"

@@ -27,9 +27,14 @@ import org.slf4j.LoggerFactory;
  * Builder#tls} it is TLS ({@code mesh config-server --listen-tls}, Istio's 15012), with a server
  * certificate from the mesh CA ({@link dev.ambientj.config.ca.ControlPlaneTls}).
  *
+ * <p>Limits: every connection is held to the {@link ServerLimits} of its {@link ConnectionGuard}
+ * (handshake and idle deadlines, keepalive policy, connection caps, calls per connection, request
+ * size); servers built on one guard share its connection cap.
+ *
  * <p>Lifecycle: {@link Builder#start} binds (port 0 picks a free port, see {@link #address()});
  * {@link #close} stops accepting calls, lets running ones finish for a grace period, then cancels
- * the rest. Runs on grpc-netty's shared event loops and executor.
+ * the rest, and stops the guard if the server started it. Runs on the guard's event loops and
+ * gRPC's shared executor.
  */
 public final class ConfigServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ConfigServer.class);
@@ -43,11 +48,17 @@ public final class ConfigServer implements AutoCloseable {
   private final Server server;
   private final InetSocketAddress address;
   private final Duration grace;
+  private final ConnectionGuard guard;
+  /** Whether {@link #guard} was started for this server alone (and is closed with it). */
+  private final boolean ownsGuard;
 
-  private ConfigServer(Server server, InetSocketAddress address, Duration grace) {
+  private ConfigServer(Server server, InetSocketAddress address, Duration grace,
+      ConnectionGuard guard, boolean ownsGuard) {
     this.server = server;
     this.address = address;
     this.grace = grace;
+    this.guard = guard;
+    this.ownsGuard = ownsGuard;
   }
 
   public static Builder builder(InetSocketAddress listen) {
@@ -59,6 +70,11 @@ public final class ConfigServer implements AutoCloseable {
     return address;
   }
 
+  /** The limits and connection counts this server is held to. */
+  public ConnectionGuard guard() {
+    return guard;
+  }
+
   /** Blocks until the server has terminated (after {@link #close} from another thread). */
   public void awaitTermination() throws InterruptedException {
     server.awaitTermination();
@@ -67,6 +83,16 @@ public final class ConfigServer implements AutoCloseable {
   /** Graceful stop: no new calls, running calls get the grace period, then are cancelled. */
   @Override
   public void close() {
+    try {
+      stop();
+    } finally {
+      if (ownsGuard) {
+        guard.close();
+      }
+    }
+  }
+
+  private void stop() {
     if (server.isTerminated()) {
       return;
     }
@@ -89,6 +115,7 @@ public final class ConfigServer implements AutoCloseable {
     private final List<ServerInterceptor> interceptors = new ArrayList<>();
     private Duration grace = Duration.ofSeconds(5);
     private SslContext tls;
+    private ConnectionGuard guard;
 
     private Builder(InetSocketAddress listen) {
       this.listen = Objects.requireNonNull(listen, "listen");
@@ -111,6 +138,16 @@ public final class ConfigServer implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Runs on {@code guard} (shared with other servers: one connection budget), which stays the
+     * caller's to close after the servers. Without it the server starts a guard of its own with
+     * the {@link ServerLimits#defaults()}.
+     */
+    public Builder guard(ConnectionGuard guard) {
+      this.guard = Objects.requireNonNull(guard, "guard");
+      return this;
+    }
+
     /** How long {@link #close} lets running calls finish; default 5 s. */
     public Builder shutdownGrace(Duration grace) {
       this.grace = Objects.requireNonNull(grace, "grace");
@@ -124,6 +161,9 @@ public final class ConfigServer implements AutoCloseable {
      */
     public ConfigServer start() throws IOException {
       NettyServerBuilder b = NettyServerBuilder.forAddress(listen);
+      boolean ownsGuard = guard == null;
+      ConnectionGuard g = ownsGuard ? ConnectionGuard.start(ServerLimits.defaults()) : guard;
+      g.configure(b);
       if (tls != null) {
         b.sslContext(tls);
       }
@@ -136,12 +176,18 @@ public final class ConfigServer implements AutoCloseable {
       Server server;
       try {
         server = b.build().start();
-      } catch (IOException e) {
+      } catch (IOException | RuntimeException e) {
+        if (ownsGuard) {
+          g.close();
+        }
+        if (e instanceof RuntimeException r) {
+          throw r;
+        }
         throw new IOException("cannot listen on " + format(listen) + ": " + rootMessage(e), e);
       }
       InetSocketAddress bound = (InetSocketAddress) server.getListenSockets().get(0);
       log.info("config server listening on {} ({})", format(bound), tls == null ? "plaintext" : "TLS");
-      return new ConfigServer(server, bound, grace);
+      return new ConfigServer(server, bound, grace, g, ownsGuard);
     }
   }
 

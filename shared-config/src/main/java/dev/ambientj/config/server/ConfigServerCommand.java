@@ -13,6 +13,8 @@ import dev.ambientj.config.ca.KubernetesCaRoot;
 import dev.ambientj.config.ca.KubernetesTokenAuthenticator;
 import dev.ambientj.config.ca.NodeTokenAuthenticator;
 import dev.ambientj.config.ca.NodeTokens;
+import dev.ambientj.config.kubernetes.ApiOutage;
+import dev.ambientj.config.kubernetes.ApiRetry;
 import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import dev.ambientj.config.model.GoDuration;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -32,6 +34,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Entry point of {@code ./mesh config-server}: loads the mesh from files or watches it in a
@@ -42,15 +47,28 @@ import java.util.Set;
  * <p>Exit codes: 0 for {@code --help}; 1 when the state directory, the configuration or the listen
  * address cannot be used; 2 on a usage error. On SIGTERM/SIGINT a shutdown hook stops the server
  * gracefully and the process ends with the JVM's signal status (143/130).
+ *
+ * <p>With {@code --kubernetes}, a slow or absent API server is not a reason to exit: the mesh's
+ * informers, the CA root's Secret and ConfigMap, and the waypoint controller's start are retried
+ * with {@link ApiRetry}'s back-off, logged once per outage, for as long as it takes. The server
+ * listens only once all of it is done — so the Deployment's readiness probe (a TCP connect to
+ * 15012) fails until the mesh is listed and the CA can sign, and no proxy is served an empty or
+ * partial mesh meanwhile (they keep their last one).
  */
 public final class ConfigServerCommand {
+  private static final Logger log = LoggerFactory.getLogger(ConfigServerCommand.class);
+
   static final String USAGE =
       """
       Usage: mesh config-server (--config FILE [--config FILE...] | --kubernetes)
                                 [--state-dir DIR] [--listen ADDR:PORT] [--listen-tls ADDR:PORT]
                                 [--max-cert-ttl DURATION] [--tls-server-name NAME...]
                                 [--namespace NS] [--ca-trusted-node-accounts NS/SA,...]
-                                [--waypoint-controller] [--help]
+                                [--waypoint-controller] [--handshake-timeout DURATION]
+                                [--idle-timeout DURATION] [--keepalive-min-interval DURATION]
+                                [--max-connections N] [--max-connections-per-client N]
+                                [--max-pending-handshakes N] [--max-calls-per-connection N]
+                                [--max-request-bytes N] [--help]
 
       Serves Istio's certificate service (istio.v1.auth.IstioCertificateService) and delta xDS
       (envoy.service.discovery.v3.AggregatedDiscoveryService: istio.workload.Address,
@@ -89,12 +107,34 @@ public final class ConfigServerCommand {
                                  the cluster of the current kubeconfig (or the pod's service
                                  account); needs AMBIENTJ_WAYPOINT_IMAGE, AMBIENTJ_XDS_ADDRESS
 
+      Limits of both listeners (a connection over a cap is closed; counts are logged each minute):
+        --handshake-timeout D  close a connection that has not finished TLS and the HTTP/2
+                                 preface within D (default 10s)
+        --idle-timeout D       close (GOAWAY) a connection with no call in progress for D
+                                 (default 5m; an xDS stream keeps its connection)
+        --keepalive-min-interval D
+                               the shortest client ping interval allowed, with or without calls
+                                 (default 15s; faster pingers get GOAWAY ENHANCE_YOUR_CALM)
+        --max-connections N    connections of both listeners together (default 16384, lowered to
+                                 leave a quarter of the descriptor limit, 256 to 4096, free)
+        --max-connections-per-client N
+                               connections from one source address (default 256)
+        --max-pending-handshakes N
+                               connections in their handshake at once; over it, or over
+                                 --max-connections, the oldest one in its handshake is closed to
+                                 admit the new one (default 1024)
+        --max-calls-per-connection N
+                               concurrent calls on one connection (default 100)
+        --max-request-bytes N  largest request message (default 4194304)
+
       A ztunnel on node N authenticates with 'authorization: Bearer <contents of
       DIR/node-tokens/N.token>' and may obtain certificates only for identities of workloads
       scheduled on N. With --kubernetes, callers may instead send their projected service-account
       token (audience istio-ca), checked with a TokenReview: a trusted node account (ztunnel) gets
-      certificates for the workloads on its node, any other account (a waypoint) its own. The
-      root is created on first start and reused afterwards.
+      certificates for the workloads on its node, any other account (a waypoint) its own. A call
+      whose token is not valid is refused (UNAUTHENTICATED) on both ports, xDS included; xDS
+      without a token is served on the plaintext port only. The root is created on first start
+      and reused afterwards.
       """;
 
   static final String DEFAULT_STATE_DIR = ".mesh-state";
@@ -161,8 +201,12 @@ public final class ConfigServerCommand {
     if (o.waypointController()) {
       try {
         waypoints = startWaypointController(out, running);
-      } catch (RuntimeException e) {
+      } catch (IOException | RuntimeException e) {
         err.println("mesh config-server: waypoint controller: " + e.getMessage());
+        running.close();
+        return 1;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
         running.close();
         return 1;
       }
@@ -188,20 +232,35 @@ public final class ConfigServerCommand {
     return 0;
   }
 
-  /** Starts {@code dev.ambientj.config.server.waypoint.WaypointController} against the cluster. */
-  private static AutoCloseable startWaypointController(PrintStream out, Running running) {
+  /**
+   * Starts {@code dev.ambientj.config.server.waypoint.WaypointController} against the cluster,
+   * retrying its first list while the API fails transiently.
+   */
+  private static AutoCloseable startWaypointController(PrintStream out, Running running)
+      throws IOException, InterruptedException {
     WaypointSettings settings = WaypointSettings.fromEnv(System.getenv());
     KubernetesClient client = new KubernetesClientBuilder().build();
     try {
-      WaypointController c = new WaypointController(client, settings,
-          () -> running.state().roots().trustBundlePem()).start();
+      ApiOutage outage = new ApiOutage(log, "Kubernetes API at " + client.getMasterUrl(),
+          "no waypoint deployed until it answers");
+      WaypointController c = ApiRetry.DEFAULT.call(outage, "waypoint controller: list Gateways"
+          + " and Deployments", () -> {
+            WaypointController attempt = new WaypointController(client, settings,
+                () -> running.state().roots().trustBundlePem());
+            try {
+              return attempt.start();
+            } catch (RuntimeException e) {
+              attempt.close();
+              throw e;
+            }
+          });
       out.println("  waypoints:        deploying Gateways of class " + WaypointController.GATEWAY_CLASS
           + " at " + client.getMasterUrl() + " (image " + settings.image() + ")");
       return () -> {
         c.close();
         client.close();
       };
-    } catch (RuntimeException e) {
+    } catch (IOException | InterruptedException | RuntimeException e) {
       client.close();
       throw e;
     }
@@ -229,7 +288,8 @@ public final class ConfigServerCommand {
       InetSocketAddress listenTls,
       List<String> tlsServerNames,
       String namespace,
-      List<String> trustedNodeAccounts) {
+      List<String> trustedNodeAccounts,
+      ServerLimits limits) {
     static Options parse(String[] args) throws UsageException {
       List<Path> configs = new ArrayList<>();
       Path stateDir = Path.of(DEFAULT_STATE_DIR);
@@ -241,6 +301,15 @@ public final class ConfigServerCommand {
       List<String> tlsNames = new ArrayList<>();
       String namespace = null;
       List<String> trusted = new ArrayList<>();
+      ServerLimits defaults = ServerLimits.defaults();
+      Duration handshakeTimeout = defaults.handshakeTimeout();
+      Duration idleTimeout = defaults.idleTimeout();
+      Duration keepAliveMin = defaults.permitKeepAliveTime();
+      int maxConnections = defaults.maxConnections();
+      int perClient = defaults.maxConnectionsPerClient();
+      int pendingHandshakes = defaults.maxPendingHandshakes();
+      int callsPerConnection = defaults.maxCallsPerConnection();
+      int requestBytes = defaults.maxRequestBytes();
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         String flag = a;
@@ -257,7 +326,10 @@ public final class ConfigServerCommand {
           case "--waypoint-controller" -> waypointController = true;
           case "--kubernetes" -> kubernetes = true;
           case "--config", "--state-dir", "--listen", "--listen-tls", "--max-cert-ttl",
-              "--tls-server-name", "--namespace", "--ca-trusted-node-accounts" -> {
+              "--tls-server-name", "--namespace", "--ca-trusted-node-accounts",
+              "--handshake-timeout", "--idle-timeout", "--keepalive-min-interval",
+              "--max-connections", "--max-connections-per-client", "--max-pending-handshakes",
+              "--max-calls-per-connection", "--max-request-bytes" -> {
             if (value == null) {
               if (i + 1 >= args.length) {
                 throw new UsageException(flag + " needs a value");
@@ -282,7 +354,15 @@ public final class ConfigServerCommand {
                   }
                 }
               }
-              default -> maxTtl = duration(value);
+              case "--handshake-timeout" -> handshakeTimeout = duration(flag, value);
+              case "--idle-timeout" -> idleTimeout = duration(flag, value);
+              case "--keepalive-min-interval" -> keepAliveMin = duration(flag, value);
+              case "--max-connections" -> maxConnections = count(flag, value, 0);
+              case "--max-connections-per-client" -> perClient = count(flag, value, 1);
+              case "--max-pending-handshakes" -> pendingHandshakes = count(flag, value, 1);
+              case "--max-calls-per-connection" -> callsPerConnection = count(flag, value, 1);
+              case "--max-request-bytes" -> requestBytes = count(flag, value, 1024);
+              default -> maxTtl = duration(flag, value);
             }
           }
           default -> throw new UsageException("unknown flag '" + a + "'");
@@ -297,19 +377,35 @@ public final class ConfigServerCommand {
       return new Options(
           List.copyOf(configs), kubernetes, stateDir, address(listen), maxTtl,
           waypointController, listenTls == null ? null : address(listenTls),
-          List.copyOf(tlsNames), namespace, List.copyOf(trusted));
+          List.copyOf(tlsNames), namespace, List.copyOf(trusted),
+          defaults.withHandshakeTimeout(handshakeTimeout).withIdleTimeout(idleTimeout)
+              .withPermitKeepAliveTime(keepAliveMin).withCaps(maxConnections, perClient,
+                  pendingHandshakes, callsPerConnection, requestBytes));
     }
 
-    private static Duration duration(String v) throws UsageException {
+    private static Duration duration(String flag, String v) throws UsageException {
+      Duration d;
       try {
-        Duration d = GoDuration.parse(v);
-        if (d.isNegative() || d.isZero()) {
-          throw new UsageException("--max-cert-ttl " + v + ": expected a positive duration");
-        }
-        return d;
+        d = GoDuration.parse(v);
       } catch (RuntimeException e) {
-        throw new UsageException("--max-cert-ttl " + v + ": expected a duration such as 24h or 90m");
+        throw new UsageException(flag + " " + v + ": expected a duration such as 24h, 90m or 10s");
       }
+      if (d.isNegative() || d.isZero()) {
+        throw new UsageException(flag + " " + v + ": expected a positive duration");
+      }
+      return d;
+    }
+
+    private static int count(String flag, String v, int min) throws UsageException {
+      try {
+        int n = Integer.parseInt(v.strip());
+        if (n >= min) {
+          return n;
+        }
+      } catch (NumberFormatException e) {
+        // said below
+      }
+      throw new UsageException(flag + " " + v + ": expected a whole number of at least " + min);
     }
 
     static InetSocketAddress address(String v) throws UsageException {
@@ -338,7 +434,8 @@ public final class ConfigServerCommand {
       CaStateDirectory state,
       NodeTokens tokens,
       SnapshotPublisher publisher,
-      XdsServer xds)
+      XdsServer xds,
+      ConnectionGuard guard)
       implements AutoCloseable {
 
     /**
@@ -352,8 +449,8 @@ public final class ConfigServerCommand {
       KubernetesClient client = new KubernetesClientBuilder().build();
       try {
         Running r = start(o, out, client);
-        return new Running(r.server(), r.tlsServer(), closingBoth(r.source(), client), r.tokenSubscription(),
-            r.state(), r.tokens(), r.publisher(), r.xds());
+        return new Running(r.server(), r.tlsServer(), closingBoth(r.source(), client),
+            r.tokenSubscription(), r.state(), r.tokens(), r.publisher(), r.xds(), r.guard());
       } catch (IOException | RuntimeException e) {
         client.close();
         throw e;
@@ -371,7 +468,11 @@ public final class ConfigServerCommand {
         if (client == null) {
           throw new IllegalArgumentException("Kubernetes mode needs a client");
         }
-        KubernetesConfigSource k = KubernetesConfigSource.start(client, publisher);
+        KubernetesConfigSource k = KubernetesConfigSource.open(client, publisher);
+        out.println("mesh config-server: listing the mesh at " + client.getMasterUrl()
+            + "; listening once every kind is listed");
+        out.flush();
+        awaitSynced(k);
         out.println("mesh config-server: watching the mesh at " + client.getMasterUrl()
             + (k.missingResources().isEmpty() ? ""
                 : " (not served, left out: " + k.missingResources() + ")"));
@@ -382,11 +483,15 @@ public final class ConfigServerCommand {
       try {
         MeshSnapshot snapshot = publisher.snapshot();
         String namespace = o.kubernetes() ? namespace(o, client) : null;
+        ApiOutage caOutage = o.kubernetes() ? new ApiOutage(log, "Kubernetes API at "
+            + client.getMasterUrl(), "not listening until the CA root is read") : null;
         CaStateDirectory state = o.kubernetes()
-            ? KubernetesCaRoot.open(client, namespace, o.stateDir(), snapshot.trustDomain())
+            ? retrying(caOutage, "read or create Secret " + namespace + "/" + KubernetesCaRoot.SECRET,
+                () -> KubernetesCaRoot.open(client, namespace, o.stateDir(), snapshot.trustDomain()))
             : CaStateDirectory.open(o.stateDir(), snapshot.trustDomain());
         if (o.kubernetes()) {
-          KubernetesCaRoot.publish(client, namespace, state.roots().trustBundlePem(), null);
+          retrying(caOutage, "publish ConfigMap " + namespace + "/" + KubernetesCaRoot.CONFIG_MAP,
+              () -> KubernetesCaRoot.publish(client, namespace, state.roots().trustBundlePem(), null));
           out.println("mesh config-server: CA root kept in Secret " + namespace + "/"
               + KubernetesCaRoot.SECRET + ", its certificate published in ConfigMap " + namespace
               + "/" + KubernetesCaRoot.CONFIG_MAP);
@@ -408,16 +513,26 @@ public final class ConfigServerCommand {
           expected = KubernetesTokenAuthenticator.EXPECTED + ", or " + expected;
         }
         BearerAuthentication authentication = new BearerAuthentication(authenticators, expected);
-        ConfigServer server =
-            ConfigServer.builder(o.listen())
-                .interceptor(authentication)
-                .service(caService)
-                .service(xds)
-                .start();
+        // One guard for both listeners: one connection cap within the process's descriptors.
+        ConnectionGuard guard = ConnectionGuard.start(o.limits());
+        ConfigServer server;
+        try {
+          server = ConfigServer.builder(o.listen())
+              .guard(guard)
+              .interceptor(authentication)
+              .service(caService)
+              .service(xds)
+              .start();
+        } catch (IOException | RuntimeException e) {
+          xds.close();
+          guard.close();
+          throw e;
+        }
         ConfigServer tlsServer = null;
         if (o.listenTls() != null) {
           try {
             tlsServer = ConfigServer.builder(o.listenTls())
+                .guard(guard)
                 .tls(ControlPlaneTls.server(ca, o.listenTls().getAddress(), o.tlsServerNames()))
                 // authentication first: ClientCertificates lets an authenticated caller through
                 .interceptor(authentication)
@@ -428,16 +543,42 @@ public final class ConfigServerCommand {
           } catch (IOException | RuntimeException e) {
             xds.close();
             server.close();
+            guard.close();
             throw e;
           }
         }
         Running r = new Running(server, tlsServer, source, subscription, state, tokens, publisher,
-            xds);
+            xds, guard);
         r.describe(snapshot, ca, out);
         return r;
       } catch (IOException | RuntimeException e) {
         closeQuietly(source);
         throw e;
+      }
+    }
+
+    /** Waits, for as long as it takes, until {@code source} has listed the mesh. */
+    private static void awaitSynced(KubernetesConfigSource source) throws IOException {
+      try {
+        source.synced().get();
+      } catch (InterruptedException e) {
+        source.close();
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted while listing the mesh", e);
+      } catch (ExecutionException | java.util.concurrent.CancellationException e) {
+        source.close();
+        throw new IOException("listing the mesh failed: " + e.getMessage(), e);
+      }
+    }
+
+    /** {@code call}, retried while the API fails transiently ({@link ApiRetry}). */
+    private static <T> T retrying(ApiOutage outage, String what, ApiRetry.Call<T> call)
+        throws IOException {
+      try {
+        return ApiRetry.DEFAULT.call(outage, what, call);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted: " + what, e);
       }
     }
 
@@ -486,6 +627,13 @@ public final class ConfigServerCommand {
             + ControlPlaneTls.serverIdentity(state.trustDomain())
             + "; xDS needs a client certificate from this CA or a valid bearer token)");
       }
+      ServerLimits l = guard.limits();
+      out.println("  limits:           at most " + guard.maxConnections() + " connections ("
+          + l.maxConnectionsPerClient() + " per client address, " + l.maxPendingHandshakes()
+          + " in their handshake), handshake within " + GoDurationText.of(l.handshakeTimeout())
+          + ", idle for " + GoDurationText.of(l.idleTimeout()) + ", "
+          + l.maxCallsPerConnection() + " calls per connection, requests up to "
+          + l.maxRequestBytes() + " bytes");
     }
 
     @Override
@@ -495,6 +643,7 @@ public final class ConfigServerCommand {
       if (tlsServer != null) {
         tlsServer.close();
       }
+      guard.close();
       try {
         tokenSubscription.close();
       } catch (Exception e) {
@@ -504,11 +653,14 @@ public final class ConfigServerCommand {
     }
   }
 
-  /** Prints a duration the way the flag takes it (24h, 90m, 30s). */
+  /** Prints a duration the way the flag takes it (24h, 90m, 30s, 500ms). */
   static final class GoDurationText {
     private GoDurationText() {}
 
     static String of(Duration d) {
+      if (d.toMillis() % 1000 != 0) {
+        return d.toMillis() + "ms";
+      }
       if (d.toSeconds() % 3600 == 0) {
         return d.toHours() + "h";
       }

@@ -27,6 +27,7 @@ final class Libc {
   static final int SCM_RIGHTS = 1;
   static final int SO_RCVTIMEO = 20;
   static final int SO_SNDTIMEO = 21;
+  static final int SO_ATTACH_REUSEPORT_CBPF = 51;
   static final int MSG_TRUNC = 0x20;
   static final int MSG_CTRUNC = 0x08;
   static final int MSG_NOSIGNAL = 0x4000;
@@ -236,6 +237,32 @@ final class Libc {
       v.set(ValueLayout.JAVA_INT, 0, value);
       if ((int) SETSOCKOPT.invokeExact(e, fd, level, name, v, 4) != 0) {
         throw failure("setsockopt(" + level + ", " + name + ")", e);
+      }
+    } catch (IOException | RuntimeException | Error x) {
+      throw x;
+    } catch (Throwable t) {
+      throw new IllegalStateException(t);
+    }
+  }
+
+  /**
+   * Attaches to {@code fd}'s SO_REUSEPORT group a classic BPF program that returns {@code index}:
+   * the kernel then gives every new connection to the group's socket at that index (in the order
+   * they joined; an index past the end falls back to the usual hash).
+   */
+  static void steerReusePortGroup(int fd, int index) throws IOException {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment e = errnoSlot(a);
+      // struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }: BPF_RET | BPF_K, k = index
+      MemorySegment insn = a.allocate(8, 8);
+      insn.set(ValueLayout.JAVA_SHORT, 0, (short) 0x06);
+      insn.set(ValueLayout.JAVA_INT, 4, index);
+      // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+      MemorySegment prog = a.allocate(16, 8);
+      prog.set(ValueLayout.JAVA_SHORT, 0, (short) 1);
+      prog.set(ValueLayout.ADDRESS, 8, insn);
+      if ((int) SETSOCKOPT.invokeExact(e, fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, prog, 16) != 0) {
+        throw failure("setsockopt(SO_ATTACH_REUSEPORT_CBPF)", e);
       }
     } catch (IOException | RuntimeException | Error x) {
       throw x;

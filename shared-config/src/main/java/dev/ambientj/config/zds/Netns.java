@@ -40,6 +40,16 @@ public final class Netns {
     Libc.close(fd);
   }
 
+  /**
+   * Makes the kernel give every new connection of {@code fd}'s {@code SO_REUSEPORT} group to the
+   * socket that joined it {@code index}-th (0 = the oldest): a listener handing over to a successor
+   * steers new connections away from itself before it closes, so that none is left in its accept
+   * queue to be reset. {@code SO_ATTACH_REUSEPORT_CBPF}; Linux.
+   */
+  public static void steerReusePortGroup(int fd, int index) throws IOException {
+    Libc.steerReusePortGroup(fd, index);
+  }
+
   /** {@code setsockopt(fd, level, name, &value, 4)}. */
   public static void setIntOption(int fd, int level, int name, int value) throws IOException {
     Libc.setIntOption(fd, level, name, value);

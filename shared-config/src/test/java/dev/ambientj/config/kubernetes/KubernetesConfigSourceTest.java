@@ -11,11 +11,14 @@ import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Service;
 import dev.ambientj.config.model.WaypointRef;
 import dev.ambientj.config.model.Workload;
+import dev.ambientj.testing.PausableTcpProxy;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPRouteDestination;
 import io.fabric8.istio.api.networking.v1.VirtualService;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.dsl.MixedOperation;
 import io.fabric8.kubernetes.client.dsl.Resource;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
@@ -30,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
@@ -587,5 +591,93 @@ class KubernetesConfigSourceTest {
     return objects.stream().collect(Collectors.toMap(
         o -> o.getKind() + " " + o.getMetadata().getNamespace() + "/" + o.getMetadata().getName(),
         o -> SERIALIZATION.convertValue(o, GenericKubernetesResource.class).getAdditionalProperties().get("spec")));
+  }
+
+  // ---- a slow or absent API server ----
+
+  /** Short delays: the test waits for the retries, not for client-go's 30 s cap. */
+  private static final ApiRetry FAST_RETRY =
+      ApiRetry.between(Duration.ofMillis(200), Duration.ofSeconds(1));
+
+  /** A client of the mock server through {@code proxy}, with 3 s request timeouts (Fabric8's are 10 s). */
+  private KubernetesClient through(PausableTcpProxy proxy) {
+    KubernetesClient c = new KubernetesClientBuilder().withConfig(
+        new ConfigBuilder(client.getConfiguration())
+            .withMasterUrl(client.getMasterUrl().getProtocol() + "://127.0.0.1:" + proxy.port())
+            .withRequestTimeout(3000).withConnectionTimeout(3000).build()).build();
+    closeables.add(c);
+    return c;
+  }
+
+  private PausableTcpProxy proxy() throws Exception {
+    PausableTcpProxy proxy = PausableTcpProxy.start(server.getHostName(), server.getPort());
+    closeables.add(proxy);
+    return proxy;
+  }
+
+  private KubernetesConfigSource open(KubernetesClient c) {
+    KubernetesConfigSource source =
+        KubernetesConfigSource.open(c, publisher, new MeshTranslator(), Duration.ofMinutes(10), FAST_RETRY);
+    closeables.add(source);
+    return source;
+  }
+
+  @Test
+  void anApiServerThatDoesNotAnswerAtStartIsRetriedUntilItDoes() throws Exception {
+    apply(namespace("shop") + pod("shop", "web-1", "10.1.0.1", "web"));
+    PausableTcpProxy proxy = proxy();
+    proxy.blackHole();
+    KubernetesConfigSource source = open(through(proxy));
+    eventually("the lists time out and are tried again",
+        () -> source.outageEpisodes() == 1 && proxy.heldConnections() > 10);
+    assertThat(source.synced()).as("not synced while the API does not answer").isNotDone();
+    assertThat(source.lastFailure()).startsWith("cannot list ");
+    assertThat(publisher.snapshot().workloads()).as("nothing published meanwhile").isEmpty();
+
+    proxy.resume();
+    source.synced().get(BOUND.toSeconds(), TimeUnit.SECONDS);
+    assertThat(workload("shop", "web-1")).as("the mesh once the API answers").isPresent();
+    assertThat(source.outageEpisodes()).as("one outage, logged once").isEqualTo(1);
+  }
+
+  @Test
+  void changesMadeWhileTheApiWasAwayArriveOnceItIsBack() throws Exception {
+    apply(namespace("shop") + pod("shop", "web-1", "10.1.0.1", "web")
+        + pod("shop", "web-2", "10.1.0.2", "web"));
+    PausableTcpProxy proxy = proxy();
+    KubernetesConfigSource source = open(through(proxy));
+    source.synced().get(BOUND.toSeconds(), TimeUnit.SECONDS);
+    long version = publisher.snapshot().version();
+    int episodes = source.outageEpisodes();
+
+    proxy.blackHole();
+    eventually("the watches try to come back", () -> proxy.heldConnections() > 0);
+    apply(pod("shop", "web-3", "10.1.0.3", "web"));
+    client.pods().inNamespace("shop").withName("web-1").delete();
+    eventually("the outage is noticed", () -> source.outageEpisodes() == episodes + 1);
+    assertThat(publisher.snapshot().version()).as("the last mesh stays in force").isEqualTo(version);
+    assertThat(workload("shop", "web-1")).isPresent();
+
+    proxy.resume();
+    eventually("the pod created during the outage is in the mesh", () -> workload("shop", "web-3").isPresent());
+    eventually("the pod deleted during the outage is gone", () -> workload("shop", "web-1").isEmpty());
+    assertThat(workload("shop", "web-2")).isPresent();
+    assertThat(source.outageEpisodes()).as("one outage, logged once").isEqualTo(episodes + 1);
+  }
+
+  @Test
+  void aForbiddenListIsRetriedUntilTheRbacAllowsIt() throws Exception {
+    apply(namespace("shop") + pod("shop", "web-1", "10.1.0.1", "web"));
+    for (String path : List.of("/api/v1/pods", "/api/v1/pods?resourceVersion=0")) {
+      server.expect().get().withPath(path)
+          .andReturn(403, Map.of("kind", "Status", "apiVersion", "v1", "status", "Failure",
+              "reason", "Forbidden", "code", 403,
+              "message", "pods is forbidden: User \"system:serviceaccount:x:y\" cannot list"))
+          .times(3);
+    }
+    KubernetesConfigSource source = open(client);
+    source.synced().get(BOUND.toSeconds(), TimeUnit.SECONDS);
+    assertThat(workload("shop", "web-1")).isPresent();
+    assertThat(source.lastFailure()).contains("pods", "HTTP 403", "get/list/watch");
   }
 }

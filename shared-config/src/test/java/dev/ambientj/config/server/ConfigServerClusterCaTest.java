@@ -12,11 +12,6 @@ import dev.ambientj.config.ca.ControlPlaneTls;
 import dev.ambientj.config.ca.CsrFactory;
 import dev.ambientj.config.ca.KubernetesCaRoot;
 import dev.ambientj.config.model.MeshSnapshot;
-import dev.ambientj.config.xds.ProxyNode;
-import dev.ambientj.config.xds.TypeUrls;
-import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
-import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
-import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.authentication.TokenReview;
@@ -25,12 +20,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.kubernetes.client.utils.Serialization;
-import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.Status;
-import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.MetadataUtils;
-import io.grpc.stub.StreamObserver;
 import io.netty.handler.ssl.SslContext;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -353,46 +343,10 @@ class ConfigServerClusterCaTest {
         .as("root and token").isEqualTo(Status.Code.OK);
   }
 
-  /** How the TLS port answers a delta-ADS stream: OK once a response arrives. */
+  /** How the TLS port answers a delta-ADS stream (tls null: plaintext): OK once a response arrives. */
   private Status firstAnswer(SslContext tls, String token) throws Exception {
-    NettyChannelBuilder b = NettyChannelBuilder.forTarget(tlsTarget(running));
-    if (tls == null) {
-      b.usePlaintext();
-    } else {
-      b.sslContext(tls).overrideAuthority("ambientj-config." + NS + ".svc");
-    }
-    ManagedChannel channel = b.build();
-    try {
-      var stub = AggregatedDiscoveryServiceGrpc.newStub(channel);
-      if (token != null) {
-        Metadata h = new Metadata();
-        h.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
-        stub = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h));
-      }
-      CompletableFuture<Status> ended = new CompletableFuture<>();
-      StreamObserver<DeltaDiscoveryRequest> requests =
-          stub.deltaAggregatedResources(new StreamObserver<>() {
-            @Override
-            public void onNext(DeltaDiscoveryResponse value) {
-              ended.complete(Status.OK);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-              ended.complete(Status.fromThrowable(t));
-            }
-
-            @Override
-            public void onCompleted() {
-              ended.complete(Status.OK.withDescription("completed"));
-            }
-          });
-      requests.onNext(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
-          .setNode(ProxyNode.node("ztunnel", "127.78.1.1", "ztunnel-a", NS, "node-a")).build());
-      return ended.get(20, TimeUnit.SECONDS);
-    } finally {
-      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    }
+    return XdsProbe.firstAnswer(tlsTarget(running), tls, "ambientj-config." + NS + ".svc",
+        token == null ? null : "Bearer " + token);
   }
 
   private static X509Certificate leaf(List<String> chain) {

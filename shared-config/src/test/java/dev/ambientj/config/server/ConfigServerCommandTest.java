@@ -59,6 +59,50 @@ class ConfigServerCommandTest {
   }
 
   @Test
+  void limitFlagsParseAndBadValuesAreUsageErrors() throws Exception {
+    var defaults = ConfigServerCommand.Options.parse(new String[] {"--config", mesh().toString()});
+    assertThat(defaults.limits()).isEqualTo(ServerLimits.defaults());
+    var o = ConfigServerCommand.Options.parse(new String[] {"--config", mesh().toString(),
+        "--handshake-timeout", "3s", "--idle-timeout=90s", "--keepalive-min-interval", "1m",
+        "--max-connections", "500", "--max-connections-per-client", "20",
+        "--max-pending-handshakes", "50", "--max-calls-per-connection", "10",
+        "--max-request-bytes", "65536"});
+    ServerLimits l = o.limits();
+    assertThat(l.handshakeTimeout()).isEqualTo(Duration.ofSeconds(3));
+    assertThat(l.idleTimeout()).isEqualTo(Duration.ofSeconds(90));
+    assertThat(l.permitKeepAliveTime()).isEqualTo(Duration.ofMinutes(1));
+    assertThat(List.of(l.maxConnections(), l.maxConnectionsPerClient(), l.maxPendingHandshakes(),
+        l.maxCallsPerConnection(), l.maxRequestBytes())).containsExactly(500, 20, 50, 10, 65536);
+
+    for (String[] bad : List.of(new String[] {"--handshake-timeout", "0s"},
+        new String[] {"--idle-timeout", "soon"}, new String[] {"--max-connections", "-1"},
+        new String[] {"--max-connections-per-client", "0"},
+        new String[] {"--max-request-bytes", "12"}, new String[] {"--max-pending-handshakes"})) {
+      outBytes.reset();
+      errBytes.reset();
+      String[] args = new String[bad.length + 2];
+      args[0] = "--config";
+      args[1] = mesh().toString();
+      System.arraycopy(bad, 0, args, 2, bad.length);
+      assertThat(ConfigServerCommand.run(args, out, err)).as(String.join(" ", bad)).isEqualTo(2);
+      assertThat(errBytes.toString()).contains(bad[0]);
+    }
+  }
+
+  @Test
+  void theConnectionCapKeepsAQuarterOfTheDescriptorLimitFree() {
+    ServerLimits d = ServerLimits.defaults();
+    assertThat(d.effectiveMaxConnections(20_000)).isEqualTo(20_000 - 4096);
+    assertThat(d.effectiveMaxConnections(1_024)).isEqualTo(1_024 - 256);
+    assertThat(d.effectiveMaxConnections(1_048_576)).isEqualTo(ServerLimits.DEFAULT_MAX_CONNECTIONS);
+    assertThat(d.effectiveMaxConnections(-1)).isEqualTo(ServerLimits.DEFAULT_MAX_CONNECTIONS);
+    ServerLimits asked = d.withCaps(50_000, 256, 1024, 100, 4 << 20);
+    assertThat(asked.effectiveMaxConnections(20_000)).as("lowered to the budget")
+        .isEqualTo(20_000 - 4096);
+    assertThat(asked.effectiveMaxConnections(1_048_576)).isEqualTo(50_000);
+  }
+
+  @Test
   void startsPrintsWhereTheCredentialsAreAndServesTheCa() throws Exception {
     Path state = tmp.resolve("state");
     var o =

@@ -8,15 +8,8 @@ import dev.ambientj.config.ca.ControlPlaneTls;
 import dev.ambientj.config.ca.CsrFactory;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.xds.ProxyNode;
-import dev.ambientj.config.xds.TypeUrls;
 import dev.ambientj.config.xds.XdsConfigSource;
-import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
-import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
-import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
-import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.StreamObserver;
 import io.netty.handler.ssl.SslContext;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -25,7 +18,6 @@ import java.nio.file.Path;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -123,33 +115,6 @@ class ConfigServerTlsTest {
 
   /** How the server answers a delta-ADS stream opened with {@code tls}: a response is OK. */
   private Status firstAnswer(SslContext tls) throws Exception {
-    ManagedChannel channel = NettyChannelBuilder.forTarget(tlsTarget()).sslContext(tls)
-        .overrideAuthority(ControlPlaneTls.SERVER_NAME).build();
-    try {
-      CompletableFuture<Status> ended = new CompletableFuture<>();
-      StreamObserver<DeltaDiscoveryRequest> requests = AggregatedDiscoveryServiceGrpc
-          .newStub(channel).deltaAggregatedResources(new StreamObserver<>() {
-            @Override
-            public void onNext(DeltaDiscoveryResponse value) {
-              ended.complete(Status.OK.withDescription("got a response: " + value.getTypeUrl()));
-            }
-
-            @Override
-            public void onError(Throwable t) {
-              ended.complete(Status.fromThrowable(t));
-            }
-
-            @Override
-            public void onCompleted() {
-              ended.complete(Status.OK.withDescription("completed"));
-            }
-          });
-      requests.onNext(DeltaDiscoveryRequest.newBuilder().setTypeUrl(TypeUrls.ADDRESS)
-          .setNode(ProxyNode.node("ztunnel", "127.0.100.1", "ztunnel-a", "istio-system", "node-a"))
-          .build());
-      return ended.get(10, TimeUnit.SECONDS);
-    } finally {
-      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    }
+    return XdsProbe.firstAnswer(tlsTarget(), tls, ControlPlaneTls.SERVER_NAME, null);
   }
 }

@@ -186,8 +186,7 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
       telemetry.policy(tracked.policyClosePolicy());
       telemetry.closed(request, response, reason, TrafficMetrics.FLAG_DENY);
     } else {
-      telemetry.closed(request, response, cause == null ? null : ProxyContext.describe(cause),
-          TrafficMetrics.NO_FLAGS);
+      telemetry.closed(request, response, cause);
     }
   }
 

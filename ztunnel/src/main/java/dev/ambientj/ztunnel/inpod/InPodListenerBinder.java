@@ -95,6 +95,11 @@ public final class InPodListenerBinder implements ListenerBinder, AutoCloseable 
     return gone;
   }
 
+  /** How many pods are handed over now. */
+  public int podCount() {
+    return pods.size();
+  }
+
   public PodNetwork findPod(String uid) {
     return pods.get(uid);
   }
@@ -159,6 +164,17 @@ public final class InPodListenerBinder implements ListenerBinder, AutoCloseable 
     } catch (Exception e) {
       return failed(new IOException("cannot create a listener in " + pod + ": " + e.getMessage(), e));
     }
+  }
+
+  @Override
+  public <T> T callInNetwork(Workload workload, java.util.concurrent.Callable<T> task)
+      throws Exception {
+    PodNetwork pod = byWorkloadUid.get(workload.uid());
+    if (pod == null) {
+      throw new IOException("no network namespace for pod " + workload.namespace() + "/"
+          + workload.name());
+    }
+    return executor.call(pod.netnsFd(), task);
   }
 
   private static ChannelFuture failed(Throwable cause) {

@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
  * only once the pod's listeners are bound, so no captured packet finds nobody listening). A
  * received netns descriptor passes to the handler with an Add; with any other message it is closed
  * and the request NACKed. The snapshot is the Adds/Keeps before {@code SnapshotSent}; then pods
- * not named are dropped. When the agent goes away the proxies keep running and readiness turns
- * false until the next snapshot.
+ * not named are dropped. When the agent goes away the proxies keep running (the handler decides
+ * what {@code ready(false)} means: ztunnel stays ready once it has had a snapshot).
  */
 public final class ZdsClient implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ZdsClient.class);

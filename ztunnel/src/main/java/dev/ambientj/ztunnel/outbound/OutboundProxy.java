@@ -251,8 +251,8 @@ public final class OutboundProxy {
       }
       callback.onConnected();
       ConnectionLimiter.handshakeDone(downstream);
-      Relays.start(downstream, upstream, (sent, received, cause) -> telemetry.closed(sent,
-          received, cause == null ? null : ProxyContext.describe(cause), TrafficMetrics.NO_FLAGS));
+      Relays.start(downstream, upstream,
+          (sent, received, cause) -> telemetry.closed(sent, received, cause));
     }
 
     void failed(OutboundCallback.Failure failure, String message, String flags) {

@@ -122,6 +122,20 @@ public final class ConnectionTelemetry {
         policy));
   }
 
+  /**
+   * {@link #closed(long, long, String, String)} for a relay that ended with {@code cause} (null:
+   * normally): a relay the drain ended is logged with {@link ConnectionDrain#ERROR} and the flag
+   * {@link TrafficMetrics#FLAG_DRAIN}.
+   */
+  public void closed(long requestBytes, long responseBytes, Throwable cause) {
+    if (cause instanceof ConnectionDrain.Ended) {
+      closed(requestBytes, responseBytes, ConnectionDrain.ERROR, TrafficMetrics.FLAG_DRAIN);
+    } else {
+      closed(requestBytes, responseBytes, cause == null ? null : ProxyContext.describe(cause),
+          TrafficMetrics.NO_FLAGS);
+    }
+  }
+
   private ConnectionMeters meters(String flags) {
     return metrics.meters(reporter, source, destination, service, mutualTls, flags);
   }

@@ -27,7 +27,8 @@ public final class Relays {
     long earlyUp = EarlyDataBuffer.flushTo(downstream, upstream);
     long earlyDown = upstream.eventLoop().inEventLoop()
         ? EarlyDataBuffer.flushTo(upstream, downstream) : 0;
-    Relay.start(downstream, upstream,
-        (aToB, bToA, cause) -> done.onDone(aToB + earlyUp, bToA + earlyDown, cause));
+    ConnectionDrain.track(downstream, upstream);
+    Relay.start(downstream, upstream, (aToB, bToA, cause) -> done.onDone(aToB + earlyUp,
+        bToA + earlyDown, ConnectionDrain.cause(downstream, cause)));
   }
 }

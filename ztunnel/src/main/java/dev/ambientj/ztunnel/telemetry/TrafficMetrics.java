@@ -48,6 +48,8 @@ public final class TrafficMetrics {
   public static final String FLAG_OVER_BUDGET = "OVER_BUDGET";
   /** {@code response_flags} when the peer proved an identity other than the expected one. */
   public static final String FLAG_IDENTITY_ERROR = "IDENTITY_ERROR";
+  /** ztunnel's shutdown ended the connection at the drain deadline. */
+  public static final String FLAG_DRAIN = "DRAIN";
 
   private final PrometheusMeterRegistry registry;
   private final Cache<Key, ConnectionMeters> meters =
