@@ -78,7 +78,6 @@ final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
     p.addAfter("idle", "keepalive", new KeepaliveHandler(CLIENT_PING_TIMEOUT.toNanos()));
     p.addAfter("keepalive", "h2", codec);
     p.addAfter("h2", StreamReceiveBudget.NAME, new StreamReceiveBudget(c.streamWindowSize()));
-    p.addAfter("h2", SmallDataFrameWriter.NAME, new SmallDataFrameWriter(codec));
     p.addAfter(StreamReceiveBudget.NAME, "h2-mux", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
     p.addAfter("h2-mux", "hbone-conn", new Tail(conn));
     for (Object m : early) {

@@ -88,7 +88,6 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
     StreamReceiveBudget receiveBudget = new StreamReceiveBudget(c.streamWindowSize());
     ServerConnectionGuard guard = new ServerConnectionGuard(server, peer);
     p.addAfter("h2", StreamReceiveBudget.NAME, receiveBudget);
-    p.addAfter("h2", SmallDataFrameWriter.NAME, new SmallDataFrameWriter(codec));
     p.addAfter(StreamReceiveBudget.NAME, "h2-mux", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
       @Override
       protected void initChannel(Http2StreamChannel stream) {

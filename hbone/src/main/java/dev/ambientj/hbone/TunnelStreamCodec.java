@@ -1,7 +1,6 @@
 package dev.ambientj.hbone;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
@@ -9,13 +8,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.ChannelInputShutdownReadComplete;
 import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
-import io.netty.handler.codec.http2.Http2Connection;
 import io.netty.handler.codec.http2.Http2DataFrame;
-import io.netty.handler.codec.http2.Http2Exception;
-import io.netty.handler.codec.http2.Http2FrameCodec;
-import io.netty.handler.codec.http2.Http2Stream;
-import io.netty.handler.codec.http2.Http2StreamChannel;
-import io.netty.handler.codec.http2.Http2StreamChannelOption;
 import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2ResetFrame;
@@ -43,13 +36,10 @@ import java.util.List;
  * the 200 without losing bytes the peer sent straight away. The queue holds at most what arrived
  * in the read batch that carried the 200 (the stream channel has auto-read off meanwhile).
  *
- * <p>Flow control: window goes back to the peer for what is read into this pipeline. With
- * auto-read off (the relay does that when the other side is not writable) frames stay queued in
- * the stream channel, so the peer's window closes — HTTP/2 flow control is the backpressure. Until
- * the first {@code read()} the stream channel returns window itself (a WINDOW_UPDATE frame object
- * and promise per read batch); from the first DATA frame after it, this handler returns each
- * frame's bytes to the connection's flow controller directly ({@link #consume}; JMH HboneLatency:
- * 146 fewer bytes allocated per relayed request/response).
+ * <p>Flow control: the stream channel returns window to the peer when a frame is read into this
+ * pipeline. With auto-read off (the relay does that when the other side is not writable) frames
+ * stay queued in the stream channel, so the peer's window closes — HTTP/2 flow control is the
+ * backpressure.
  *
  * <p>Not sharable; all methods run on the stream's event loop.
  */
@@ -58,12 +48,6 @@ final class TunnelStreamCodec extends ChannelDuplexHandler {
   private static final Object END = new Object();
 
   private ArrayDeque<Object> held = new ArrayDeque<>();
-  /** The HTTP/2 connection the stream belongs to; null if its codec is not found (then Netty's path). */
-  private Http2Connection connection;
-  /** Set by the first read(): from the next DATA frame on, this handler returns window itself. */
-  private boolean reading;
-  /** Netty's per-read WINDOW_UPDATE frame is off; every DATA frame is consumed here. */
-  private boolean consuming;
   // volatile: read by TunnelChannels from other threads
   private volatile boolean inputShutdown;
   private volatile boolean outputShutdown;
@@ -100,8 +84,6 @@ final class TunnelStreamCodec extends ChannelDuplexHandler {
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     if (msg instanceof Http2DataFrame d) {
       boolean end = d.isEndStream();
-      int flowControlled = d.initialFlowControlledBytes();
-      boolean consumeHere = reading && flowControlled > 0 && takeOverFlowControl(ctx);
       ByteBuf content = d.content();
       if (content.isReadable()) {
         deliver(ctx, content);
@@ -110,9 +92,6 @@ final class TunnelStreamCodec extends ChannelDuplexHandler {
       }
       if (end) {
         deliver(ctx, END);
-      }
-      if (consumeHere) {
-        consume(ctx, flowControlled);
       }
     } else if (msg instanceof Http2HeadersFrame h) {
       if (h.isEndStream()) {
@@ -164,56 +143,7 @@ final class TunnelStreamCodec extends ChannelDuplexHandler {
   }
 
   @Override
-  public void handlerAdded(ChannelHandlerContext ctx) {
-    if (ctx.channel() instanceof Http2StreamChannel stream) {
-      Http2FrameCodec codec = stream.parent().pipeline().get(Http2FrameCodec.class);
-      connection = codec == null ? null : codec.connection();
-    }
-  }
-
-  /**
-   * Turns the stream channel's own window accounting off, once (true: this handler returns the
-   * window; false: no HTTP/2 codec found, the channel keeps doing it). Called before the frame that
-   * triggers it goes on, so that a read() the relay makes while handling that frame cannot return
-   * its bytes too.
-   */
-  private boolean takeOverFlowControl(ChannelHandlerContext ctx) {
-    if (connection == null) {
-      return false;
-    }
-    if (!consuming) {
-      consuming = true;
-      ctx.channel().config().setOption(Http2StreamChannelOption.AUTO_STREAM_FLOW_CONTROL, false);
-    }
-    return true;
-  }
-
-  /**
-   * Returns {@code bytes} of the stream's window as they reach this pipeline, as the stream channel
-   * would at its next read — without a WINDOW_UPDATE frame object and promise per read batch. The
-   * first DATA frame after the first {@code read()} switches the channel's own accounting off: what
-   * it had counted until then (the frames held before the relay started) it returned when that read
-   * began; this frame and every later one are returned here. The codec writes a WINDOW_UPDATE only
-   * when the window has run down far enough; that write is flushed at once.
-   */
-  private void consume(ChannelHandlerContext ctx, int bytes) {
-    Channel ch = ctx.channel();
-    Http2Stream stream = connection.stream(((Http2StreamChannel) ch).stream().id());
-    if (stream == null) {
-      return; // closed: nothing to return
-    }
-    try {
-      if (connection.local().flowController().consumeBytes(stream, bytes)) {
-        ch.parent().flush();
-      }
-    } catch (Http2Exception e) {
-      ctx.fireExceptionCaught(e);
-    }
-  }
-
-  @Override
   public void read(ChannelHandlerContext ctx) {
-    reading = true;
     ArrayDeque<Object> queue = held;
     if (queue != null) {
       held = null;

@@ -77,30 +77,6 @@ class HboneTunnelTest {
     sink.closed.get(10, TimeUnit.SECONDS);
   }
 
-  /**
-   * Writes of a few KiB take {@link SmallDataFrameWriter}'s path (one buffer per frame); 16 MiB
-   * of them to a server that grants the smallest windows HTTP/2 allows (65,535 bytes, not a
-   * multiple of the write size) run the window out again and again, so frames are also split at
-   * the window's edge. Every byte comes back, in order.
-   */
-  @Test
-  void smallWritesRoundTripWithChecksumAcrossWindowEdges() throws Exception {
-    try (TestMesh small = new TestMesh().startEcho()
-        .startServer(HboneServerConfig.defaults().withWindows(65_535, 65_535))
-        .startClient(HboneClientConfig.defaults())) {
-      long total = 16L << 20;
-      Channel tunnel = small.connectEcho();
-      Sink sink = Sink.attach(tunnel, false);
-      Pump pump = new Pump(total, 3_000, 7);
-      tunnel.pipeline().addFirst(pump);
-      tunnel.eventLoop().execute(() -> pump.pump(tunnel));
-      sink.inputEnded.get(45, TimeUnit.SECONDS);
-      assertThat(sink.count).isEqualTo(total);
-      assertThat(sink.crc.getValue()).isEqualTo(pump.crc.getValue());
-      sink.closed.get(10, TimeUnit.SECONDS);
-    }
-  }
-
   @Test
   void thousandConcurrentStreamsOverThePool() throws Exception {
     int n = 1000;

@@ -43,11 +43,6 @@ final class TunnelBench implements AutoCloseable {
   static final String POOLED_ALLOCATOR = "-Dio.netty.allocator.type=pooled";
   static final String ONE_MIB_CHUNKS = "-Dio.netty.allocator.maxOrder=7";
   static final String NO_LEAK_DETECTION = "-Dio.netty.leakDetection.level=disabled";
-  /**
-   * Lets Netty use sun.misc.Unsafe for buffer memory on JDK 24+, where it otherwise refrains (JEP
-   * 498 warns on first use): without it every copy and TLS call goes through NIO views.
-   */
-  static final String UNSAFE_MEMORY_ACCESS = "--sun-misc-unsafe-memory-access=allow";
 
   static final String TD = "cluster.local";
   static final SpiffeId CLIENT = new SpiffeId(TD, "bench", "client");
