@@ -21,8 +21,14 @@ CONFIGS = {
 PROCS = {"b": ["ztunnel-a", "ztunnel-b"], "c": ["ztunnel-a", "waypoint", "ztunnel-b"],
          "d": ["haproxy-a", "haproxy-b"], "a": []}
 TICK = os.sysconf("SC_CLK_TCK")
-GOALS = {"added_p99_ms": 0.20, "ztunnel_vcpu_per_1k": 0.06, "waypoint_vcpu_per_1k": 0.25,
-         "ztunnel_idle_rss_mib": 64, "hbone_conn_per_core": 2000}
+# Issue 17's targets (the waypoint's from issue 9).
+GOALS = {"added_p99_ms": 0.50, "p99_vs_haproxy": 1.0, "max_rps_vs_haproxy": 1.2, "iperf4_vs_haproxy": 1.2,
+         "iperf1_vs_haproxy": 1.5, "ztunnel_vcpu_per_1k": 0.05, "waypoint_vcpu_per_1k": 0.25,
+         "ztunnel_idle_rss_mib": 64, "ztunnel_loaded_rss_mib": 96, "hbone_conn_per_core": 4000,
+         "noisy_p99_vs_alone": 2.0}
+JVMS = ("ztunnel-a", "ztunnel-b", "waypoint", "config-server")
+NMT_COLUMNS = ("Java Heap", "Class", "Metaspace", "Code", "Thread", "GC", "Other", "Symbol",
+               "Shared class space")
 
 
 def read(path):
@@ -107,6 +113,24 @@ def percentiles(path):
             "samples": len(lat), "non_200": bad}
 
 
+def nmt(path):
+    """{category: committed MiB, "total": MiB, "classes": n, "threads": n} of a jcmd
+    VM.native_memory summary, or None."""
+    text = read(path)
+    if not text or "Total:" not in text:
+        return None
+    out = {}
+    m = re.search(r"Total: reserved=(\d+)KB, committed=(\d+)KB", text)
+    out["total"] = int(m.group(2)) / 1024
+    for m in re.finditer(r"^-\s+(.+?) \(reserved=(\d+)KB, committed=(\d+)KB\)", text, re.M):
+        out[m.group(1).strip()] = int(m.group(3)) / 1024
+    m = re.search(r"\(classes #(\d+)\)", text)
+    out["classes"] = int(m.group(1)) if m else None
+    m = re.search(r"\(threads? #(\d+)\)", text)
+    out["threads"] = int(m.group(1)) if m else None
+    return out
+
+
 def wrk(path):
     text = read(path) or ""
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
@@ -148,7 +172,40 @@ def one(d, c):
             e["rss_mib_after_iperf4"] = i4_cpu[p][1]
         procs[p] = e
     f["procs"] = procs
+    f["nmt"] = {step: {p: nmt(f"{d}/nmt-{step}-{p}.txt") for p in PROCS[c] if p in JVMS}
+                for step in ("rate", "max", "conn", "iperf")}
+    f["noisy"] = {mode: noisy(f"{d}/noisy-{mode}") for mode in ("on", "off")
+                  if os.path.isdir(f"{d}/noisy-{mode}")}
     return f
+
+
+def noisy(d):
+    """The noisy-neighbour steps of one run and fairness mode: client-0's figures alone, beside
+    the flood and beside the storm; client-1's own; what the ztunnels refused."""
+    out = {}
+    for step in ("alone", "flood", "storm"):
+        pct = percentiles(f"{d}/{step}.log") or {}
+        rps, errors = h2load_rps(f"{d}/{step}.txt")
+        e = {"p50_ms": pct.get("p50_ms"), "p99_ms": pct.get("p99_ms"), "p999_ms": pct.get("p999_ms"),
+             "rate_rps": rps, "errors": (errors or 0) + pct.get("non_200", 0) if pct else None}
+        if step == "flood":
+            e["noisy_rps"], e["noisy_errors"] = h2load_rps(f"{d}/noisy-flood.txt")
+        elif step == "storm":
+            e["noisy_rps"], e["noisy_errors"] = wrk(f"{d}/noisy-storm.txt")
+        c, _ = cpu(d, step)
+        e["vcpu"] = {p: v[0] for p, v in c.items()}
+        out[step] = e
+    refused = {}
+    for side in ("a", "b"):
+        for line in (read(f"{d}/refused-ztunnel-{side}.txt") or "").splitlines():
+            name, _, value = line.rpartition(" ")
+            try:
+                if float(value) > 0:
+                    refused[f"ztunnel-{side} {name}"] = float(value)
+            except ValueError:
+                pass
+    out["refused"] = refused
+    return out
 
 
 def stat(values):
@@ -203,6 +260,34 @@ def main():
         for p in PROCS[c]:
             keys = sorted({k for f in per_run[c] for k in f["procs"].get(p, {})})
             proc_stats[c][p] = {k: stat([f["procs"].get(p, {}).get(k) for f in per_run[c]]) for k in keys}
+    nmt_stats = {}
+    for c in configs:
+        for step in ("rate", "max", "conn", "iperf"):
+            for p in PROCS[c]:
+                if p not in JVMS:
+                    continue
+                vals = [f["nmt"][step].get(p) for f in per_run[c] if f["nmt"][step].get(p)]
+                if vals:
+                    keys = sorted({k for v in vals for k in v})
+                    nmt_stats[(c, step, p)] = {k: stat([v.get(k) for v in vals]) for k in keys}
+    nmt_idle = {which: {p: nmt(f"{raw}/nmt-{which}-{p}.txt") for p in JVMS}
+                for which in ("idle-start", "idle-end")}
+    noisy_stats = {}
+    for mode in ("on", "off"):
+        runs_n = [f["noisy"][mode] for f in per_run.get("b", []) if mode in f.get("noisy", {})]
+        if not runs_n:
+            continue
+        noisy_stats[mode] = {}
+        for step in ("alone", "flood", "storm"):
+            keys = ("p50_ms", "p99_ms", "p999_ms", "rate_rps", "errors", "noisy_rps", "noisy_errors")
+            noisy_stats[mode][step] = {k: stat([r[step].get(k) for r in runs_n]) for k in keys}
+            noisy_stats[mode][step]["vcpu"] = {p: stat([r[step]["vcpu"].get(p) for r in runs_n])
+                                               for p in ("ztunnel-a", "ztunnel-b")}
+        refused = {}
+        for r in runs_n:
+            for k, v in r["refused"].items():
+                refused[k] = max(refused.get(k, 0), v)
+        noisy_stats[mode]["refused"] = refused
     idle = {}
     for which in ("idle-start", "idle-end"):
         s = snap(f"{raw}/{which}.snap")
@@ -230,10 +315,13 @@ def main():
     goals["added_p99_ms_two_ztunnels"] = {"value": added, "goal": f"≤ {GOALS['added_p99_ms']}",
                                           "met": bool(added and added["median"] <= GOALS["added_p99_ms"])}
     goals["added_p99_ms_waypoint_path"] = {"value": paired_diff("c", "p99_ms"), "goal": "(no goal)", "met": None}
-    for m in ("iperf1_gbps", "iperf4_gbps"):
-        if "b" in stats and "d" in stats:
+    if "b" in stats and "d" in stats:
+        for m, g, le in (("p99_ms", "p99_vs_haproxy", True), ("max_rps", "max_rps_vs_haproxy", False),
+                         ("iperf4_gbps", "iperf4_vs_haproxy", False), ("iperf1_gbps", "iperf1_vs_haproxy", False)):
             r = ratio(stats["b"][m], stats["d"][m])
-            goals[f"{m}_ztunnel_vs_haproxy"] = {"value": r, "goal": "≥ 1.0", "met": bool(r and r >= 1.0)}
+            goals[f"{m}_ztunnel_vs_haproxy"] = {
+                "value": r, "goal": f"{'≤' if le else '≥'} {GOALS[g]}",
+                "met": bool(r and (r <= GOALS[g] if le else r >= GOALS[g]))}
     if "b" in proc_stats:
         for p in ("ztunnel-a", "ztunnel-b"):
             s = proc_stats["b"].get(p, {}).get("vcpu_per_1k_rps")
@@ -251,9 +339,25 @@ def main():
         v = idle["idle-start"].get(p, {}).get("rss_mib")
         goals[f"{p}_idle_rss_mib"] = {"value": v, "goal": f"≤ {GOALS['ztunnel_idle_rss_mib']}",
                                       "met": bool(v is not None and v <= GOALS["ztunnel_idle_rss_mib"])}
+        v = idle["idle-end"].get(p, {}).get("rss_mib")
+        goals[f"{p}_rss_after_load_mib"] = {"value": v, "goal": f"≤ {GOALS['ztunnel_loaded_rss_mib']}",
+                                            "met": bool(v is not None and v <= GOALS["ztunnel_loaded_rss_mib"])}
+    if "on" in noisy_stats:
+        alone = (noisy_stats["on"]["alone"]["p99_ms"] or {}).get("median")
+        for step in ("flood", "storm"):
+            beside = (noisy_stats["on"][step]["p99_ms"] or {}).get("median")
+            r = beside / alone if alone and beside else None
+            goals[f"noisy_{step}_p99_vs_alone_fairness_on"] = {
+                "value": r, "goal": f"≤ {GOALS['noisy_p99_vs_alone']}",
+                "met": bool(r and r <= GOALS["noisy_p99_vs_alone"])}
+        errs = sum((noisy_stats["on"][s]["errors"] or {}).get("max", 0) or 0 for s in ("alone", "flood", "storm"))
+        goals["noisy_measured_pod_never_refused_fairness_on"] = {"value": errs, "goal": "0 failed requests",
+                                                                 "met": errs == 0}
 
     report = {"machine": machine, "configs": {c: CONFIGS[c] for c in configs}, "runs": runs,
-              "per_run": per_run, "stats": stats, "proxies": proc_stats, "idle": idle, "goals": goals}
+              "per_run": per_run, "stats": stats, "proxies": proc_stats, "idle": idle, "goals": goals,
+              "nmt": {"idle": nmt_idle, "steps": {f"{c} {st} {p}": v for (c, st, p), v in nmt_stats.items()}},
+              "noisy": noisy_stats}
     with open(f"{out}/report.json", "w") as f:
         json.dump(report, f, indent=2, ensure_ascii=False)
 
@@ -285,11 +389,19 @@ def main():
                      ("jvm_ergonomics", "JVM ergonomics (pinned)"),
                      ("haproxy", "HAProxy"), ("nginx", "nginx"), ("iperf3", "iperf3"),
                      ("h2load", "h2load"), ("wrk", "wrk"), ("durations", "durations (s)"),
-                     ("clients", "connections per load"), ("elapsed_s", "bench wall time (s)")):
+                     ("clients", "connections per load"), ("elapsed_s", "bench wall time (s)"),
+                     ("control", "how the proxies get config and certificates (--control)"),
+                     ("cpu_mode", "CPU mode (--cpu-mode)"), ("cpus", "CPUs"),
+                     ("nmt", "native memory tracking (BENCH_NMT)"),
+                     ("aot", "ztunnel AOT cache trained on (b) first (BENCH_AOT)"),
+                     ("noisy_annotations", "the noisy pod's annotations")):
         w(f"| {label} | {machine.get(k, '') or '(none)'} |")
-    w(f"| pinning | proxies (ztunnels, waypoint, HAProxy pair) on CPU {machine.get('proxy_cpu')}; "
-      f"load generators (h2load, iperf3 -c, wrk) and backends (nginx, iperf3 -s) on CPU "
-      f"{machine.get('load_cpu')} (`taskset -c`) |")
+    if machine.get("cpu_mode", "shared") == "shared":
+        w(f"| pinning | proxies (ztunnels, waypoint, HAProxy pair) on CPU {machine.get('proxy_cpu')}; "
+          f"load generators (h2load, iperf3 -c, wrk) and backends (nginx, iperf3 -s) on CPU "
+          f"{machine.get('load_cpu')} (`taskset -c`) |")
+    else:
+        w(f"| pinning | each side's proxies on a CPU of their own: {machine.get('cpus')} (`taskset -c`) |")
     w("")
     w(f"## Figures\n")
     w(f"Median (min–max) over {n} run{'s' if n != 1 else ''}; ratios are of medians. Latency: "
@@ -326,10 +438,73 @@ def main():
     w("")
     w("Idle (MiB, vCPU): RSS after start-up before any traffic, after the whole bench, its peak; CPU with no traffic:\n")
     w("| process | at start | at end | peak (VmHWM) | idle vCPU (5 s after start, no traffic) |\n|---|---:|---:|---:|---:|")
-    for p in ("ztunnel-a", "ztunnel-b", "waypoint", "haproxy-a", "haproxy-b"):
+    for p in ("ztunnel-a", "ztunnel-b", "waypoint", "haproxy-a", "haproxy-b", "config-server"):
+        if p not in idle["idle-start"]:
+            continue
         a, e = idle["idle-start"].get(p, {}), idle["idle-end"].get(p, {})
         w(f"| {p} | {fmt(a.get('rss_mib'), 1)} | {fmt(e.get('rss_mib'), 1)} | {fmt(e.get('hwm_mib'), 1)} | {fmt(a.get('vcpu'), 3)} |")
     w("")
+    w("## Memory: RSS and native memory per JVM\n")
+    w("NMT summary (`jcmd PID VM.native_memory summary`, committed MiB) beside VmRSS. RSS is above the "
+      "NMT total by what NMT does not see (libjvm's text, the CDS archive's file pages, malloc arenas' "
+      "slack). Steps: median over the runs, after the step.\n")
+    hdr = ["process", "when", "RSS", "NMT total"] + list(NMT_COLUMNS) + ["classes", "threads"]
+    w("| " + " | ".join(hdr) + " |")
+    w("|---|---|" + "---:|" * (len(hdr) - 2))
+
+    def nmt_row(p, when, rss, n, median=False):
+        def g(k):
+            v = n.get(k) if n else None
+            if isinstance(v, dict):
+                v = v.get("median")
+            return v
+        return (f"| {p} | {when} | {fmt(rss, 1)} | {fmt(g('total'), 1)} | "
+                + " | ".join(fmt(g(k), 1) for k in NMT_COLUMNS)
+                + f" | {fmt(g('classes'), 0)} | {fmt(g('threads'), 0)} |")
+    for p in JVMS:
+        n0 = nmt_idle["idle-start"].get(p)
+        if n0 or p in idle["idle-start"]:
+            w(nmt_row(p, "idle, after start-up", idle["idle-start"].get(p, {}).get("rss_mib"), n0))
+        for c in configs:
+            for step in ("rate", "max", "conn", "iperf"):
+                if (c, step, p) in nmt_stats:
+                    rss = None
+                    key = {"rate": "rss_mib", "iperf": "rss_mib_after_iperf4"}.get(step)
+                    if key and proc_stats.get(c, {}).get(p, {}).get(key):
+                        rss = proc_stats[c][p][key]["median"]
+                    w(nmt_row(p, f"({c}) after {step}", rss, nmt_stats[(c, step, p)]))
+        n1 = nmt_idle["idle-end"].get(p)
+        if n1 or p in idle["idle-end"]:
+            w(nmt_row(p, "after the whole bench", idle["idle-end"].get(p, {}).get("rss_mib"), n1))
+    w("")
+    if noisy_stats:
+        w("## Noisy neighbour (b)\n")
+        w(f"client-0 (the measured pod) at {machine.get('rate')} requests/s as in the fixed-rate step, "
+          "alone, then beside client-1 on the same node and ztunnel: a maximum-rate HTTP flood "
+          f"(h2load, {machine.get('clients', '').split()[1].split('=')[1] if machine.get('clients') else '?'} "
+          "connections) and a connection storm (wrk, one request per connection). Fairness on: "
+          f"client-1 annotated `{machine.get('noisy_annotations')}`; off: ztunnels with `--fairness off`. "
+          "The load generators share one CPU, so client-1 also takes CPU from client-0's h2load.\n")
+        w("| fairness | client-1 | client-0 p50 (ms) | client-0 p99 (ms) | p99 ÷ alone | client-0 p99.9 (ms) "
+          "| client-0 achieved rps | client-0 failed requests | client-1 req/s | client-1 errors "
+          "| ztunnel-a vCPU | ztunnel-b vCPU |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for mode in ("on", "off"):
+            if mode not in noisy_stats:
+                continue
+            ns_ = noisy_stats[mode]
+            alone = ns_["alone"]["p99_ms"]
+            for step, label in (("alone", "idle"), ("flood", "maximum-rate flood"), ("storm", "connection storm")):
+                e = ns_[step]
+                w(f"| {mode} | {label} | {cell(e['p50_ms'], 3)} | {cell(e['p99_ms'], 3)} "
+                  f"| {fmt(ratio(e['p99_ms'], alone))} | {cell(e['p999_ms'], 3)} | {cell(e['rate_rps'], 0)} "
+                  f"| {cell(e['errors'], 0)} | {cell(e.get('noisy_rps'), 0)} | {cell(e.get('noisy_errors'), 0)} "
+                  f"| {cell(e['vcpu'].get('ztunnel-a'), 2)} | {cell(e['vcpu'].get('ztunnel-b'), 2)} |")
+        for mode in ("on", "off"):
+            if mode in noisy_stats and noisy_stats[mode]["refused"]:
+                w(f"\nRefused by the ztunnels, fairness {mode} (largest count of a run): "
+                  + "; ".join(f"`{k}` {v:.0f}" for k, v in sorted(noisy_stats[mode]["refused"].items())))
+        w("")
     w("## Goals\n")
     w("| goal | value (median (min–max)) | target | met |\n|---|---:|---|---|")
     for k, g in goals.items():

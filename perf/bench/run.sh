@@ -18,6 +18,7 @@ here="$root/perf/bench"
 usage() {
   cat <<'EOF'
 usage: perf/bench/run.sh [--quick] [--runs N] [--configs LIST] [--out DIR] [--build REV | --jars DIR]
+                         [--control xds|file] [--cpu-mode shared|own] [--noisy both|on|off]
 
   --quick          1 run, short durations (about 1.5 minutes; for development)
   --runs N         repetitions of the whole sequence (default 3; figures are min/median/max)
@@ -29,16 +30,31 @@ usage: perf/bench/run.sh [--quick] [--runs N] [--configs LIST] [--out DIR] [--bu
   --build REV      measure commit REV: `git archive` it to /tmp/ambj-bench-build-<sha> and build
                    the launcher there (kept for the next run), leaving this tree's target/ alone
   --jars DIR       measure launcher.jar and lib/ from DIR (default launcher/target, as built)
+  --control MODE   xds (default): the proxies start as the manifests start them — a config
+                   server (its own pod), ztunnel and the waypoint with --xds and --ca-address;
+                   file: each proxy reads the mesh YAML itself and signs with a local CA
+  --cpu-mode MODE  shared (default): every proxy on one CPU (BENCH_PROXY_CPU), the load on
+                   another (BENCH_LOAD_CPU); own: each side's proxies on a CPU of their own
+                   (BENCH_OWN_CPUS="A,B,W,L": node-a's proxies, node-b's, the waypoint, the load)
+  --noisy SET      the noisy-neighbour step of (b): a second client pod on node-a floods (maximum
+                   rate HTTP, then a connection storm) while client-0 runs the fixed rate; with
+                   ztunnel's fairness on, off, or both (default both: ztunnels restarted with
+                   --fairness off after the runs)
   --help           this message
 
 Environment: JAVA_HOME (a JDK 25; else /usr/lib/jvm/* is searched), MESH_JAVA_OPTS (extra
 JVM flags for ztunnel and the waypoint, after the ./mesh defaults), BENCH_ZTUNNEL_ARGS /
 BENCH_WAYPOINT_ARGS (extra arguments, e.g. "--worker-threads 1" or "--transport io_uring"),
-BENCH_PROXY_CPU (default 0), BENCH_LOAD_CPU (default 1).
+BENCH_PROXY_CPU (default 0), BENCH_LOAD_CPU (default 1), BENCH_OWN_CPUS (--cpu-mode own),
+BENCH_NMT (default 1: the JVMs run with -XX:NativeMemoryTracking=summary and jcmd records their
+breakdown after start-up and after each step; 0: off), BENCH_AOT (1: both ztunnels train an AOT
+cache on (b) traffic first and run from it; default 0), BENCH_NOISY_ANNOTATIONS (the noisy pod's
+budget, default "ambientj.dev/max-connections=16,ambientj.dev/max-connection-rate=200").
 EOF
 }
 
 quick=0 runs=3 configs="a,b,c,d" out="" rate=1000 warm_first="" build_rev="" jar_dir="$root/launcher/target"
+control=xds cpu_mode=shared noisy=both
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; runs=1 ;;
@@ -49,6 +65,9 @@ while [ $# -gt 0 ]; do
     --warm) warm_first="$2"; shift ;;
     --build) build_rev="$2"; shift ;;
     --jars) jar_dir="$(cd "$2" && pwd)"; shift ;;
+    --control) control="$2"; shift ;;
+    --cpu-mode) cpu_mode="$2"; shift ;;
+    --noisy) noisy="$2"; shift ;;
     --help|-h) usage; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -67,12 +86,33 @@ max_clients=32                  # closed-loop load for the maximum rate
 conn_clients=16                 # closed-loop connection-per-request load
 proxy_cpu="${BENCH_PROXY_CPU:-0}"
 load_cpu="${BENCH_LOAD_CPU:-1}"
+case "$control" in xds|file) ;; *) echo "run.sh: --control xds|file" >&2; exit 2 ;; esac
+case "$noisy" in both|on|off) ;; *) echo "run.sh: --noisy both|on|off" >&2; exit 2 ;; esac
+# CPUs: shared — every proxy on proxy_cpu; own — node-a's proxies (ztunnel-a, haproxy-a), node-b's
+# (ztunnel-b, haproxy-b), the waypoint and the load each where BENCH_OWN_CPUS says. With fewer
+# than 4 CPUs the waypoint shares node-a's and the load runs on all of them.
+case "$cpu_mode" in
+  shared) cpu_a=$proxy_cpu cpu_b=$proxy_cpu cpu_w=$proxy_cpu ;;
+  own)
+    if [ -n "${BENCH_OWN_CPUS:-}" ]; then own_cpus="$BENCH_OWN_CPUS"
+    elif [ "$(nproc)" -ge 4 ]; then own_cpus="0,1,2,3"
+    else own_cpus="0,1,0,0-$(( $(nproc) - 1 ))"; fi
+    IFS=, read -r cpu_a cpu_b cpu_w load_cpu <<<"$own_cpus" ;;
+  *) echo "run.sh: --cpu-mode shared|own" >&2; exit 2 ;;
+esac
+nmt="${BENCH_NMT:-1}"
+aot_cache="${BENCH_AOT:-0}"
+user_java_opts="${MESH_JAVA_OPTS:-}"
+noisy_annotations="${BENCH_NOISY_ANNOTATIONS:-ambientj.dev/max-connections=16,ambientj.dev/max-connection-rate=200}"
 
 # ---- addresses -----------------------------------------------------------------------------
 pfx=ambj                        # namespace name prefix
 ip_a=10.99.0.1                  # pod A: the client and ztunnel-a (node-a), haproxy-a
 ip_b=10.99.0.2                  # pod B: nginx, iperf3 -s, ztunnel-b (node-b), haproxy-b
 ip_w=10.99.0.3                  # the waypoint pod (its own namespace, node-w has no ztunnel)
+ip_n=10.99.0.4                  # pod client-1 (node-a), the noisy neighbour: a second address of pod A's namespace
+ip_cs=10.99.0.5                 # the config server's pod (--control xds)
+vip_noisy=10.96.0.11            # Service "echo-noisy" (same backend): only client-1 uses it
 vip_l4=10.96.0.10               # Service "echo": no waypoint
 vip_l7=10.96.0.20               # Service "echo-wp": istio.io/use-waypoint
 vip_wp=10.96.0.30               # the waypoint's own Service
@@ -173,7 +213,7 @@ topology_up() {
   ip -n "$(ns br)" link add br0 type bridge
   ip -n "$(ns br)" link set br0 up
   local p addr
-  for p in a:$ip_a b:$ip_b w:$ip_w; do
+  for p in a:$ip_a b:$ip_b w:$ip_w cs:$ip_cs; do
     addr="${p#*:}"; p="${p%%:*}"
     ip netns add "$(ns "$p")"
     ip -n "$(ns br)" link add "port-$p" type veth peer name eth0 netns "$(ns "$p")"
@@ -184,11 +224,18 @@ topology_up() {
     ip -n "$(ns "$p")" route add 10.96.0.0/16 dev eth0   # service VIPs: only reachable captured
     in_ns "$p" sysctl -qw net.ipv4.tcp_tw_reuse=1
   done
+  # The noisy pod client-1 shares node-a's namespace (host mode: ztunnel-a binds every local
+  # pod's address there): its own address, which the kernel picks for its Service's VIP.
+  ip -n "$(ns a)" addr add "$ip_n/24" dev eth0
+  ip -n "$(ns a)" route add "$vip_noisy/32" dev eth0 src "$ip_n"
   # Capture chain in pod A (not yet hooked into OUTPUT: capture_on/off toggle it per config).
+  # Each pod's traffic goes to its own 15001 listener: ztunnel knows the source by the listener.
   in_ns a iptables -t nat -N AMBJ_OUTPUT
   in_ns a iptables -t nat -A AMBJ_OUTPUT -o lo -j RETURN
   in_ns a iptables -t nat -A AMBJ_OUTPUT -d "$ip_a" -j RETURN
+  in_ns a iptables -t nat -A AMBJ_OUTPUT -d "$ip_n" -j RETURN
   in_ns a iptables -t nat -A AMBJ_OUTPUT -p tcp --dport 15008 -j RETURN   # ztunnel's own HBONE
+  in_ns a iptables -t nat -A AMBJ_OUTPUT -s "$ip_n" -p tcp -j DNAT --to-destination "$ip_n:15001"
   in_ns a iptables -t nat -A AMBJ_OUTPUT -p tcp -j DNAT --to-destination "$ip_a:15001"
 }
 capture_on()  { in_ns a iptables -t nat -C OUTPUT -j AMBJ_OUTPUT 2>/dev/null || in_ns a iptables -t nat -A OUTPUT -j AMBJ_OUTPUT; }
@@ -196,7 +243,7 @@ capture_off() { while in_ns a iptables -t nat -D OUTPUT -j AMBJ_OUTPUT 2>/dev/nu
 
 topology_down() {
   local p
-  for p in a b w br; do
+  for p in a b w cs br; do
     if ip netns list | grep -qw "$(ns "$p")"; then
       # processes still inside (should be none) would keep the namespace's sockets alive
       ip netns pids "$(ns "$p")" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
@@ -206,6 +253,15 @@ topology_down() {
 }
 
 # ---- the mesh, as a user would write it ----------------------------------------------------
+noisy_annotations_yaml() { # "k=v,k=v" -> 'k: "v", k: "v"'
+  local kv out=""
+  IFS=, read -r -a kvs <<<"$noisy_annotations"
+  for kv in "${kvs[@]}"; do
+    [ -n "$kv" ] && out="${out:+$out, }${kv%%=*}: \"${kv#*=}\""
+  done
+  echo "$out"
+}
+
 write_mesh() {
   cat >"$work/mesh.yaml" <<EOF
 # Generated by perf/bench/run.sh. node-a: pod client-0 ($ip_a); node-b: pod server-0 ($ip_b);
@@ -241,6 +297,10 @@ metadata: {name: server, namespace: bench}
 ---
 apiVersion: v1
 kind: ServiceAccount
+metadata: {name: noisy, namespace: bench}
+---
+apiVersion: v1
+kind: ServiceAccount
 metadata: {name: bench-waypoint, namespace: bench}
 ---
 apiVersion: v1
@@ -254,6 +314,28 @@ spec:
   serviceAccountName: client
   containers: [{name: client, image: bench/client}]
 status: {phase: Running, podIP: $ip_a, podIPs: [{ip: $ip_a}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client-1
+  namespace: bench
+  labels: {app: noisy}
+  annotations: {$(noisy_annotations_yaml)}
+spec:
+  nodeName: node-a
+  serviceAccountName: noisy
+  containers: [{name: client, image: bench/client}]
+status: {phase: Running, podIP: $ip_n, podIPs: [{ip: $ip_n}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo-noisy, namespace: bench}
+spec:
+  clusterIP: $vip_noisy
+  selector: {app: server}
+  ports:
+  - {name: http, port: 80, targetPort: $http_port}
 ---
 apiVersion: v1
 kind: Pod
@@ -440,7 +522,81 @@ wait_tcp() { # wait_tcp POD HOST PORT NAME — until HOST:PORT accepts (60 s), e
 # The proxies start as a user starts them: through ./mesh (this tree's), so its per-subcommand JVM
 # defaults apply (MESH_JVM_DEFAULTS=0 leaves them out), then MESH_JAVA_OPTS; MESH_JARS points it
 # at the private copy of the jars. ./mesh ends in `exec java`, so the pid stays the JVM's.
+# With BENCH_NMT=1 the JVMs also track native memory (summary: a few bytes per malloc); ./mesh
+# reads MESH_JAVA_OPTS from the environment.
+mesh_java_opts() {
+  local opts="${user_java_opts:-}"
+  [ "$nmt" = 1 ] && opts="${opts:+$opts }-XX:NativeMemoryTracking=summary"
+  echo "$opts"
+}
 mesh_cmd() { echo env MESH_JARS="$work/jars" JAVA_HOME="$jdk" "$root/mesh"; }
+
+# The configuration flags of a proxy on NODE: the mesh file (--control file) or the config
+# server's xDS and CA with the node's token (--control xds, as daemonset-manifests/ do; plaintext
+# 15010 on the bench's private bridge, where the manifests use TLS on 15012).
+config_args() {
+  if [ "$control" = xds ]; then
+    echo --xds "$ip_cs:15010" --ca-address "$ip_cs:15010" \
+      --ca-token-file "$work/state-cs/node-tokens/$1.token" --state-dir "$work/state-$1"
+  else
+    echo --config "$work/mesh.yaml" --state-dir "$work/state"
+  fi
+}
+
+# ztunnel NAME POD NODE [ARGS...] — starts (or restarts) one ztunnel
+start_ztunnel() {
+  local name="$1" pod="$2" node="$3" cpu; shift 3
+  cpu="$([ "$pod" = a ] && echo "$cpu_a" || echo "$cpu_b")"
+  local aot=()
+  [ "$aot_cache" = 1 ] && aot=(env MESH_AOT_CACHE="$work/aot-$name.aot")
+  # shellcheck disable=SC2046,SC2086
+  start "$name" "$pod" "$cpu" "${aot[@]}" $(mesh_cmd) ztunnel $(config_args "$node") --node "$node" \
+    --admin-address 127.0.0.1 ${BENCH_ZTUNNEL_ARGS:-} "$@"
+}
+
+# restart_ztunnels [ARGS...] — stops both ztunnels (SIGTERM; a JVM training its AOT cache writes
+# it on the way out, which takes a while) and starts them again with ARGS, waiting until ready.
+restart_ztunnels() {
+  local name pid i
+  for name in ztunnel-a ztunnel-b; do
+    pid="${pid_of[$name]}"
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  start_ztunnel ztunnel-a a node-a "$@"
+  wait_tcp a 127.0.0.1 15021 ztunnel-a
+  start_ztunnel ztunnel-b b node-b "$@"
+  wait_tcp b 127.0.0.1 15021 ztunnel-b
+  await_ready a
+  await_ready b
+}
+
+# BENCH_AOT=1: both ztunnels train an AOT cache (./mesh's MESH_AOT_CACHE) on the warm-up traffic
+# of (b), then restart from it; the idle figures are taken after that restart.
+train_aot() {
+  local url="http://${target_http[b]}/1k"
+  log "AOT cache: training both ztunnels on (b) traffic (${t_warm_first} s), then restarting from it"
+  capture_on
+  load $((t_warm_first + 10)) h2load --h1 -t 1 -c "$max_clients" -D "$t_warm_first" "$url" \
+    >"$out/raw/aot-training-h2load.txt" 2>&1 || true
+  load $((t_conn + 10)) wrk -t 1 -c "$conn_clients" -d "${t_conn}s" --timeout 2s -H 'Connection: close' \
+    "$url" >"$out/raw/aot-training-wrk.txt" 2>&1 || true
+  load $((t_warm_first + 10)) iperf3 -c "${target_iperf[b]%:*}" -p "$iperf_port" -P 2 -t 2 \
+    --connect-timeout 3000 >"$out/raw/aot-training-iperf.txt" 2>&1 || true
+  capture_off
+  restart_ztunnels
+  ls -l "$work"/aot-ztunnel-*.aot >"$out/raw/aot-caches.txt" 2>&1 || log "warning: no AOT cache was written"
+}
+
+await_ready() { # await_ready POD — ready = certificates issued, config applied
+  local i
+  for i in $(seq 1 60); do
+    in_ns "$1" timeout 2 curl -fsS -o /dev/null "http://127.0.0.1:15021/healthz/ready" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  log "warning: ztunnel-$1 /healthz/ready did not answer 200 within 30 s"
+}
 
 start_all() {
   # A private copy of the jars: a build elsewhere replacing them must not reach running JVMs.
@@ -453,31 +609,43 @@ start_all() {
   wait_tcp b "$ip_b" "$http_port" nginx
   wait_tcp b "$ip_b" "$iperf_port" iperf3-server
 
-  local state="$work/state"
-  # ztunnel-a first: it creates the shared CA root in the state dir the others then read.
-  # shellcheck disable=SC2046
-  start ztunnel-a a "$proxy_cpu" $(mesh_cmd) ztunnel --config "$work/mesh.yaml" --node node-a \
-    --state-dir "$state" --admin-address 127.0.0.1 ${BENCH_ZTUNNEL_ARGS:-}
+  if [ "$control" = xds ]; then
+    # The control plane, in a pod of its own with the load: xDS and the CA (root and node tokens
+    # in its state dir). Plain JVM flags: ./mesh has proxy defaults only for the proxies.
+    # shellcheck disable=SC2046
+    start config-server cs "$load_cpu" $(mesh_cmd) config-server --config "$work/mesh.yaml" \
+      --state-dir "$work/state-cs" --listen "$ip_cs:15010"
+    wait_tcp cs "$ip_cs" 15010 config-server
+    local i
+    for i in $(seq 1 100); do [ -f "$work/state-cs/node-tokens/node-w.token" ] && break; sleep 0.1; done
+  fi
+  # ztunnel-a first: with --control file it creates the shared CA root the others then read.
+  start_ztunnel ztunnel-a a node-a
   wait_tcp a 127.0.0.1 15021 ztunnel-a     # (probing 15008 itself would log a failed handshake)
+  start_ztunnel ztunnel-b b node-b
   # shellcheck disable=SC2046
-  start ztunnel-b b "$proxy_cpu" $(mesh_cmd) ztunnel --config "$work/mesh.yaml" --node node-b \
-    --state-dir "$state" --admin-address 127.0.0.1 ${BENCH_ZTUNNEL_ARGS:-}
-  # shellcheck disable=SC2046
-  start waypoint w "$proxy_cpu" $(mesh_cmd) waypoint --config "$work/mesh.yaml" \
-    --name bench-waypoint --namespace bench --state-dir "$state" ${BENCH_WAYPOINT_ARGS:-}
-  start haproxy-b b "$proxy_cpu" haproxy -db -f "$work/haproxy/b.cfg"
-  start haproxy-a a "$proxy_cpu" haproxy -db -f "$work/haproxy/a.cfg"
+  start waypoint w "$cpu_w" $(mesh_cmd) waypoint $(config_args node-w) \
+    --name bench-waypoint --namespace bench ${BENCH_WAYPOINT_ARGS:-}
+  start haproxy-b b "$cpu_b" haproxy -db -f "$work/haproxy/b.cfg"
+  start haproxy-a a "$cpu_a" haproxy -db -f "$work/haproxy/a.cfg"
   wait_tcp b 127.0.0.1 15021 ztunnel-b
   wait_tcp w "$ip_w" 15020 waypoint        # its metrics port opens after HBONE 15008
   wait_tcp b "$ip_b" 18443 haproxy-b
   wait_tcp a 127.0.0.1 18080 haproxy-a
-  local pod i
-  for pod in a b; do                     # ready = certificates issued, config applied
-    for i in $(seq 1 60); do
-      in_ns "$pod" timeout 2 curl -fsS -o /dev/null "http://127.0.0.1:15021/healthz/ready" 2>/dev/null && break
-      [ "$i" = 60 ] && log "warning: ztunnel-$pod /healthz/ready did not answer 200 within 30 s"
-      sleep 0.5
-    done
+  await_ready a
+  await_ready b
+}
+
+# nmt PREFIX NAME... — the native-memory breakdown of each JVM NAME (BENCH_NMT=1), by jcmd on the
+# load CPU, into PREFIX-NAME.txt. Attaching costs the JVM an attach-listener thread once.
+is_jvm() { case "$1" in ztunnel-*|waypoint|config-server) return 0 ;; *) return 1 ;; esac; }
+nmt() {
+  [ "$nmt" = 1 ] || return 0
+  local prefix="$1" name; shift
+  for name in "$@"; do
+    is_jvm "$name" || continue
+    timeout 20 taskset -c "$load_cpu" "$jdk/bin/jcmd" "${pid_of[$name]}" VM.native_memory summary \
+      >"$prefix-$name.txt" 2>&1 || true
   done
 }
 
@@ -526,17 +694,20 @@ measure() { # measure CONFIG RUN
   load $((t_rate + 15)) h2load --h1 -t 1 -c "$rate_clients" --rps "$((rate / rate_clients))" \
     -D "$t_rate" --log-file "$d/rate.log" "$url" >"$d/rate.txt" 2>&1 || true
   snap "$d/rate-1.snap" "${p[@]}"
+  nmt "$d/nmt-rate" "${p[@]}"
 
   log "run $r/$runs config ($c): maximum request rate ($max_clients connections)"
   snap "$d/max-0.snap" "${p[@]}"
   load $((t_max + 15)) h2load --h1 -t 1 -c "$max_clients" -D "$t_max" "$url" >"$d/max.txt" 2>&1 || true
   snap "$d/max-1.snap" "${p[@]}"
+  nmt "$d/nmt-max" "${p[@]}"
 
   log "run $r/$runs config ($c): new connections (one request each)"
   snap "$d/conn-0.snap" "${p[@]}"
   load $((t_conn + 15)) wrk -t 1 -c "$conn_clients" -d "${t_conn}s" --timeout 2s \
     -H 'Connection: close' "$url" >"$d/conn.txt" 2>&1 || true
   snap "$d/conn-1.snap" "${p[@]}"
+  nmt "$d/nmt-conn" "${p[@]}"
   log "run $r/$runs config ($c): iperf3 1 and 4 streams (last: a stream reset by iperf3 must not touch the HTTP figures)"
   local n
   for n in 1 4; do
@@ -545,9 +716,61 @@ measure() { # measure CONFIG RUN
       --connect-timeout 3000 -J >"$d/iperf$n.json" 2>"$d/iperf$n.err" || true
     snap "$d/iperf$n-1.snap" "${p[@]}"
   done
+  nmt "$d/nmt-iperf" "${p[@]}"
+  if [ "$c" = b ] && [ "$noisy" != off ] && [ "${fairness_mode:-on}" = on ]; then
+    noisy_steps "$d/noisy-on"
+  fi
 
   capture_off
   sleep 1    # let TIME_WAIT and the proxies settle before the next figure
+}
+
+# noisy_steps DIR — client-0's fixed rate (as the rate step) alone, then beside client-1's
+# maximum-rate flood (h2load, 32 connections), then beside its connection storm (wrk, 16
+# connections, one request each). Both pods are captured by ztunnel-a (their own 15001).
+noisy_steps() {
+  local d="$1" url="http://${target_http[b]}/1k" nurl="http://$vip_noisy/1k" step bg
+  mkdir -p "$d"
+  capture_on
+  for step in alone flood storm; do
+    log "noisy neighbour ($(basename "$d")): client-0 at $rate rps, client-1: $step"
+    bg=""
+    case "$step" in
+      flood) load $((t_rate + 20)) h2load --h1 -t 1 -c "$max_clients" -D $((t_rate + 3)) "$nurl" \
+               >"$d/noisy-$step.txt" 2>&1 & bg=$! ;;
+      storm) load $((t_rate + 20)) wrk -t 1 -c "$conn_clients" -d "$((t_rate + 3))s" --timeout 2s \
+               -H 'Connection: close' "$nurl" >"$d/noisy-$step.txt" 2>&1 & bg=$! ;;
+    esac
+    [ -n "$bg" ] && sleep 1
+    snap "$d/$step-0.snap" ztunnel-a ztunnel-b
+    load $((t_rate + 15)) h2load --h1 -t 1 -c "$rate_clients" --rps "$((rate / rate_clients))" \
+      -D "$t_rate" --log-file "$d/$step.log" "$url" >"$d/$step.txt" 2>&1 || true
+    snap "$d/$step-1.snap" ztunnel-a ztunnel-b
+    [ -n "$bg" ] && { wait "$bg" || true; }
+    nmt "$d/nmt-$step" ztunnel-a ztunnel-b
+    sleep 1
+  done
+  for step in a b; do   # what ztunnel refused and why, per pod
+    in_ns "$step" timeout 5 curl -fsS "http://127.0.0.1:15020/metrics" 2>/dev/null \
+      | grep -E '^ambientj_(fairness_refused|connections_refused)_total' >"$d/refused-ztunnel-$step.txt" || true
+  done
+  capture_off
+}
+
+# The ztunnels again with --fairness off (the "off" half of --noisy both): warmed as a run's first
+# configuration is, then the noisy steps of every run.
+fairness_off_pass() {
+  local r
+  log "restarting ztunnel-a and ztunnel-b with --fairness off"
+  fairness_mode=off
+  restart_ztunnels --fairness off
+  capture_on
+  load $((t_warm_first + 10)) h2load --h1 -t 1 -c "$max_clients" -D "$t_warm_first" \
+    "http://${target_http[b]}/1k" >"$out/raw/fairness-off-warmup.txt" 2>&1 || true
+  capture_off
+  for r in $(seq 1 "$runs"); do
+    noisy_steps "$out/raw/run$r/b/noisy-off"
+  done
 }
 
 machine() {
@@ -564,13 +787,13 @@ machine() {
     echo "iperf3 $(iperf3 --version | head -n 1 | cut -d' ' -f2)"
     echo "h2load $(h2load --version | cut -d/ -f2)"
     echo "wrk $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f2)"
-    echo "mesh_java_opts ${MESH_JAVA_OPTS:-}"
+    echo "mesh_java_opts ${user_java_opts:-}"
     echo "mesh_jvm_defaults ${MESH_JVM_DEFAULTS:-1}"
     local cmd flags
-    cmd="$(MESH_DRY_RUN=1 MESH_JARS="$jar_dir" JAVA_HOME="$jdk" "$root/mesh" ztunnel)"
+    cmd="$(MESH_DRY_RUN=1 MESH_JARS="$jar_dir" JAVA_HOME="$jdk" MESH_JAVA_OPTS="$(mesh_java_opts)" "$root/mesh" ztunnel)"
     flags="$(sed -e 's/^.*bin\/java //' -e 's/ -cp .*$//' <<<"$cmd")"
     echo "jvm_command_ztunnel $(sed -e 's/ -cp .*$//' -e "s|$jdk/bin/||" <<<"$cmd")"
-    echo "jvm_command_waypoint $(MESH_DRY_RUN=1 MESH_JARS="$jar_dir" JAVA_HOME="$jdk" "$root/mesh" waypoint \
+    echo "jvm_command_waypoint $(MESH_DRY_RUN=1 MESH_JARS="$jar_dir" JAVA_HOME="$jdk" MESH_JAVA_OPTS="$(mesh_java_opts)" "$root/mesh" waypoint \
       | sed -e 's/ -cp .*$//' -e "s|$jdk/bin/||")"
     echo "ztunnel_args ${BENCH_ZTUNNEL_ARGS:-}"
     echo "waypoint_args ${BENCH_WAYPOINT_ARGS:-}"
@@ -586,6 +809,13 @@ machine() {
     echo "durations warm=$t_warm (first run $t_warm_first) iperf=$t_iperf omit=$t_omit rate=$t_rate max=$t_max conn=$t_conn"
     echo "clients rate=$rate_clients max=$max_clients conn=$conn_clients"
     echo "configs $configs"
+    echo "control $control"
+    echo "cpu_mode $cpu_mode"
+    echo "cpus ztunnel-a/haproxy-a=$cpu_a ztunnel-b/haproxy-b=$cpu_b waypoint=$cpu_w load=$load_cpu"
+    echo "nmt $nmt"
+    echo "aot $aot_cache"
+    echo "noisy $noisy"
+    echo "noisy_annotations $noisy_annotations"
   } >"$out/raw/machine.txt"
 }
 
@@ -599,18 +829,27 @@ write_haproxy
 cp "$work/mesh.yaml" "$out/raw/mesh.yaml"
 topology_up
 log "topology up: namespaces $(ns a) $(ns b) $(ns w) on bridge $(ns br)/br0; starting processes"
+export MESH_JAVA_OPTS="$(mesh_java_opts)"   # for every JVM started through ./mesh from here on
 start_all
+[ "$aot_cache" = 1 ] && train_aot
+all_procs=(ztunnel-a ztunnel-b waypoint haproxy-a haproxy-b)
+[ "$control" = xds ] && all_procs+=(config-server)
 sleep 2
-snap "$out/raw/idle-start.snap" ztunnel-a ztunnel-b waypoint haproxy-a haproxy-b
+snap "$out/raw/idle-start.snap" "${all_procs[@]}"
 sleep 5                         # idle CPU: timers, pools, GC with no traffic at all
-snap "$out/raw/idle-start2.snap" ztunnel-a ztunnel-b waypoint haproxy-a haproxy-b
+snap "$out/raw/idle-start2.snap" "${all_procs[@]}"
+nmt "$out/raw/nmt-idle-start" "${all_procs[@]}"
 for r in $(seq 1 "$runs"); do
   for c in ${configs//,/ }; do
     case "$c" in a|b|c|d) measure "$c" "$r" ;; *) die "unknown config $c" ;; esac
   done
 done
 sleep 3
-snap "$out/raw/idle-end.snap" ztunnel-a ztunnel-b waypoint haproxy-a haproxy-b
+snap "$out/raw/idle-end.snap" "${all_procs[@]}"
+nmt "$out/raw/nmt-idle-end" "${all_procs[@]}"
+if [ "$noisy" = both ] && [[ ",$configs," == *,b,* ]]; then
+  fairness_off_pass
+fi
 echo "loadavg_end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/raw/machine.txt"
 echo "elapsed_s $(( $(date +%s) - began ))" >>"$out/raw/machine.txt"
 

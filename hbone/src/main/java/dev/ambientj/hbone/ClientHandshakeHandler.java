@@ -85,6 +85,10 @@ final class ClientHandshakeHandler extends ChannelInboundHandlerAdapter {
         .initialSettings(Http2Tuning.settings(c.streamWindowSize(), c.maxFrameSize(), c.maxHeaderListSize(), null))
         .build();
     ChannelPipeline p = ch.pipeline();
+    ChannelHandlerContext tlsContext = p.context(SslHandler.class);
+    if (tlsContext != null) { // absent only where a test feeds the bytes after TLS
+      p.addAfter(tlsContext.name(), SkipEmptyFlushHandler.NAME, new SkipEmptyFlushHandler());
+    }
     // Same keepalive as the server side, so a pooled connection to a vanished peer is noticed
     // (and evicted) within interval + timeout instead of failing the next stream.
     p.addAfter(ctx.name(), "idle", new IdleStateHandler(CLIENT_PING_INTERVAL.toNanos(), 0, 0, TimeUnit.NANOSECONDS));

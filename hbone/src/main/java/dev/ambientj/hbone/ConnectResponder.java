@@ -36,4 +36,10 @@ public interface ConnectResponder {
    * {@link #refuse}. May be called more than once.
    */
   void onCancel(Runnable action);
+
+  /**
+   * Completes when the stream is gone, whatever the answer was: refused, reset, or accepted and
+   * then closed (e.g. to hold a per-source slot exactly as long as the stream).
+   */
+  io.netty.util.concurrent.Future<Void> streamClosed();
 }

@@ -90,6 +90,10 @@ final class ServerHandshakeHandler extends ChannelInboundHandlerAdapter {
         .build();
     ChannelPipeline p = ch.pipeline();
     String name = ctx.name();
+    ChannelHandlerContext tlsContext = p.context(SslHandler.class);
+    if (tlsContext != null) { // absent only where a test feeds the bytes after TLS
+      p.addAfter(tlsContext.name(), SkipEmptyFlushHandler.NAME, new SkipEmptyFlushHandler());
+    }
     p.addAfter(name, "idle", new IdleStateHandler(c.pingInterval().toNanos(), 0, 0, TimeUnit.NANOSECONDS));
     p.addAfter("idle", "keepalive", new KeepaliveHandler(c.pingTimeout().toNanos()));
     p.addAfter("keepalive", "delayed-close", new DelayedCloseHandler());

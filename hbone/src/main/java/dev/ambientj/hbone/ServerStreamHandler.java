@@ -203,6 +203,11 @@ final class ServerStreamHandler extends ChannelInboundHandlerAdapter implements 
   }
 
   @Override
+  public io.netty.util.concurrent.Future<Void> streamClosed() {
+    return ctx.channel().closeFuture();
+  }
+
+  @Override
   public Channel accept() {
     Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
     if (stream.eventLoop().inEventLoop()) {

@@ -114,6 +114,8 @@ class ServerConnectionGuardTest {
       awaitTrue(() -> !client.statuses.isEmpty(), "CONNECT answered");
       assertThat(client.statuses.values()).containsExactly("504");
       assertThat(cancels.get()).isEqualTo(1);
+      // the server reports the event after writing the 504, so the client may see the 504 first
+      awaitTrue(() -> !events.isEmpty(), "CONNECT_TIMEOUT reported");
       assertThat(events).extracting(HboneServerEvent::kind).containsExactly(HboneServerEvent.Kind.CONNECT_TIMEOUT);
       assertThat(events.peek().detail()).contains("127.0.0.1:9").contains("300 ms");
     }

@@ -51,6 +51,14 @@ final class TestMeshes {
   }
 
   static String pod(String name, String app, String node, String ip, int port) {
+    return pod(name, app, node, ip, port, java.util.Map.of());
+  }
+
+  /** An enrolled pod (namespace production) with {@code annotations} on it. */
+  static String pod(String name, String app, String node, String ip, int port,
+      java.util.Map<String, String> annotations) {
+    StringBuilder a = new StringBuilder();
+    annotations.forEach((k, v) -> a.append("\n    ").append(k).append(": \"").append(v).append('"'));
     return """
         ---
         apiVersion: v1
@@ -61,6 +69,8 @@ final class TestMeshes {
           labels:
             app: %s
             version: v1
+          annotations:
+            example.com/owner: team-a%s
         spec:
           nodeName: %s
           serviceAccountName: %s
@@ -72,7 +82,7 @@ final class TestMeshes {
         status:
           phase: Running
           podIP: %s
-        """.formatted(name, app, node, app, port, ip);
+        """.formatted(name, app, a, node, app, port, ip);
   }
 
   private static String read(String relative) {

@@ -754,7 +754,23 @@ public final class MeshTranslator {
           isHealthy(p),
           workloadNameOf(p),
           app,
-          version);
+          version,
+          ambientjAnnotations(p));
+    }
+
+    /** The pod's {@code ambientj.dev/} annotations (per-workload settings of the data path). */
+    private static Map<String, String> ambientjAnnotations(Pod p) {
+      Map<String, String> all = p.getMetadata().getAnnotations();
+      if (all == null || all.isEmpty()) {
+        return Map.of();
+      }
+      Map<String, String> kept = new java.util.TreeMap<>();
+      all.forEach((k, v) -> {
+        if (k.startsWith(Workload.ANNOTATION_PREFIX) && v != null) {
+          kept.put(k, v);
+        }
+      });
+      return kept;
     }
 
     private boolean isEnrolled(Pod p, String ns, Map<String, String> labels) {

@@ -2,6 +2,7 @@ package dev.ambientj.ztunnel;
 
 import io.netty.channel.Channel;
 import io.netty.channel.unix.UnixChannel;
+import io.netty.util.concurrent.FastThreadLocal;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -26,6 +27,17 @@ final class OriginalDestination {
 
   private static final MethodHandle GETSOCKOPT = lookupGetsockopt();
 
+  /**
+   * Per thread (the accepting event loop), the sockaddr and length buffers: an arena per accept
+   * cost a malloc and free each (JFR, the bench's new-connection step). Freed with the thread.
+   */
+  private static final FastThreadLocal<MemorySegment> SCRATCH = new FastThreadLocal<>() {
+    @Override
+    protected MemorySegment initialValue() {
+      return Arena.ofAuto().allocate(32, 8);
+    }
+  };
+
   private OriginalDestination() {}
 
   static InetSocketAddress lookup(Channel channel) {
@@ -35,9 +47,10 @@ final class OriginalDestination {
     }
     int fd = unix.fd().intValue();
     boolean v6 = local.getAddress() instanceof Inet6Address;
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment addr = arena.allocate(28);
-      MemorySegment len = arena.allocate(ValueLayout.JAVA_INT);
+    try {
+      MemorySegment scratch = SCRATCH.get();
+      MemorySegment addr = scratch.asSlice(0, 28);
+      MemorySegment len = scratch.asSlice(28, 4);
       len.set(ValueLayout.JAVA_INT, 0, (int) addr.byteSize());
       int rc = (int) GETSOCKOPT.invokeExact(fd, v6 ? SOL_IPV6 : SOL_IP, SO_ORIGINAL_DST, addr, len);
       if (rc != 0) {

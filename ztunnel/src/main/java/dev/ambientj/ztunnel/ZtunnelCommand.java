@@ -33,6 +33,20 @@ public final class ZtunnelCommand {
 
   private ZtunnelCommand() {}
 
+  /** {@code limits} with one field of the default workload budget set (fairness turned on). */
+  private static ProxyLimits withWorkloadBudget(ProxyLimits limits, String flag, int value) {
+    var b = limits.workloadBudget() != null ? limits.workloadBudget()
+        : ProxyLimits.derive(Descriptors.limit()).workloadBudget();
+    return limits.withWorkloadBudget(switch (flag) {
+      case "--workload-max-connections" ->
+          new dev.ambientj.ztunnel.fairness.WorkloadBudget(value, b.maxConnectionRate(), b.maxStreams());
+      case "--workload-max-connection-rate" ->
+          new dev.ambientj.ztunnel.fairness.WorkloadBudget(b.maxConnections(), value, b.maxStreams());
+      default ->
+          new dev.ambientj.ztunnel.fairness.WorkloadBudget(b.maxConnections(), b.maxConnectionRate(), value);
+    });
+  }
+
   /** Runs the subcommand; returns the process exit code. */
   @SuppressWarnings("try")
   public static int run(String[] args) {
@@ -41,7 +55,8 @@ public final class ZtunnelCommand {
     Path stateDir = Path.of(".mesh-state");
     Transport.Kind transport = Transport.Kind.AUTO;
     InetAddress adminAddress = null;
-    int threads = 2;
+    // As Istio's ztunnel sizes its workers from the pod's CPU limit: the JVM reads cgroup cpu.max.
+    int threads = Runtime.getRuntime().availableProcessors();
     Duration certTtl = CERTIFICATE_TTL;
     String rootNamespace = null;
     boolean inPod = false;
@@ -90,6 +105,14 @@ public final class ZtunnelCommand {
               hbone.firstRequestTimeout(), duration(args[++i]));
           case "--hbone-reset-limit" -> hbone = hbone.withPrematureResetLimit(count(args[++i]),
               hbone.prematureResetWindow());
+          case "--fairness" -> limits = limits.withWorkloadBudget(switch (args[++i]) {
+            case "on" -> limits.workloadBudget() != null ? limits.workloadBudget()
+                : ProxyLimits.derive(Descriptors.limit()).workloadBudget();
+            case "off" -> null;
+            default -> throw new IllegalArgumentException("expected on or off, got '" + args[i] + "'");
+          });
+          case "--workload-max-connections", "--workload-max-connection-rate",
+              "--workload-max-streams" -> limits = withWorkloadBudget(limits, a, count(args[++i]));
           case "--worker-threads" -> {
             threads = Integer.parseInt(args[++i]);
             if (threads < 1) {
@@ -270,7 +293,9 @@ public final class ZtunnelCommand {
     out.println("                       " + DEFAULT_ZDS_SOCKET + ")");
     out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
     out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the defaults above");
-    out.println("  --worker-threads N   event-loop threads (default 2, as ztunnel's workers)");
+    out.println("  --worker-threads N   event-loop threads (default: the CPUs this process may use,");
+    out.println("                       cgroup cpu.max included; now "
+        + Runtime.getRuntime().availableProcessors() + ")");
     out.println();
     ProxyLimits d = ProxyLimits.derive(Descriptors.limit());
     out.println("Limits (defaults from this process's open-file limit, " + Descriptors.limit()
@@ -296,6 +321,17 @@ public final class ZtunnelCommand {
     out.println("                                   (default 10s; then 504)");
     out.println("  --hbone-reset-limit N            15008: CONNECTs a peer may reset before their");
     out.println("                                   answer per 10s, then GOAWAY (default 200)");
+    out.println("Fairness between the node's workloads (per source workload; a pod overrides each with");
+    out.println("the annotation named in brackets; over budget, new connections are refused):");
+    out.println("  --fairness on|off               per-workload budgets (default on)");
+    out.println("  --workload-max-connections N    open outbound connections (default "
+        + d.workloadBudget().maxConnections() + ") [ambientj.dev/max-connections]");
+    out.println("  --workload-max-connection-rate N  new outbound connections a second (default "
+        + d.workloadBudget().maxConnectionRate() + ")");
+    out.println("                                  [ambientj.dev/max-connection-rate]");
+    out.println("  --workload-max-streams N        HBONE streams from one source into this node");
+    out.println("                                  (default " + d.workloadBudget().maxStreams()
+        + ") [ambientj.dev/max-streams]");
     out.println("  --help               this message");
     out.println();
     out.println("On SIGTERM: readiness answers 503 at once; each pod listener keeps accepting until a");

@@ -29,13 +29,18 @@ import org.openjdk.jmh.annotations.Warmup;
  * has come back.
  *
  * <p>Run: {@code java --enable-native-access=ALL-UNNAMED -jar perf/target/benchmarks.jar HboneLatency}
+ *
+ * <p>Allocation: add {@code -prof gc}; {@code gc.alloc.rate.norm} is what every thread of the
+ * fork allocated per round trip — both ends of the tunnel, the echo backend and this thread. The
+ * direct path is the baseline of everything but the tunnel. Figures: docs/bench-example.md.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xmx1g"})
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xmx1g",
+    TunnelBench.POOLED_ALLOCATOR, TunnelBench.ONE_MIB_CHUNKS, TunnelBench.NO_LEAK_DETECTION})
 public class HboneLatencyBenchmark {
 
   static final int SIZE = 1024;

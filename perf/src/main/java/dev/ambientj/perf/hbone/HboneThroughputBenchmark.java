@@ -36,7 +36,8 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xmx1g"})
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xmx1g",
+    TunnelBench.POOLED_ALLOCATOR, TunnelBench.ONE_MIB_CHUNKS, TunnelBench.NO_LEAK_DETECTION})
 public class HboneThroughputBenchmark {
 
   static final int BATCH_MIB = 64;

@@ -36,6 +36,14 @@ import java.util.concurrent.TimeUnit;
  */
 final class TunnelBench implements AutoCloseable {
 
+  /**
+   * Netty settings ztunnel runs with (launcher/src/main/sh/mesh-jvm-defaults), for the benchmarks'
+   * forks: allocation per operation is measured as shipped.
+   */
+  static final String POOLED_ALLOCATOR = "-Dio.netty.allocator.type=pooled";
+  static final String ONE_MIB_CHUNKS = "-Dio.netty.allocator.maxOrder=7";
+  static final String NO_LEAK_DETECTION = "-Dio.netty.leakDetection.level=disabled";
+
   static final String TD = "cluster.local";
   static final SpiffeId CLIENT = new SpiffeId(TD, "bench", "client");
   static final SpiffeId SERVER = new SpiffeId(TD, "bench", "server");

@@ -23,6 +23,8 @@ import java.util.Objects;
  *     workloadName
  * @param canonicalRevision the {@code version} label ({@code service.istio.io/canonical-revision}
  *     first), else {@code "latest"}
+ * @param annotations the pod's annotations under {@link #ANNOTATION_PREFIX} (ambientj's per-workload
+ *     settings, e.g. {@code ambientj.dev/max-connections}); others are not kept
  */
 public record Workload(
     String uid,
@@ -39,7 +41,20 @@ public record Workload(
     boolean healthy,
     String workloadName,
     String canonicalName,
-    String canonicalRevision) {
+    String canonicalRevision,
+    Map<String, String> annotations) {
+
+  /** The prefix of the pod annotations a workload keeps ({@link #annotations()}). */
+  public static final String ANNOTATION_PREFIX = "ambientj.dev/";
+
+  /** A workload without ambientj annotations. */
+  public Workload(String uid, String name, String namespace, String serviceAccount,
+      String trustDomain, String node, List<InetAddress> addresses, Map<String, String> labels,
+      boolean enrolled, TunnelProtocol protocol, WaypointRef waypoint, boolean healthy,
+      String workloadName, String canonicalName, String canonicalRevision) {
+    this(uid, name, namespace, serviceAccount, trustDomain, node, addresses, labels, enrolled,
+        protocol, waypoint, healthy, workloadName, canonicalName, canonicalRevision, Map.of());
+  }
 
   public Workload {
     Objects.requireNonNull(uid, "uid");
@@ -54,6 +69,7 @@ public record Workload(
     workloadName = workloadName == null ? name : workloadName;
     canonicalName = canonicalName == null ? workloadName : canonicalName;
     canonicalRevision = canonicalRevision == null ? "latest" : canonicalRevision;
+    annotations = annotations == null ? Map.of() : Map.copyOf(annotations);
   }
 
   /** {@code spiffe://<trust domain>/ns/<namespace>/sa/<service account>}. */

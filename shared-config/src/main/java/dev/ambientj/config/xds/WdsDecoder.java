@@ -158,7 +158,8 @@ public final class WdsDecoder {
           hbone ? TunnelProtocol.HBONE : TunnelProtocol.NONE,
           w.hasWaypoint() ? waypointRef(w.getWaypoint(), name, waypointByAddress) : null,
           w.getStatus() == WorkloadStatus.HEALTHY, emptyToNull(w.getWorkloadName()),
-          emptyToNull(w.getCanonicalName()), emptyToNull(w.getCanonicalRevision())));
+          emptyToNull(w.getCanonicalName()), emptyToNull(w.getCanonicalRevision()),
+          d == null ? Map.of() : d.getAnnotationsMap()));
     }
 
     List<Service> services = new ArrayList<>();

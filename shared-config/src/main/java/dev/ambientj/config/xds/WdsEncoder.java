@@ -297,7 +297,8 @@ public final class WdsEncoder {
       b.setWaypoint(gateway(w.waypoint()));
     }
     b.addExtensions(ext(EXT_WORKLOAD,
-        WorkloadDetails.newBuilder().putAllLabels(new TreeMap<>(w.labels())).build()));
+        WorkloadDetails.newBuilder().putAllLabels(new TreeMap<>(w.labels()))
+            .putAllAnnotations(new TreeMap<>(w.annotations())).build()));
     return b.build();
   }
 

@@ -93,7 +93,7 @@ final class Meshes {
     });
     return new Workload(w.uid(), w.name(), w.namespace(), w.serviceAccount(), w.trustDomain(),
         w.node(), w.addresses(), labels, w.enrolled(), w.protocol(), w.waypoint(), w.healthy(),
-        w.workloadName(), w.canonicalName(), w.canonicalRevision());
+        w.workloadName(), w.canonicalName(), w.canonicalRevision(), w.annotations());
   }
 
   /** Asserts that {@code actual} has the data-path content of {@code expected} (not L7 objects). */

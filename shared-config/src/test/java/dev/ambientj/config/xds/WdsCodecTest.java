@@ -54,6 +54,41 @@ class WdsCodecTest {
   }
 
   @Test
+  void aPodsAmbientjAnnotationsReachTheProxyAndNoOthers() throws Exception {
+    MeshSnapshot withAnnotations = Meshes.translate("""
+        apiVersion: v1
+        kind: Namespace
+        metadata:
+          name: shop
+          labels:
+            istio.io/dataplane-mode: ambient
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: flooder-0
+          namespace: shop
+          annotations:
+            ambientj.dev/max-connections: "5"
+            kubectl.kubernetes.io/last-applied-configuration: "{}"
+        spec:
+          nodeName: node-a
+          containers:
+          - name: app
+            image: app
+        status:
+          phase: Running
+          podIP: 10.0.0.5
+        """);
+    Workload translated = withAnnotations.workloads().getFirst();
+    assertThat(translated.annotations()).containsExactly(Map.entry("ambientj.dev/max-connections", "5"));
+
+    MeshSnapshot decoded = new WdsDecoder().decode(new WdsEncoder().encode(withAnnotations), 1);
+
+    assertThat(decoded.workloads().getFirst().annotations()).isEqualTo(translated.annotations());
+  }
+
+  @Test
   void roundTripKeepsTheDataPath() throws Exception {
     MeshSnapshot decoded = new WdsDecoder().decode(encoded, 7);
     assertThat(decoded.version()).isEqualTo(7);

@@ -11,11 +11,11 @@ import dev.ambientj.hbone.ConnectResponder;
 import dev.ambientj.hbone.HboneServerEvent;
 import dev.ambientj.hbone.TunnelChannels;
 import dev.ambientj.ztunnel.authz.TrackedConnection;
+import dev.ambientj.ztunnel.fairness.WorkloadBudgets;
 import dev.ambientj.ztunnel.proxy.ConnectionTelemetry;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import dev.ambientj.ztunnel.proxy.Relays;
 import dev.ambientj.ztunnel.proxy.WorkloadInfo;
-import dev.ambientj.ztunnel.telemetry.PeerLabels;
 import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.channel.Channel;
@@ -51,8 +51,10 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
     MeshSnapshot snapshot = ctx.snapshot();
     Workload local = snapshot.findWorkloadByUid(localUid).orElse(null);
     String peer = request.peerIdentity() == null ? null : request.peerIdentity().toString();
+    Workload source = sourceWorkload(snapshot, request);
     ConnectionTelemetry telemetry = ctx.telemetry(Reporter.DESTINATION)
-        .source(request.peerAddress(), sourceLabels(snapshot, request, peer), peer)
+        .source(request.peerAddress(), source != null ? ctx.infos().info(source).labels()
+            : ctx.infos().labelsFromBaggage(request.baggage(), peer), peer)
         .hbone(request.authority());
     WorkloadInfo localInfo = local == null ? null : ctx.infos().info(local);
     telemetry.destination(request.localAddress(), localInfo == null ? null : localInfo.labels(),
@@ -77,6 +79,21 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
           ctx.metrics().authorization("audit", audit, "connect");
         }
         telemetry.policy(verdict.policy());
+        // Per source: its pod when it connects from its own address (in-pod mode), else its
+        // proven identity, budgeted as a workload of that identity says.
+        Workload budgeted = source != null ? source
+            : ctx.workloadBudgets().findByIdentity(snapshot, peer);
+        WorkloadBudgets.Refusal overBudget = ctx.workloadBudgets().admitStream(
+            source != null ? source.uid() : String.valueOf(peer), budgeted,
+            budgeted != null ? "workload " + budgeted.namespace() + "/" + budgeted.name()
+                : "peer " + peer, responder.streamClosed());
+        if (overBudget != null) {
+          log.debug("refusing CONNECT {} from {}: {}", request.authority(), peer,
+              overBudget.message());
+          responder.refuse(429, overBudget.message());
+          telemetry.closed(0, 0, overBudget.message(), TrafficMetrics.FLAG_OVER_BUDGET);
+          return;
+        }
         telemetry.opened();
         if (!verdict.allowed()) {
           String message = "RBAC: " + verdict.reason();
@@ -173,15 +190,19 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
     }
   }
 
-  private PeerLabels sourceLabels(MeshSnapshot snapshot, ConnectRequest request, String peer) {
+  /**
+   * The workload at the peer address when its identity is the one the peer proved, else null (the
+   * source is then known by its identity and baggage only).
+   */
+  private Workload sourceWorkload(MeshSnapshot snapshot, ConnectRequest request) {
     Optional<Workload> byAddress = snapshot.findWorkloadByAddress(request.peerAddress().getAddress());
     if (byAddress.isPresent()) {
       WorkloadInfo info = ctx.infos().info(byAddress.get());
       if (info.identity() != null && info.identity().equals(request.peerIdentity())) {
-        return info.labels();
+        return byAddress.get();
       }
     }
-    return ctx.infos().labelsFromBaggage(request.baggage(), peer);
+    return null;
   }
 
   /** The service named by {@code forwarded: …;host=<hostname>}, for telemetry only. */

@@ -2,6 +2,7 @@ package dev.ambientj.ztunnel.outbound;
 
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Workload;
+import dev.ambientj.hbone.transport.ConnectionLimiter;
 import dev.ambientj.ztunnel.proxy.EarlyDataBuffer;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import io.netty.channel.Channel;
@@ -58,7 +59,11 @@ public final class OutboundInitializers {
 
           @Override
           public void onFailed(Failure failure, String message) {
-            ch.close();
+            if (failure == Failure.OVERLOADED) {
+              ConnectionLimiter.reset(ch); // as a cap refuses: no FIN handshake, no TIME_WAIT
+            } else {
+              ch.close();
+            }
           }
         });
       }

@@ -7,6 +7,7 @@ import dev.ambientj.hbone.HboneException;
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.hbone.transport.ConnectionLimiter;
 import dev.ambientj.hbone.transport.SocketOrigin;
+import dev.ambientj.ztunnel.fairness.WorkloadBudgets;
 import dev.ambientj.ztunnel.proxy.ConnectionTelemetry;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import dev.ambientj.ztunnel.proxy.Relays;
@@ -77,6 +78,14 @@ public final class OutboundProxy {
     }
     WorkloadInfo src = ctx.infos().info(source);
     telemetry.source(client, src.labels(), null);
+    WorkloadBudgets.Refusal overBudget =
+        ctx.workloadBudgets().admitOutbound(source, downstream.closeFuture());
+    if (overBudget != null) {
+      telemetry.destination(destination, null, null);
+      fail(telemetry, callback, OutboundCallback.Failure.OVERLOADED, overBudget.message(),
+          TrafficMetrics.FLAG_OVER_BUDGET);
+      return;
+    }
     OutboundRoute route = resolver.resolve(snapshot, source, destination);
     switch (route) {
       case OutboundRoute.Refused r -> {

@@ -11,6 +11,7 @@ import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.ListenerBinder;
 import dev.ambientj.ztunnel.authz.PolicyState;
 import dev.ambientj.ztunnel.authz.PolicyStates;
+import dev.ambientj.ztunnel.fairness.WorkloadBudgets;
 import dev.ambientj.ztunnel.telemetry.AccessLog;
 import dev.ambientj.ztunnel.telemetry.ListenerMetrics;
 import dev.ambientj.ztunnel.telemetry.Reporter;
@@ -63,6 +64,7 @@ public final class ProxyContext {
   private final ConnectionLimiter limiter;
   private final AcceptBackoff acceptBackoff;
   private final ListenerMetrics listenerMetrics;
+  private final WorkloadBudgets workloadBudgets;
 
   public ProxyContext(String node, SnapshotPublisher config, IdentityProvider identities,
       Transport transport, EventLoopGroup group, HboneClient hboneClient, ListenerBinder binder,
@@ -73,6 +75,12 @@ public final class ProxyContext {
         limits.maxHandshakes());
     this.acceptBackoff = new AcceptBackoff("ztunnel " + node);
     this.listenerMetrics = new ListenerMetrics(metrics.registry(), limiter, acceptBackoff);
+    this.workloadBudgets = new WorkloadBudgets(limits.workloadBudget(), metrics.registry(),
+        System::nanoTime);
+    io.micrometer.core.instrument.FunctionCounter.builder("ambientj.access.log.dropped", accessLog,
+            AccessLog::dropped)
+        .description("Access-log lines dropped because the log writer fell 65,536 lines behind")
+        .register(metrics.registry());
     this.policies = new PolicyStates(rootNamespace);
     this.node = node;
     this.config = config;
@@ -162,6 +170,11 @@ public final class ProxyContext {
 
   public ListenerMetrics listenerMetrics() {
     return listenerMetrics;
+  }
+
+  /** Per-source-workload budgets (fairness between the node's workloads). */
+  public WorkloadBudgets workloadBudgets() {
+    return workloadBudgets;
   }
 
   public ConnectionTelemetry telemetry(Reporter reporter) {

@@ -1,5 +1,6 @@
 package dev.ambientj.ztunnel.proxy;
 
+import dev.ambientj.ztunnel.fairness.WorkloadBudget;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -28,6 +29,9 @@ import java.util.Objects;
  * @param listenerMaxHandshakes accepted connections in a handshake phase per workload listener
  * @param adminMaxConnections connections per node server (admin 15000, metrics 15020,
  *     readiness 15021)
+ * @param workloadBudget what one source workload may take of the proxy by default (pods override
+ *     it with annotations; see {@link dev.ambientj.ztunnel.fairness.WorkloadBudgets}); null: no
+ *     per-workload budgets ({@code --fairness off})
  */
 public record ProxyLimits(
     Duration socks5HandshakeTimeout,
@@ -36,7 +40,8 @@ public record ProxyLimits(
     int maxHandshakes,
     int listenerMaxConnections,
     int listenerMaxHandshakes,
-    int adminMaxConnections) {
+    int adminMaxConnections,
+    WorkloadBudget workloadBudget) {
 
   /** Descriptors assumed when the limit cannot be read (the common {@code ulimit -n} default). */
   static final long UNKNOWN_LIMIT = 1024;
@@ -72,41 +77,50 @@ public record ProxyLimits(
    * Defaults for a process that may open {@code fdLimit} descriptors (-1: unknown): pod traffic
    * gets {@code fdLimit - headroom} sockets (at least a quarter of the limit); a quarter of them
    * may be in a handshake; one workload listener may hold a quarter (its connections and their
-   * upstream sockets: half) and have a sixteenth in a handshake.
+   * upstream sockets: half) and have a sixteenth in a handshake. One source workload may hold a
+   * quarter of the sockets across its outbound listeners and a quarter as HBONE streams into this
+   * node, and open {@link WorkloadBudget#DEFAULT_CONNECTION_RATE} connections a second.
    */
   public static ProxyLimits derive(long fdLimit) {
     long limit = fdLimit > 0 ? Math.min(fdLimit, Integer.MAX_VALUE) : UNKNOWN_LIMIT;
     int budget = (int) Math.max(limit - headroom(limit), limit / 4);
+    int quarter = Math.max(1, budget / 4);
     return new ProxyLimits(DEFAULT_SOCKS5_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, budget,
-        Math.max(1, budget / 4), Math.max(1, budget / 4), Math.max(1, budget / 16),
-        DEFAULT_ADMIN_MAX_CONNECTIONS);
+        quarter, quarter, Math.max(1, budget / 16), DEFAULT_ADMIN_MAX_CONNECTIONS,
+        new WorkloadBudget(quarter, WorkloadBudget.DEFAULT_CONNECTION_RATE, quarter));
   }
 
   public ProxyLimits withSocks5HandshakeTimeout(Duration timeout) {
     return new ProxyLimits(timeout, connectTimeout, maxConnections, maxHandshakes,
-        listenerMaxConnections, listenerMaxHandshakes, adminMaxConnections);
+        listenerMaxConnections, listenerMaxHandshakes, adminMaxConnections, workloadBudget);
   }
 
   public ProxyLimits withConnectTimeout(Duration timeout) {
     return new ProxyLimits(socks5HandshakeTimeout, timeout, maxConnections, maxHandshakes,
-        listenerMaxConnections, listenerMaxHandshakes, adminMaxConnections);
+        listenerMaxConnections, listenerMaxHandshakes, adminMaxConnections, workloadBudget);
   }
 
   /** Caps per proxy (sockets for pod traffic, and handshakes). */
   public ProxyLimits withProxyCaps(int connections, int handshakes) {
     return new ProxyLimits(socks5HandshakeTimeout, connectTimeout, connections, handshakes,
-        listenerMaxConnections, listenerMaxHandshakes, adminMaxConnections);
+        listenerMaxConnections, listenerMaxHandshakes, adminMaxConnections, workloadBudget);
   }
 
   /** Caps per workload listener (accepted connections, and handshakes). */
   public ProxyLimits withListenerCaps(int connections, int handshakes) {
     return new ProxyLimits(socks5HandshakeTimeout, connectTimeout, maxConnections, maxHandshakes,
-        connections, handshakes, adminMaxConnections);
+        connections, handshakes, adminMaxConnections, workloadBudget);
   }
 
   public ProxyLimits withAdminMaxConnections(int connections) {
     return new ProxyLimits(socks5HandshakeTimeout, connectTimeout, maxConnections, maxHandshakes,
-        listenerMaxConnections, listenerMaxHandshakes, connections);
+        listenerMaxConnections, listenerMaxHandshakes, connections, workloadBudget);
+  }
+
+  /** The default budget of each source workload; null turns per-workload budgets off. */
+  public ProxyLimits withWorkloadBudget(WorkloadBudget budget) {
+    return new ProxyLimits(socks5HandshakeTimeout, connectTimeout, maxConnections, maxHandshakes,
+        listenerMaxConnections, listenerMaxHandshakes, adminMaxConnections, budget);
   }
 
   private static void positive(String what, Duration d) {

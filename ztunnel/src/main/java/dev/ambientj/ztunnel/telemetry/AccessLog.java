@@ -16,6 +16,11 @@ public final class AccessLog {
     this.clock = clock;
   }
 
+  /** Lines the sink dropped because its writer fell behind (0 for sinks that never drop). */
+  public long dropped() {
+    return sink instanceof BatchingLineWriter w ? w.dropped() : 0;
+  }
+
   public void log(ConnectionRecord r) {
     sink.accept(render(r, clock.instant()));
   }

@@ -41,6 +41,11 @@ public final class TrafficMetrics {
   public static final String FLAG_DENY = "DENY";
   /** {@code response_flags} when the TLS handshake failed. */
   public static final String FLAG_TLS_FAILURE = "TLS_FAILURE";
+  /**
+   * {@code response_flags} when the source workload was over its fairness budget (connections,
+   * connection rate, or HBONE streams into this node): the connection was refused.
+   */
+  public static final String FLAG_OVER_BUDGET = "OVER_BUDGET";
   /** {@code response_flags} when the peer proved an identity other than the expected one. */
   public static final String FLAG_IDENTITY_ERROR = "IDENTITY_ERROR";
   /** ztunnel's shutdown ended the connection at the drain deadline. */

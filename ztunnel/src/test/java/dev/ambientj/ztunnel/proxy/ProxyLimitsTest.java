@@ -3,6 +3,7 @@ package dev.ambientj.ztunnel.proxy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ambientj.ztunnel.fairness.WorkloadBudget;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -20,6 +21,9 @@ class ProxyLimitsTest {
         .as("the node servers fit in the headroom").isLessThan(ProxyLimits.headroom(20_000));
     assertThat(limits.socks5HandshakeTimeout()).isEqualTo(Duration.ofSeconds(10));
     assertThat(limits.connectTimeout()).isEqualTo(Duration.ofSeconds(10));
+    assertThat(limits.workloadBudget()).as("a source workload: a quarter, 2,000 new a second")
+        .isEqualTo(new WorkloadBudget(4_500, 2_000, 4_500));
+    assertThat(limits.withWorkloadBudget(null).workloadBudget()).as("--fairness off").isNull();
   }
 
   @Test
