@@ -51,7 +51,7 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
     MeshSnapshot snapshot = ctx.snapshot();
     Workload local = snapshot.findWorkloadByUid(localUid).orElse(null);
     String peer = request.peerIdentity() == null ? null : request.peerIdentity().toString();
-    ConnectionTelemetry telemetry = ctx.telemetry(Reporter.DESTINATION)
+    ConnectionTelemetry telemetry = ctx.telemetry(Reporter.DESTINATION, localUid)
         .source(request.peerAddress(), sourceLabels(snapshot, request, peer), peer)
         .hbone(request.authority());
     WorkloadInfo localInfo = local == null ? null : ctx.infos().info(local);
