@@ -2,13 +2,19 @@ package dev.ambientj.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambientj.launcher.demo.Socks5Client;
 import dev.ambientj.launcher.inspect.ZtunnelConfigCommand;
 import dev.ambientj.ztunnel.Ztunnel;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -130,12 +136,49 @@ class ZtunnelConfigCommandTest {
   }
 
   @Test
+  void connectionsListWhatIsOpenNowOnBothEnds() throws Exception {
+    mesh.workload("orders-0").tcpEcho(9000);
+    Ztunnel nodeA = mesh.node("node-a").ztunnel();
+    String adminA = nodeA.adminAddress().getAddress().getHostAddress() + ":" + nodeA.adminAddress().getPort();
+    String ordersIp = P + ".2.10";
+    try (Socket open = Socks5Client.connect(mesh.workload("api-gateway-0").socks(), ordersIp, 9000,
+        Duration.ofSeconds(10))) {
+      open.getOutputStream().write("ping".getBytes(StandardCharsets.US_ASCII));
+      open.setSoTimeout(5_000);
+      assertThat(new String(open.getInputStream().readNBytes(4), StandardCharsets.US_ASCII))
+          .isEqualTo("ping");
+      String q = Pattern.quote(ordersIp + ":9000");
+      Run out = mesh("connections", "--admin", adminA);
+      assertThat(out.exit()).as(out.err()).isZero();
+      assertThat(out.lines().get(0))
+          .matches("WORKLOAD +DIRECTION +LOCAL +REMOTE +REMOTE TARGET +PROTOCOL");
+      assertThat(out.lines()).as(out.out()).anyMatch(l -> l.matches(
+          "api-gateway-0\\.production +Outbound +\\S+:\\d+ +" + q
+              + " +" + q + " +HBONE"));
+      Run in = mesh("cons", "--admin", admin, "--direction", "inbound");
+      assertThat(in.lines()).as(in.out()).anyMatch(l -> l.matches(
+          "orders-0\\.production +Inbound +" + q + " +\\S+:\\d+ +\\S* *HBONE"));
+      assertThat(mesh("connections", "--admin", admin, "--direction", "outbound").lines())
+          .as("nothing leaves node-b").hasSize(1);
+      Run json = mesh("connections", "--admin", adminA, "-o", "json", "--workload", "api-gateway-0");
+      assertThat(json.out()).contains("\"direction\" : \"outbound\"").contains("\"protocol\" : \"HBONE\"");
+    }
+    // closed: the rows go once both ends have seen the close
+    Instant deadline = Instant.now().plusSeconds(10);
+    while (mesh("connections", "--admin", admin).lines().size() > 1
+        || mesh("connections", "--admin", adminA).lines().size() > 1) {
+      assertThat(Instant.now()).as("connections still listed after close").isBefore(deadline);
+      Thread.sleep(50);
+    }
+  }
+
+  @Test
   void allAsJsonReadsBackWithDashF(@TempDir Path dir) throws Exception {
     Run json = mesh("all", "--admin", admin, "-o", "json");
     assertThat(json.exit()).as(json.err()).isZero();
     Path saved = dir.resolve("dump.json");
     Files.writeString(saved, json.out());
-    for (String section : List.of("workloads", "services", "policies")) {
+    for (String section : List.of("workloads", "services", "policies", "connections")) {
       assertThat(mesh(section, "-f", saved.toString()).out()).as(section)
           .isEqualTo(mesh(section, "--admin", admin).out());
     }
@@ -150,7 +193,7 @@ class ZtunnelConfigCommandTest {
   void anOperatorsMistakesGetAClearAnswer() {
     Run down = mesh("workloads", "--admin", P + ".100.9:15000");
     assertThat(down.exit()).isEqualTo(1);
-    assertThat(down.err()).contains("cannot read http://" + P + ".100.9:15000/config_dump")
+    assertThat(down.err()).contains("cannot reach http://" + P + ".100.9:15000/config_dump")
         .contains("--admin");
     Run badFlag = mesh("workloads", "--admn", admin);
     assertThat(badFlag.exit()).isEqualTo(2);

@@ -15,10 +15,14 @@ import dev.ambientj.hbone.identity.Pem;
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.hbone.identity.WorkloadCertificate;
 import dev.ambientj.ztunnel.admin.JsonWriter;
+import dev.ambientj.ztunnel.proxy.OpenConnections;
+import dev.ambientj.ztunnel.proxy.OpenConnections.OpenConnection;
 import dev.ambientj.ztunnel.proxy.Ports;
 import dev.ambientj.ztunnel.proxy.ProxyContext;
 import io.fabric8.istio.api.security.v1.AuthorizationPolicy;
+import io.netty.util.NetUtil;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.security.cert.X509Certificate;
 import java.util.Comparator;
 import java.util.List;
@@ -36,7 +40,8 @@ import java.util.concurrent.CompletableFuture;
 final class ConfigDump {
   private ConfigDump() {}
 
-  static String render(String node, MeshSnapshot s, ListenerManager manager) {
+  static String render(String node, MeshSnapshot s, ListenerManager manager,
+      OpenConnections open) {
     JsonWriter j = new JsonWriter().beginObject();
     j.field("node", node).field("version", s.version()).field("trustDomain", s.trustDomain());
     j.name("nodes").beginArray();
@@ -123,6 +128,7 @@ final class ConfigDump {
           .endObject();
     }
     j.endArray();
+    workloadState(j, manager, open.list());
     j.name("certificates").beginArray();
     Map<SpiffeId, CompletableFuture<WorkloadCertificate>> certs = manager.certificates();
     certs.keySet().stream().sorted(Comparator.comparing(SpiffeId::toString)).forEach(id -> {
@@ -142,6 +148,41 @@ final class ConfigDump {
     });
     j.endArray();
     return j.endObject().toString() + "\n";
+  }
+
+  /**
+   * ztunnel's {@code workloadState}: per workload proxied here (by uid), {@code Up} once its
+   * listeners are bound ({@code Pending} until then), who it is, and its open connections (outbound:
+   * it is the source; inbound: the destination).
+   */
+  private static void workloadState(JsonWriter j, ListenerManager manager,
+      List<OpenConnection> connections) {
+    j.name("workloadState").beginObject();
+    for (WorkloadListeners l : manager.listeners()) {
+      Workload w = l.workload();
+      j.name(w.uid()).beginObject()
+          .field("state", l.settled() && !l.failed() ? "Up" : "Pending")
+          .name("info").beginObject().field("name", w.name()).field("namespace", w.namespace())
+          .field("serviceAccount", w.serviceAccount()).endObject()
+          .name("connections").beginObject();
+      for (String direction : List.of("inbound", "outbound")) {
+        j.name(direction).beginArray();
+        for (OpenConnection c : connections) {
+          if (c.direction().equals(direction) && w.uid().equals(c.workloadUid())) {
+            j.beginObject().field("src", socket(c.src())).field("originalDst", c.originalDst())
+                .field("actualDst", socket(c.actualDst())).field("protocol", c.protocol())
+                .endObject();
+          }
+        }
+        j.endArray();
+      }
+      j.endObject().endObject();
+    }
+    j.endObject();
+  }
+
+  private static String socket(InetSocketAddress a) {
+    return a == null ? null : NetUtil.toSocketAddressString(a);
   }
 
   /**

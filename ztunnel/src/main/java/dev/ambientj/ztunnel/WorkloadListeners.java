@@ -195,7 +195,7 @@ final class WorkloadListeners {
     ctx.metrics().failed(TrafficMetrics.FLAG_TLS_FAILURE, reason);
     String message = "TLS handshake failed (" + reason + "): "
         + (cause == null ? "closed before the handshake completed" : ProxyContext.describe(cause));
-    ctx.telemetry(Reporter.DESTINATION)
+    ctx.telemetry(Reporter.DESTINATION, workload.uid())
         .source((InetSocketAddress) ch.remoteAddress(), null, null)
         .destination((InetSocketAddress) ch.localAddress(), ctx.infos().labels(workload),
             workload.spiffeId())

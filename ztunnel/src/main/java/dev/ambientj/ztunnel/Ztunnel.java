@@ -269,7 +269,7 @@ public final class Ztunnel implements AutoCloseable {
 
   /** The JSON this node's {@code /config_dump} serves. */
   public String configDump() {
-    return ConfigDump.render(b.node, b.config.snapshot(), manager);
+    return ConfigDump.render(b.node, b.config.snapshot(), manager, ctx.openConnections());
   }
 
   /**

@@ -40,7 +40,8 @@ import picocli.CommandLine.Spec;
     subcommands = {
         ZtunnelConfigCommand.Workloads.class, ZtunnelConfigCommand.Services.class,
         ZtunnelConfigCommand.Policies.class, ZtunnelConfigCommand.Certificates.class,
-        ZtunnelConfigCommand.All.class})
+        ZtunnelConfigCommand.Connections.class, ZtunnelConfigCommand.All.class,
+        ZtunnelConfigCommand.Log.class})
 public final class ZtunnelConfigCommand implements Callable<Integer> {
   private static final Duration TIMEOUT = Duration.ofSeconds(5);
 
@@ -93,23 +94,34 @@ public final class ZtunnelConfigCommand implements Callable<Integer> {
       if (file != null) {
         return new ObjectMapper().readTree(Files.readString(file));
       }
-      URI uri = URI.create("http://" + admin + "/config_dump");
-      HttpResponse<String> r;
-      try (HttpClient client = HttpClient.newBuilder().connectTimeout(TIMEOUT).build()) {
-        r = client.send(HttpRequest.newBuilder(uri).timeout(TIMEOUT).GET().build(),
-            HttpResponse.BodyHandlers.ofString());
-      } catch (IOException e) {
-        String why = e instanceof java.net.ConnectException ? "nothing answers there"
-            : e instanceof java.net.http.HttpTimeoutException ? "no answer within " + TIMEOUT.toSeconds() + " s"
-            : e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        throw new IOException("cannot read " + uri + ": " + why
-            + " (is ztunnel running there? give its admin address with --admin)", e);
-      }
-      if (r.statusCode() != 200) {
-        throw new IOException(uri + " answered " + r.statusCode());
-      }
-      return new ObjectMapper().readTree(r.body());
+      return new ObjectMapper().readTree(admin(admin, "GET", "/config_dump"));
     }
+  }
+
+  /**
+   * {@code method path} on the ztunnel admin endpoint at {@code admin}; the body of a 200 answer.
+   * An unreachable endpoint or another status is an {@link IOException} an operator can act on.
+   */
+  static String admin(String admin, String method, String path) throws IOException, InterruptedException {
+    URI uri = URI.create("http://" + admin + path);
+    HttpResponse<String> r;
+    try (HttpClient client = HttpClient.newBuilder().connectTimeout(TIMEOUT).build()) {
+      r = client.send(HttpRequest.newBuilder(uri).timeout(TIMEOUT)
+              .method(method, HttpRequest.BodyPublishers.noBody()).build(),
+          HttpResponse.BodyHandlers.ofString());
+    } catch (IOException e) {
+      String why = e instanceof java.net.ConnectException ? "nothing answers there"
+          : e instanceof java.net.http.HttpTimeoutException ? "no answer within " + TIMEOUT.toSeconds() + " s"
+          : e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+      throw new IOException("cannot reach " + uri + ": " + why
+          + " (is ztunnel running there? give its admin address with --admin)", e);
+    }
+    if (r.statusCode() != 200) {
+      String body = r.body() == null ? "" : r.body().strip();
+      throw new IOException(method + " " + uri + " answered " + r.statusCode()
+          + (body.isEmpty() ? "" : ": " + body));
+    }
+    return r.body();
   }
 
   enum Format {
@@ -287,8 +299,106 @@ public final class ZtunnelConfigCommand implements Callable<Integer> {
     }
   }
 
+  @Command(name = "connections", aliases = {"connection", "conn", "cons"}, mixinStandardHelpOptions = true,
+      description = "The connections the workloads of this node have open through ztunnel now:"
+          + " WORKLOAD, DIRECTION, LOCAL, REMOTE, REMOTE TARGET, PROTOCOL.")
+  static final class Connections extends Section {
+    @Option(names = "--direction", paramLabel = "inbound|outbound", description = "only connections in this direction")
+    Direction direction;
+    @Option(names = "--workload", paramLabel = "NAME", description = "only the connections of this workload (pod name)")
+    String workload;
+    @Option(names = "--workload-namespace", description = "only the connections of workloads of this namespace")
+    String namespace;
+
+    enum Direction { INBOUND, OUTBOUND }
+
+    /**
+     * One row per open connection of {@code workloadState}: LOCAL is the workload's end (outbound:
+     * its source socket; inbound: the address the connection arrived on), REMOTE the other end
+     * (outbound: where ztunnel sends it; inbound: the client), REMOTE TARGET what the client asked
+     * for (outbound: the address the app dialed; inbound: the service).
+     */
+    @Override
+    int render(JsonNode dump, Format format, PrintWriter out) throws IOException {
+      ArrayNode items = new ObjectMapper().createArrayNode();
+      Table t = new Table("WORKLOAD", "DIRECTION", "LOCAL", "REMOTE", "REMOTE TARGET", "PROTOCOL");
+      dump.path("workloadState").properties().forEach(entry -> {
+        JsonNode info = entry.getValue().path("info");
+        if ((workload != null && !workload.equals(text(info, "name")))
+            || (namespace != null && !namespace.equals(text(info, "namespace")))) {
+          return;
+        }
+        String name = text(info, "name") + "." + text(info, "namespace");
+        for (Direction d : Direction.values()) {
+          if (direction != null && direction != d) {
+            continue;
+          }
+          String dir = d.name().toLowerCase(java.util.Locale.ROOT);
+          for (JsonNode c : entry.getValue().path("connections").path(dir)) {
+            boolean inbound = d == Direction.INBOUND;
+            String local = text(c, inbound ? "actualDst" : "src");
+            String remote = text(c, inbound ? "src" : "actualDst");
+            t.row(name, dir.substring(0, 1).toUpperCase(java.util.Locale.ROOT) + dir.substring(1),
+                local, remote, text(c, "originalDst"), text(c, "protocol"));
+            items.addObject().put("workload", name).put("direction", dir).put("local", local)
+                .put("remote", remote).put("remoteTarget", text(c, "originalDst"))
+                .put("protocol", text(c, "protocol"));
+          }
+        }
+      });
+      return print(out, format, items, t);
+    }
+  }
+
+  @Command(name = "log", mixinStandardHelpOptions = true,
+      description = "Show ztunnel's log levels, or set them at runtime (its /logging endpoint).")
+  static final class Log implements Callable<Integer> {
+    @Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--admin", paramLabel = "HOST:PORT", defaultValue = "localhost:15000",
+        description = "the ztunnel's admin address (default: ${DEFAULT-VALUE})")
+    String admin;
+
+    @Option(names = "--level", paramLabel = "LEVEL|SCOPE:LEVEL[,SCOPE:LEVEL…]",
+        description = "set every scope to LEVEL (error, warn, info, debug, trace), or only the scopes named")
+    String level;
+
+    @Option(names = {"-r", "--reset"}, description = "set every scope back to info")
+    boolean reset;
+
+    @Override
+    public Integer call() throws Exception {
+      PrintWriter out = spec.commandLine().getOut();
+      String query;
+      if (reset) {
+        query = "?level=info";
+      } else if (level == null) {
+        out.print(admin(admin, "GET", "/logging"));
+        out.flush();
+        return 0;
+      } else if (!level.contains(":")) {
+        query = "?level=" + level;
+      } else {
+        StringBuilder q = new StringBuilder();
+        for (String scoped : level.split(",")) {
+          int colon = scoped.indexOf(':');
+          if (colon <= 0 || colon == scoped.length() - 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                "--level " + level + ": expected LEVEL or SCOPE:LEVEL[,SCOPE:LEVEL…], not '" + scoped + "'");
+          }
+          q.append(q.isEmpty() ? '?' : '&').append(scoped, 0, colon).append('=')
+              .append(scoped.substring(colon + 1));
+        }
+        query = q.toString();
+      }
+      out.print(admin(admin, "POST", "/logging" + query));
+      out.flush();
+      return 0;
+    }
+  }
+
   @Command(name = "all", mixinStandardHelpOptions = true,
-      description = "Workloads, services, policies and certificates; with -o json or yaml, the whole dump (which -f reads back).")
+      description = "Workloads, services, policies, certificates and connections; with -o json or yaml, the whole dump (which -f reads back).")
   static final class All implements Callable<Integer> {
     @Spec CommandLine.Model.CommandSpec spec;
     @Mixin Source source = new Source();
@@ -306,7 +416,9 @@ public final class ZtunnelConfigCommand implements Callable<Integer> {
       out.println();
       new Policies().render(dump, Format.SHORT, out);
       out.println();
-      return new Certificates().render(dump, Format.SHORT, out);
+      new Certificates().render(dump, Format.SHORT, out);
+      out.println();
+      return new Connections().render(dump, Format.SHORT, out);
     }
   }
 

@@ -52,7 +52,7 @@ public final class InboundHboneHandler implements ConnectRequestHandler {
     Workload local = snapshot.findWorkloadByUid(localUid).orElse(null);
     String peer = request.peerIdentity() == null ? null : request.peerIdentity().toString();
     Workload source = sourceWorkload(snapshot, request);
-    ConnectionTelemetry telemetry = ctx.telemetry(Reporter.DESTINATION)
+    ConnectionTelemetry telemetry = ctx.telemetry(Reporter.DESTINATION, localUid)
         .source(request.peerAddress(), source != null ? ctx.infos().info(source).labels()
             : ctx.infos().labelsFromBaggage(request.baggage(), peer), peer)
         .hbone(request.authority());

@@ -49,7 +49,7 @@ public final class PlaintextInboundInitializer extends ChannelInitializer<Channe
     Workload local = snapshot.findWorkloadByUid(localUid).orElse(null);
     InetSocketAddress client = (InetSocketAddress) ch.remoteAddress();
     InetSocketAddress original = ctx.binder().originalDestination(ch);
-    ConnectionTelemetry telemetry = ctx.telemetry(Reporter.DESTINATION)
+    ConnectionTelemetry telemetry = ctx.telemetry(Reporter.DESTINATION, localUid)
         .source(client, ctx.infos().labels(
             snapshot.findWorkloadByAddress(client.getAddress()).orElse(null)), null)
         .destination(original, ctx.infos().labels(local), null);

@@ -69,7 +69,8 @@ public final class OutboundProxy {
     MeshSnapshot snapshot = ctx.snapshot();
     Workload source = snapshot.findWorkloadByUid(sourceUid).orElse(null);
     InetSocketAddress client = (InetSocketAddress) downstream.remoteAddress();
-    ConnectionTelemetry telemetry = ctx.telemetry(Reporter.SOURCE);
+    ConnectionTelemetry telemetry =
+        ctx.telemetry(Reporter.SOURCE, sourceUid).originalDestination(destination);
     if (source == null) {
       telemetry.source(client, PeerLabels.UNKNOWN, null).destination(destination, null, null);
       fail(telemetry, callback, OutboundCallback.Failure.REFUSED,

@@ -8,7 +8,9 @@ import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.ServiceLabels;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.util.NetUtil;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -23,12 +25,15 @@ public final class ConnectionTelemetry {
   private final TrafficMetrics metrics;
   private final AccessLog accessLog;
   private final Reporter reporter;
+  private final OpenConnections open;
+  private final String workloadUid;
   private final long startNanos;
 
   private InetSocketAddress srcAddr;
   private PeerLabels source = PeerLabels.UNKNOWN;
   private String srcIdentity;
   private InetSocketAddress dstAddr;
+  private InetSocketAddress originalDst;
   private String hboneAddr;
   private ServiceLabels service = ServiceLabels.UNKNOWN;
   private PeerLabels destination = PeerLabels.UNKNOWN;
@@ -38,10 +43,13 @@ public final class ConnectionTelemetry {
   private boolean opened;
   private boolean closed;
 
-  ConnectionTelemetry(TrafficMetrics metrics, AccessLog accessLog, Reporter reporter) {
+  ConnectionTelemetry(TrafficMetrics metrics, AccessLog accessLog, Reporter reporter,
+      String workloadUid, OpenConnections open) {
+    this.workloadUid = workloadUid;
     this.metrics = metrics;
     this.accessLog = accessLog;
     this.reporter = reporter;
+    this.open = open;
     this.startNanos = System.nanoTime();
   }
 
@@ -57,6 +65,12 @@ public final class ConnectionTelemetry {
     this.dstAddr = address;
     this.destination = labels == null ? PeerLabels.UNKNOWN : labels;
     this.dstIdentity = identity;
+    return this;
+  }
+
+  /** Outbound: the address the app dialed (a service VIP, a pod), before resolution. */
+  public ConnectionTelemetry originalDestination(InetSocketAddress address) {
+    this.originalDst = address;
     return this;
   }
 
@@ -77,11 +91,17 @@ public final class ConnectionTelemetry {
     return this;
   }
 
-  /** Counts the connection as opened. */
+  /**
+   * Counts the connection as opened and lists it in {@link OpenConnections} until {@link #closed};
+   * what {@link #describe()} reads must be set before this call.
+   */
   public void opened() {
     if (!opened) {
       opened = true;
       meters(TrafficMetrics.NO_FLAGS).opened().increment();
+      if (!closed) {
+        open.add(this);
+      }
     }
   }
 
@@ -99,6 +119,7 @@ public final class ConnectionTelemetry {
     }
     closed = true;
     if (opened) {
+      open.remove(this);
       meters(flags).recordClose(requestBytes, responseBytes);
     }
     long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
@@ -133,6 +154,41 @@ public final class ConnectionTelemetry {
     } else {
       closed(requestBytes, responseBytes, cause == null ? null : ProxyContext.describe(cause),
           TrafficMetrics.NO_FLAGS);
+    }
+  }
+
+  /** This connection as {@code /config_dump} lists it (fields set before {@link #opened()}). */
+  OpenConnections.OpenConnection describe() {
+    boolean outbound = reporter == Reporter.SOURCE;
+    // over HBONE the CONNECT authority is the destination pod's address (dstAddr: the tunnel's)
+    InetSocketAddress target = hboneAddr == null ? null : authorityAddress(hboneAddr);
+    InetSocketAddress actual = target != null ? target : dstAddr;
+    String original = outbound ? (originalDst == null ? null : format(originalDst))
+        : known(service.hostname());
+    return new OpenConnections.OpenConnection(workloadUid, outbound ? "outbound" : "inbound",
+        srcAddr, original,
+        actual, mutualTls ? "HBONE" : "TCP");
+  }
+
+  /** {@code ip:port} or {@code [ipv6]:port} as a socket address; null when it is not one. */
+  private static InetSocketAddress authorityAddress(String authority) {
+    int colon = authority.lastIndexOf(':');
+    if (colon <= 0) {
+      return null;
+    }
+    String host = authority.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    byte[] ip = NetUtil.createByteArrayFromIpAddressString(host);
+    if (ip == null) {
+      return null;
+    }
+    try {
+      int port = Integer.parseInt(authority.substring(colon + 1));
+      return new InetSocketAddress(InetAddress.getByAddress(ip), port);
+    } catch (UnknownHostException | IllegalArgumentException e) {
+      return null;
     }
   }
 

@@ -54,6 +54,7 @@ public final class ProxyContext {
   private final AccessLog accessLog;
   private final WorkloadInfoCache infos;
   private final InboundConnections inboundConnections = new InboundConnections();
+  private final OpenConnections openConnections = new OpenConnections();
   private final PolicyStates policies;
   private final RandomGenerator random;
   private final ChannelGroup connections =
@@ -177,8 +178,17 @@ public final class ProxyContext {
     return workloadBudgets;
   }
 
-  public ConnectionTelemetry telemetry(Reporter reporter) {
-    return new ConnectionTelemetry(metrics, accessLog, reporter);
+  /**
+   * The telemetry of a new connection of the workload {@code workloadUid} proxied here (outbound:
+   * the source; inbound: the destination).
+   */
+  public ConnectionTelemetry telemetry(Reporter reporter, String workloadUid) {
+    return new ConnectionTelemetry(metrics, accessLog, reporter, workloadUid, openConnections);
+  }
+
+  /** The connections proxied right now, for {@code /config_dump}. */
+  public OpenConnections openConnections() {
+    return openConnections;
   }
 
   /**
