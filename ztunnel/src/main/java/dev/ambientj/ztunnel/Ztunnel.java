@@ -1,6 +1,8 @@
 package dev.ambientj.ztunnel;
 
 import dev.ambientj.config.ConfigRejectionMetrics;
+import dev.ambientj.config.GracefulShutdown;
+import dev.ambientj.config.ProcessMetrics;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.authz.AuthorizationEngine;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -10,9 +12,11 @@ import dev.ambientj.hbone.HboneServerConfig;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.transport.Descriptors;
 import dev.ambientj.hbone.transport.Transport;
-import dev.ambientj.ztunnel.admin.AdminEndpoint;
-import dev.ambientj.ztunnel.admin.AdminResponse;
-import dev.ambientj.ztunnel.admin.AdminServer;
+import dev.ambientj.hbone.admin.AdminEndpoint;
+import dev.ambientj.hbone.admin.AdminResponse;
+import dev.ambientj.hbone.admin.AdminServer;
+import dev.ambientj.hbone.admin.LogLevels;
+import dev.ambientj.hbone.admin.OperatorEndpoints;
 import dev.ambientj.ztunnel.inpod.InPodListenerBinder;
 import dev.ambientj.ztunnel.inpod.NetnsExecutor;
 import dev.ambientj.ztunnel.inpod.ZdsClient;
@@ -69,6 +73,7 @@ public final class Ztunnel implements AutoCloseable {
   private final TrafficMetrics metrics;
   private AutoCloseable subscription;
   private AutoCloseable rejectionMetrics;
+  private AutoCloseable processMetrics;
   private NodeServer admin;
   private NodeServer metricsServer;
   private NodeServer readiness;
@@ -155,6 +160,7 @@ public final class Ztunnel implements AutoCloseable {
         Map.of("/healthz/ready", q -> readiness()));
     subscription = b.config.subscribe(manager);
     rejectionMetrics = ConfigRejectionMetrics.bind(metrics.registry(), b.config);
+    processMetrics = ProcessMetrics.bind(metrics.registry(), ProcessMetrics.ZTUNNEL);
     if (inPodBinder != null) {
       zds = new ZdsClient(b.zdsSocket, new InPodWorkloads(inPodBinder, manager, b.node)).start();
       retries = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
@@ -201,7 +207,26 @@ public final class Ztunnel implements AutoCloseable {
     m.put("/config_dump", q -> AdminResponse.json(configDump()));
     m.put("/healthz", q -> AdminResponse.text(200, "ok\n"));
     m.put("/healthz/ready", q -> readiness());
-    return m;
+    return OperatorEndpoints.with("ambientj ztunnel admin, node " + b.node, m, Map.of(
+            "/config_dump", "workloads, services, policies, certificates (ztunnel's JSON)",
+            "/healthz", "200 while the process runs",
+            "/healthz/ready", "200 once ready, 503 with the reason otherwise"),
+        LogLevels.ofThisProcess(LOG_SCOPES), this::quit);
+  }
+
+  /** The logger scopes {@code /logging} lists for a ztunnel. */
+  static final List<String> LOG_SCOPES = List.of("dev.ambientj.ztunnel", "dev.ambientj.hbone",
+      "dev.ambientj.config", "io.netty", "io.grpc", "io.fabric8");
+
+  /**
+   * {@code POST /quitquitquit}: the process's SIGTERM drain when it has one (it then exits 0);
+   * embedded (a test, the demo), this ztunnel's own {@link #shutdown()}.
+   */
+  private void quit() {
+    log.info("ztunnel for node {}: /quitquitquit: shutting down", b.node);
+    if (!GracefulShutdown.requestDrain()) {
+      shutdown();
+    }
   }
 
   private AdminResponse metricsResponse() {
@@ -397,7 +422,7 @@ public final class Ztunnel implements AutoCloseable {
       zds.close();
       zds = null;
     }
-    for (AutoCloseable s : new AutoCloseable[] {subscription, rejectionMetrics}) {
+    for (AutoCloseable s : new AutoCloseable[] {subscription, rejectionMetrics, processMetrics}) {
       try {
         if (s != null) {
           s.close();
@@ -406,7 +431,7 @@ public final class Ztunnel implements AutoCloseable {
         log.debug("unsubscribe failed", e);
       }
     }
-    subscription = rejectionMetrics = null;
+    subscription = rejectionMetrics = processMetrics = null;
   }
 
   /** Configures a {@link Ztunnel}; node, config and identity provider are required. */

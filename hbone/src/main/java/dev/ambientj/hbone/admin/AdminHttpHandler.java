@@ -1,4 +1,4 @@
-package dev.ambientj.ztunnel.admin;
+package dev.ambientj.hbone.admin;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -22,8 +22,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Dispatches aggregated HTTP/1.1 requests to {@link AdminEndpoint}s by path. GET and HEAD only;
- * an endpoint that throws answers 500 (an admin bug must not close the port).
+ * Dispatches aggregated HTTP/1.1 requests to {@link AdminEndpoint}s by path. GET, HEAD and POST
+ * reach the endpoint (which answers 405 to a method it does not take); any other method is 405
+ * here. An endpoint that throws answers 500 (an admin bug must not close the port).
  *
  * <p>Request deadline: a whole request must arrive within {@code requestTimeout} of the connection
  * opening, and on a kept-alive connection of the previous response; otherwise the connection is
@@ -93,7 +94,8 @@ final class AdminHttpHandler extends SimpleChannelInboundHandler<FullHttpRequest
     AdminResponse answer;
     if (!request.decoderResult().isSuccess()) {
       answer = AdminResponse.text(400, "bad request\n");
-    } else if (!request.method().equals(HttpMethod.GET) && !request.method().equals(HttpMethod.HEAD)) {
+    } else if (!request.method().equals(HttpMethod.GET) && !request.method().equals(HttpMethod.HEAD)
+        && !request.method().equals(HttpMethod.POST)) {
       answer = AdminResponse.text(405, "method not allowed\n");
     } else {
       AdminEndpoint endpoint = endpoints.get(query.path());
@@ -101,7 +103,7 @@ final class AdminHttpHandler extends SimpleChannelInboundHandler<FullHttpRequest
         answer = AdminResponse.text(404, "not found; try " + String.join(", ", endpoints.keySet()) + "\n");
       } else {
         try {
-          answer = endpoint.handle(query);
+          answer = endpoint.handle(request.method(), query);
         } catch (RuntimeException e) {
           log.warn("admin endpoint {} failed", query.path(), e);
           answer = AdminResponse.text(500, "internal error: " + e + "\n");

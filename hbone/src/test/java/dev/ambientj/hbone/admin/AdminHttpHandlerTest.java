@@ -1,4 +1,4 @@
-package dev.ambientj.ztunnel.admin;
+package dev.ambientj.hbone.admin;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
