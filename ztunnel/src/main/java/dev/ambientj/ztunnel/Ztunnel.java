@@ -30,6 +30,7 @@ import dev.ambientj.ztunnel.telemetry.AccessLogSink;
 import dev.ambientj.ztunnel.telemetry.ListenerMetrics;
 import dev.ambientj.ztunnel.telemetry.PeerLabels;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
+import dev.ambientj.ztunnel.telemetry.WorkloadManagerMetrics;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetAddress;
 import java.io.IOException;
@@ -161,12 +162,16 @@ public final class Ztunnel implements AutoCloseable {
     subscription = b.config.subscribe(manager);
     rejectionMetrics = ConfigRejectionMetrics.bind(metrics.registry(), b.config);
     processMetrics = ProcessMetrics.bind(metrics.registry(), ProcessMetrics.ZTUNNEL);
+    WorkloadManagerMetrics workloadManager = new WorkloadManagerMetrics(metrics.registry());
     if (inPodBinder != null) {
-      zds = new ZdsClient(b.zdsSocket, new InPodWorkloads(inPodBinder, manager, b.node)).start();
+      InPodWorkloads inPod = new InPodWorkloads(inPodBinder, manager, b.node, workloadManager);
+      zds = new ZdsClient(b.zdsSocket, inPod).start();
       retries = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
           r -> Thread.ofPlatform().daemon().name("ztunnel-inpod-retry").unstarted(r));
-      retries.scheduleWithFixedDelay(manager::retryFailed, INPOD_RETRY.toMillis(),
-          INPOD_RETRY.toMillis(), TimeUnit.MILLISECONDS);
+      retries.scheduleWithFixedDelay(() -> {
+        manager.retryFailed();
+        inPod.recount();
+      }, INPOD_RETRY.toMillis(), INPOD_RETRY.toMillis(), TimeUnit.MILLISECONDS);
       log.info("ztunnel for node {}: in-pod mode, node agent at {}", b.node, b.zdsSocket);
     }
     log.info("ztunnel for node {} started: admin {}, metrics {}, readiness {}", b.node,
