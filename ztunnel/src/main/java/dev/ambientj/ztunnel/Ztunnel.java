@@ -3,6 +3,7 @@ package dev.ambientj.ztunnel;
 import dev.ambientj.config.ConfigRejectionMetrics;
 import dev.ambientj.config.GracefulShutdown;
 import dev.ambientj.config.ProcessMetrics;
+import dev.ambientj.config.XdsClientMetrics;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.authz.AuthorizationEngine;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -75,6 +76,7 @@ public final class Ztunnel implements AutoCloseable {
   private AutoCloseable subscription;
   private AutoCloseable rejectionMetrics;
   private AutoCloseable processMetrics;
+  private AutoCloseable xdsClientMetrics;
   private NodeServer admin;
   private NodeServer metricsServer;
   private NodeServer readiness;
@@ -162,6 +164,7 @@ public final class Ztunnel implements AutoCloseable {
     subscription = b.config.subscribe(manager);
     rejectionMetrics = ConfigRejectionMetrics.bind(metrics.registry(), b.config);
     processMetrics = ProcessMetrics.bind(metrics.registry(), ProcessMetrics.ZTUNNEL);
+    xdsClientMetrics = XdsClientMetrics.bind(metrics.registry(), b.config);
     WorkloadManagerMetrics workloadManager = new WorkloadManagerMetrics(metrics.registry());
     if (inPodBinder != null) {
       InPodWorkloads inPod = new InPodWorkloads(inPodBinder, manager, b.node, workloadManager);
@@ -427,7 +430,8 @@ public final class Ztunnel implements AutoCloseable {
       zds.close();
       zds = null;
     }
-    for (AutoCloseable s : new AutoCloseable[] {subscription, rejectionMetrics, processMetrics}) {
+    for (AutoCloseable s : new AutoCloseable[] {subscription, rejectionMetrics, processMetrics,
+        xdsClientMetrics}) {
       try {
         if (s != null) {
           s.close();
@@ -436,7 +440,7 @@ public final class Ztunnel implements AutoCloseable {
         log.debug("unsubscribe failed", e);
       }
     }
-    subscription = rejectionMetrics = processMetrics = null;
+    subscription = rejectionMetrics = processMetrics = xdsClientMetrics = null;
   }
 
   /** Configures a {@link Ztunnel}; node, config and identity provider are required. */
