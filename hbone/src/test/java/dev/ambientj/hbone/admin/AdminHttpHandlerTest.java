@@ -52,6 +52,14 @@ class AdminHttpHandlerTest {
     assertThat(ch.isOpen()).as("idle after the response for the deadline").isFalse();
   }
 
+  @Test
+  void aPostFromAnotherHostIsRefusedWithoutReachingTheEndpoint() {
+    // EmbeddedChannel's peer is no address of this host
+    ch.writeInbound(ascii("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+    assertThat(response()).startsWith("HTTP/1.1 403 Forbidden")
+        .contains("POST /healthz is taken only from this host");
+  }
+
   private String response() {
     StringBuilder all = new StringBuilder();
     for (ByteBuf b = ch.readOutbound(); b != null; b = ch.readOutbound()) {

@@ -50,11 +50,12 @@ class OperatorEndpointsTest {
               quits.incrementAndGet();
               quit.countDown();
             }),
-        new AdminServer.Guard(4, new AcceptBackoff("test"), limit -> { }));
+        new AdminServer.Guard(16, new AcceptBackoff("test"), limit -> { }));
   }
 
   @AfterEach
   void restoreLevels() {
+    http.close(); // its kept-alive connections count against the server's cap
     levels.setAll("info");
     System.clearProperty("org.slf4j.simpleLogger.log." + PROBE_SCOPE);
   }
