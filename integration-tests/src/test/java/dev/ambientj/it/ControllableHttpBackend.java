@@ -68,6 +68,12 @@ final class ControllableHttpBackend implements AutoCloseable {
         .bind(address).sync().channel();
   }
 
+  /** A backend on {@code address} outside a {@link Mesh} (e.g. a mesh fed over xDS). */
+  static ControllableHttpBackend start(EventLoopGroup group, Transport transport, String workload,
+      String version, InetSocketAddress address) throws InterruptedException {
+    return new ControllableHttpBackend(workload, version, group, transport, address);
+  }
+
   static ControllableHttpBackend start(Mesh mesh, String workload, int port) throws InterruptedException {
     Mesh.Pod pod = mesh.workload(workload);
     return mesh.own(new ControllableHttpBackend(workload, pod.model.canonicalRevision(), mesh.group(),

@@ -184,13 +184,13 @@ class PeerAuthenticationTest {
     }
     String metrics = mesh.node("node-b").metrics();
     assertThat(failures()).as("TLS failures counted:\n%s", metrics.lines()
-        .filter(l -> l.startsWith("istio_tcp_connections_failed")).toList())
+        .filter(l -> l.startsWith("ambientj_tcp_connections_failed")).toList())
         .isGreaterThanOrEqualTo(before + 3);
     for (String reason : List.of("untrusted_certificate", "expired_certificate",
         "trust_domain_mismatch")) {
-      assertThat(HostModeTrafficTest.sum(metrics, "istio_tcp_connections_failed_total",
+      assertThat(HostModeTrafficTest.sum(metrics, "ambientj_tcp_connections_failed_total",
           "reason=\"" + reason + "\"")).as("%s in %s; access log %s", reason,
-          metrics.lines().filter(l -> l.startsWith("istio_tcp_connections_failed")).toList(),
+          metrics.lines().filter(l -> l.startsWith("ambientj_tcp_connections_failed")).toList(),
           mesh.node("node-b").accessLog.lines().stream()
               .filter(l -> l.contains("TLS handshake")).toList()).isPositive();
     }
@@ -200,7 +200,7 @@ class PeerAuthenticationTest {
 
   private double failures() throws Exception {
     return HostModeTrafficTest.sum(mesh.node("node-b").metrics(),
-        "istio_tcp_connections_failed_total", "response_flags=\"TLS_FAILURE\"");
+        "ambientj_tcp_connections_failed_total", "response_flags=\"TLS_FAILURE\"");
   }
 
   private static KeyPair ecKeyPair() throws Exception {

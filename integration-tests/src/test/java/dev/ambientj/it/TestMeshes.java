@@ -29,6 +29,33 @@ final class TestMeshes {
         .replace("127.10.0.", prefix + ".10.");
   }
 
+  /**
+   * An AuthorizationPolicy the translator must refuse (selector and targetRefs together); applied
+   * either way, it would deny production's requests to payment.
+   */
+  static String invalidPolicy(String name) {
+    return """
+        ---
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata:
+          name: %s
+          namespace: production
+        spec:
+          selector:
+            matchLabels: {app: payment-service}
+          targetRefs:
+          - kind: Service
+            group: ""
+            name: payment-service
+          action: DENY
+          rules:
+          - from:
+            - source:
+                namespaces: ["production"]
+        """.formatted(name);
+  }
+
   /** An enrolled pod (namespace production) with a Service in front of it. */
   static String podWithService(String name, String app, String node, String ip, int port,
       String vip, int servicePort) {

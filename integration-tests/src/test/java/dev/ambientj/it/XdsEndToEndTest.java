@@ -75,30 +75,8 @@ class XdsEndToEndTest {
   private static final String CANARY = "weight: 95";
   private static final String CANARY_V2 = "weight: 5";
 
-  /**
-   * A policy the translator must refuse (selector and targetRefs together); applied either way,
-   * it would deny api-gateway's requests to payment.
-   */
-  private static final String INVALID_POLICY = """
-      ---
-      apiVersion: security.istio.io/v1
-      kind: AuthorizationPolicy
-      metadata:
-        name: deny-everything-badly
-        namespace: production
-      spec:
-        selector:
-          matchLabels: {app: payment-service}
-        targetRefs:
-        - kind: Service
-          group: ""
-          name: payment-service
-        action: DENY
-        rules:
-        - from:
-          - source:
-              namespaces: ["production"]
-      """;
+  /** A policy the translator must refuse; applied either way, it would deny payment. */
+  private static final String INVALID_POLICY = TestMeshes.invalidPolicy("deny-everything-badly");
 
   private Path dir;
   private Path file;

@@ -23,7 +23,12 @@ public final class GracefulShutdown {
   /** The pod's termination grace period in seconds, as the manifests pass it. */
   public static final String GRACE_ENV = "TERMINATION_GRACE_PERIOD_SECONDS";
 
+  /** The one installed in this process, until it finished: what {@link #requestDrain} starts. */
+  private static final java.util.concurrent.atomic.AtomicReference<GracefulShutdown> INSTALLED =
+      new java.util.concurrent.atomic.AtomicReference<>();
+
   private final CountDownLatch signalled = new CountDownLatch(1);
+  private volatile boolean requested;
   private final CountDownLatch finished = new CountDownLatch(1);
   private final Thread hook;
 
@@ -45,6 +50,7 @@ public final class GracefulShutdown {
   public static GracefulShutdown install(String process, Duration maxWait) {
     GracefulShutdown s = new GracefulShutdown(process, maxWait);
     Runtime.getRuntime().addShutdownHook(s.hook);
+    INSTALLED.set(s);
     return s;
   }
 
@@ -53,9 +59,25 @@ public final class GracefulShutdown {
     signalled.await();
   }
 
-  /** Whether the signal came. */
+  /**
+   * Starts the same drain as SIGTERM without a signal (the admin's {@code POST /quitquitquit}):
+   * {@link #awaitSignal()} returns, the process drains and exits 0. False when no process-level
+   * shutdown is installed here (a proxy embedded in a test or the demo): the caller drains what
+   * it owns itself.
+   */
+  public static boolean requestDrain() {
+    GracefulShutdown s = INSTALLED.get();
+    if (s == null) {
+      return false;
+    }
+    s.requested = true;
+    s.signalled.countDown();
+    return true;
+  }
+
+  /** Whether the signal came (not a {@link #requestDrain()}: then the JVM is not exiting yet). */
   public boolean signalled() {
-    return signalled.getCount() == 0;
+    return signalled.getCount() == 0 && !requested;
   }
 
   /**
@@ -63,6 +85,7 @@ public final class GracefulShutdown {
    * JVM exits. Also removes the hook when no signal came, so that a normal return does not wait.
    */
   public void finished() {
+    INSTALLED.compareAndSet(this, null);
     finished.countDown();
     if (!signalled()) {
       try {

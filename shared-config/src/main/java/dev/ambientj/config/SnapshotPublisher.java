@@ -26,10 +26,17 @@ public final class SnapshotPublisher {
   private final CopyOnWriteArrayList<SnapshotListener> listeners = new CopyOnWriteArrayList<>();
   private final Object publishLock = new Object();
   private final ConfigRejections rejections = new ConfigRejections();
+  private final dev.ambientj.config.xds.XdsClientStats xdsClient =
+      new dev.ambientj.config.xds.XdsClientStats();
 
   /** The current snapshot; {@link MeshSnapshot#empty()} before the first publish. Never null. */
   public MeshSnapshot snapshot() {
     return current.get();
+  }
+
+  /** What an xDS client feeding this publisher counts about its stream (nothing for files). */
+  public dev.ambientj.config.xds.XdsClientStats xdsClient() {
+    return xdsClient;
   }
 
   /** What the current configuration refused, as logged and counted. */

@@ -397,7 +397,7 @@ final class Exchange {
       return;
     }
     current = null;
-    cluster.recordOutcome(a.host, 503, true, rt.ticker.nanoTime());
+    rt.telemetry.outcome(cluster, a.host, 503, true, rt.ticker.nanoTime());
     RetryPolicy rp = route.retry();
     if (rp.retriesFailure(failure) && scheduleRetry(rp)) {
       return;
@@ -450,6 +450,7 @@ final class Exchange {
     }
     retryInFlight = true;
     retriesDone++;
+    rt.telemetry.retry(cluster);
     long backoff = rp.backoffMillis(retriesDone, rt.random);
     pending = ctx.executor().schedule(() -> {
       pending = null;
@@ -462,7 +463,7 @@ final class Exchange {
   private boolean onResponseHead(Attempt a, HttpResponse resp) {
     int status = resp.status().code();
     String grpcStatus = resp.headers().get("grpc-status");
-    cluster.recordOutcome(a.host, status, false, rt.ticker.nanoTime());
+    rt.telemetry.outcome(cluster, a.host, status, false, rt.ticker.nanoTime());
     if (a.perTryTimer != null) {
       a.perTryTimer.cancel(false);
       a.perTryTimer = null;

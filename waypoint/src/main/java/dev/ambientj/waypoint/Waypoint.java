@@ -94,6 +94,8 @@ public final class Waypoint implements AutoCloseable {
   private volatile Set<String> reportedProblems = Set.of();
   /** Started and not shutting down: what {@code /healthz/ready} reports. */
   private volatile boolean serving;
+  /** istio_build and the JVM/process metrics in {@link #registry}, until {@link #close()}. */
+  private final AutoCloseable processMetrics;
 
   private Waypoint(Builder b) {
     this.b = b;
@@ -106,6 +108,8 @@ public final class Waypoint implements AutoCloseable {
     this.rt = new WaypointRuntime(null, new Telemetry(registry, b.clusterName), b.ticker, random, b.maxRequestBytes,
         new StreamBuffers(b.streamBufferBytes), limits, b.drainDeadline);
     rt.numTrustedProxies = b.numTrustedProxies;
+    this.processMetrics = dev.ambientj.config.ProcessMetrics.bind(registry,
+        dev.ambientj.config.ProcessMetrics.PROXY);
   }
 
   public static Builder builder() {
@@ -253,6 +257,11 @@ public final class Waypoint implements AutoCloseable {
   @Override
   public synchronized void close() {
     drain();
+    try {
+      processMetrics.close();
+    } catch (Exception e) {
+      log.debug("process metrics: unbind failed", e);
+    }
     if (client != null) {
       client.close();
       client = null;

@@ -160,7 +160,7 @@ final class WaypointConnectHandler implements ConnectRequestHandler {
       if (err != null) {
         if (picked != null) {
           picked.requestEnded();
-          cluster.recordOutcome(picked, 503, true, rt.ticker.nanoTime());
+          rt.telemetry.outcome(cluster, picked, 503, true, rt.ticker.nanoTime());
         }
         log.debug("L4 upstream {} failed: {}", authority, err.getMessage());
         responder.refuse(503, "upstream " + authority + " unreachable: " + err.getMessage());

@@ -269,9 +269,13 @@ class WaypointEndToEndTest {
     v1.behaviour = flaky;
     v2.behaviour = flaky;
     mesh.apply(DR + "---\n" + SPLIT_VS);
+    double retriesBefore = counted("envoy_cluster_upstream_rq_retry_total");
     try (TestClient.Http1 c = mesh.client(TestMesh.API_GATEWAY).http1(mesh.paymentVip())) {
       int[] counts = countVersions(c, 300, () -> get("/pay"));
       int ok = counts[0] + counts[1];
+      assertThat(counted("envoy_cluster_upstream_rq_retry_total") - retriesBefore)
+          .as("every retry is counted: one per 503 answered (%d)", n.get() / 2)
+          .isEqualTo(n.get() / 2, org.assertj.core.data.Offset.offset(1.0));
       System.out.printf("MEASURED retries: %d/300 succeeded (%.2f%%), backend answered 503 to %d of %d tries%n", ok,
           ok / 3.0, n.get() / 2, n.get());
       assertThat(ok / 300.0).isGreaterThanOrEqualTo(0.99);
@@ -372,6 +376,17 @@ class WaypointEndToEndTest {
     }
   }
 
+  /** The Prometheus family {@code name} summed over its series (0 when absent). */
+  static double counted(String name) {
+    double sum = 0;
+    for (String line : mesh.waypoint.metrics().scrape().split("\n")) {
+      if (line.startsWith(name + "{") || line.startsWith(name + " ")) {
+        sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return sum;
+  }
+
   /** istio_requests_total summed over series whose response_flags contain {@code flag}. */
   static double flagged(String flag) {
     double sum = 0;
@@ -408,11 +423,14 @@ class WaypointEndToEndTest {
           - route: [{destination: {host: payment-service}}]
             retries: {attempts: 0}
         """);
+    double ejectionsBefore = counted("envoy_cluster_outlier_detection_ejections_enforced_total");
     try (TestClient.Http1 c = mesh.client(TestMesh.API_GATEWAY).http1(mesh.paymentVip())) {
       int before = v1.requests.get();
       int[] counts = countVersions(c, 30, () -> get("/pay"));
       int v1Hits = v1.requests.get() - before;
       assertThat(v1Hits).as("v1 gets requests until its 5th consecutive 500, then is ejected").isEqualTo(5);
+      assertThat(counted("envoy_cluster_outlier_detection_ejections_enforced_total") - ejectionsBefore)
+          .as("the ejection is counted").isEqualTo(1.0);
       assertThat(counts[2]).isEqualTo(5);
       Thread.sleep(1200);
       v1.behaviour = (pod, req, ctx) -> TestPod.respond(ctx, req, 200, pod.name);

@@ -3,6 +3,7 @@ package dev.ambientj.ztunnel;
 import dev.ambientj.ztunnel.inpod.InPodListenerBinder;
 import dev.ambientj.ztunnel.inpod.PodNetwork;
 import dev.ambientj.ztunnel.inpod.ZdsClient;
+import dev.ambientj.ztunnel.telemetry.WorkloadManagerMetrics;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
@@ -32,15 +33,50 @@ final class InPodWorkloads implements ZdsClient.Handler {
   private final InPodListenerBinder binder;
   private final ListenerManager manager;
   private final String node;
+  private final WorkloadManagerMetrics metrics;
 
-  InPodWorkloads(InPodListenerBinder binder, ListenerManager manager, String node) {
+  InPodWorkloads(InPodListenerBinder binder, ListenerManager manager, String node,
+      WorkloadManagerMetrics metrics) {
     this.binder = binder;
     this.manager = manager;
     this.node = node;
+    this.metrics = metrics;
+  }
+
+  /**
+   * Counts the pods handed over into the workload manager's gauges: active when their listeners
+   * are bound, pending otherwise (not in the configuration yet, or a bind to retry). Called after
+   * every request and by the retry timer; never on an event loop (the manager's lookups lock).
+   */
+  void recount() {
+    int active = 0;
+    int pending = 0;
+    for (PodNetwork pod : binder.pods()) {
+      CompletableFuture<Boolean> bound = manager.findBound(w -> InPodListenerBinder.matches(w, pod));
+      if (bound != null && bound.isDone() && !bound.isCompletedExceptionally() && bound.join()) {
+        active++;
+      } else {
+        pending++;
+      }
+    }
+    metrics.set(active, pending);
   }
 
   @Override
   public String add(String uid, String namespace, String name, String serviceAccount, int netnsFd) {
+    try {
+      String error = doAdd(uid, namespace, name, serviceAccount, netnsFd);
+      if (error.isEmpty()) {
+        metrics.started();
+      }
+      return error;
+    } finally {
+      recount();
+    }
+  }
+
+  private String doAdd(String uid, String namespace, String name, String serviceAccount,
+      int netnsFd) {
     InPodListenerBinder.Registration reg;
     try {
       reg = binder.register(uid, namespace, name, serviceAccount, netnsFd);
@@ -88,6 +124,8 @@ final class InPodWorkloads implements ZdsClient.Handler {
     }
     manager.refresh();
     pod.close();
+    metrics.stopped();
+    recount();
     log.info("in-pod: stopped serving {}", pod);
     return "";
   }
@@ -99,7 +137,9 @@ final class InPodWorkloads implements ZdsClient.Handler {
     for (PodNetwork p : gone) {
       log.info("in-pod: {} is not in the node agent's snapshot: drained", p);
       p.close();
+      metrics.stopped();
     }
+    recount();
     return "";
   }
 

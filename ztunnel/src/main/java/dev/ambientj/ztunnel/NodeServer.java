@@ -1,6 +1,6 @@
 package dev.ambientj.ztunnel;
 
-import dev.ambientj.ztunnel.admin.AdminServer;
+import dev.ambientj.hbone.admin.AdminServer;
 import io.netty.util.NetUtil;
 import java.net.BindException;
 import java.net.InetSocketAddress;

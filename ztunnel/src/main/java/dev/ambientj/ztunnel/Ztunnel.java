@@ -1,6 +1,9 @@
 package dev.ambientj.ztunnel;
 
 import dev.ambientj.config.ConfigRejectionMetrics;
+import dev.ambientj.config.GracefulShutdown;
+import dev.ambientj.config.ProcessMetrics;
+import dev.ambientj.config.XdsClientMetrics;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.authz.AuthorizationEngine;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -10,9 +13,11 @@ import dev.ambientj.hbone.HboneServerConfig;
 import dev.ambientj.hbone.identity.IdentityProvider;
 import dev.ambientj.hbone.transport.Descriptors;
 import dev.ambientj.hbone.transport.Transport;
-import dev.ambientj.ztunnel.admin.AdminEndpoint;
-import dev.ambientj.ztunnel.admin.AdminResponse;
-import dev.ambientj.ztunnel.admin.AdminServer;
+import dev.ambientj.hbone.admin.AdminEndpoint;
+import dev.ambientj.hbone.admin.AdminResponse;
+import dev.ambientj.hbone.admin.AdminServer;
+import dev.ambientj.hbone.admin.LogLevels;
+import dev.ambientj.hbone.admin.OperatorEndpoints;
 import dev.ambientj.ztunnel.inpod.InPodListenerBinder;
 import dev.ambientj.ztunnel.inpod.NetnsExecutor;
 import dev.ambientj.ztunnel.inpod.ZdsClient;
@@ -26,6 +31,7 @@ import dev.ambientj.ztunnel.telemetry.AccessLogSink;
 import dev.ambientj.ztunnel.telemetry.ListenerMetrics;
 import dev.ambientj.ztunnel.telemetry.PeerLabels;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
+import dev.ambientj.ztunnel.telemetry.WorkloadManagerMetrics;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetAddress;
 import java.io.IOException;
@@ -69,6 +75,8 @@ public final class Ztunnel implements AutoCloseable {
   private final TrafficMetrics metrics;
   private AutoCloseable subscription;
   private AutoCloseable rejectionMetrics;
+  private AutoCloseable processMetrics;
+  private AutoCloseable xdsClientMetrics;
   private NodeServer admin;
   private NodeServer metricsServer;
   private NodeServer readiness;
@@ -155,12 +163,18 @@ public final class Ztunnel implements AutoCloseable {
         Map.of("/healthz/ready", q -> readiness()));
     subscription = b.config.subscribe(manager);
     rejectionMetrics = ConfigRejectionMetrics.bind(metrics.registry(), b.config);
+    processMetrics = ProcessMetrics.bind(metrics.registry(), ProcessMetrics.ZTUNNEL);
+    xdsClientMetrics = XdsClientMetrics.bind(metrics.registry(), b.config);
+    WorkloadManagerMetrics workloadManager = new WorkloadManagerMetrics(metrics.registry());
     if (inPodBinder != null) {
-      zds = new ZdsClient(b.zdsSocket, new InPodWorkloads(inPodBinder, manager, b.node)).start();
+      InPodWorkloads inPod = new InPodWorkloads(inPodBinder, manager, b.node, workloadManager);
+      zds = new ZdsClient(b.zdsSocket, inPod).start();
       retries = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
           r -> Thread.ofPlatform().daemon().name("ztunnel-inpod-retry").unstarted(r));
-      retries.scheduleWithFixedDelay(manager::retryFailed, INPOD_RETRY.toMillis(),
-          INPOD_RETRY.toMillis(), TimeUnit.MILLISECONDS);
+      retries.scheduleWithFixedDelay(() -> {
+        manager.retryFailed();
+        inPod.recount();
+      }, INPOD_RETRY.toMillis(), INPOD_RETRY.toMillis(), TimeUnit.MILLISECONDS);
       log.info("ztunnel for node {}: in-pod mode, node agent at {}", b.node, b.zdsSocket);
     }
     log.info("ztunnel for node {} started: admin {}, metrics {}, readiness {}", b.node,
@@ -201,7 +215,26 @@ public final class Ztunnel implements AutoCloseable {
     m.put("/config_dump", q -> AdminResponse.json(configDump()));
     m.put("/healthz", q -> AdminResponse.text(200, "ok\n"));
     m.put("/healthz/ready", q -> readiness());
-    return m;
+    return OperatorEndpoints.with("ambientj ztunnel admin, node " + b.node, m, Map.of(
+            "/config_dump", "workloads, services, policies, certificates (ztunnel's JSON)",
+            "/healthz", "200 while the process runs",
+            "/healthz/ready", "200 once ready, 503 with the reason otherwise"),
+        LogLevels.ofThisProcess(LOG_SCOPES), this::quit);
+  }
+
+  /** The logger scopes {@code /logging} lists for a ztunnel. */
+  static final List<String> LOG_SCOPES = List.of("dev.ambientj.ztunnel", "dev.ambientj.hbone",
+      "dev.ambientj.config", "io.netty", "io.grpc", "io.fabric8");
+
+  /**
+   * {@code POST /quitquitquit}: the process's SIGTERM drain when it has one (it then exits 0);
+   * embedded (a test, the demo), this ztunnel's own {@link #shutdown()}.
+   */
+  private void quit() {
+    log.info("ztunnel for node {}: /quitquitquit: shutting down", b.node);
+    if (!GracefulShutdown.requestDrain()) {
+      shutdown();
+    }
   }
 
   private AdminResponse metricsResponse() {
@@ -397,7 +430,8 @@ public final class Ztunnel implements AutoCloseable {
       zds.close();
       zds = null;
     }
-    for (AutoCloseable s : new AutoCloseable[] {subscription, rejectionMetrics}) {
+    for (AutoCloseable s : new AutoCloseable[] {subscription, rejectionMetrics, processMetrics,
+        xdsClientMetrics}) {
       try {
         if (s != null) {
           s.close();
@@ -406,7 +440,7 @@ public final class Ztunnel implements AutoCloseable {
         log.debug("unsubscribe failed", e);
       }
     }
-    subscription = rejectionMetrics = null;
+    subscription = rejectionMetrics = processMetrics = xdsClientMetrics = null;
   }
 
   /** Configures a {@link Ztunnel}; node, config and identity provider are required. */

@@ -222,6 +222,7 @@ public final class XdsConfigSource implements AutoCloseable {
 
     @Override
     public void onNext(DeltaDiscoveryResponse r) {
+      out.xdsClient().received(r.getTypeUrl());
       synchronized (XdsConfigSource.this) {
         if (stream == call && !closed) {
           apply(call, r);
@@ -231,12 +232,18 @@ public final class XdsConfigSource implements AutoCloseable {
 
     @Override
     public void onError(Throwable t) {
-      ended(this, describe(Status.fromThrowable(t)));
+      Status status = Status.fromThrowable(t);
+      if (ended(this, describe(status))) {
+        out.xdsClient().terminated(status.getCode() == Status.Code.UNAVAILABLE
+            ? XdsClientStats.Termination.ConnectionError : XdsClientStats.Termination.Error);
+      }
     }
 
     @Override
     public void onCompleted() {
-      ended(this, "the server closed the stream");
+      if (ended(this, "the server closed the stream")) {
+        out.xdsClient().terminated(XdsClientStats.Termination.Complete);
+      }
     }
   }
 
@@ -260,9 +267,10 @@ public final class XdsConfigSource implements AutoCloseable {
     return b.toString();
   }
 
-  private synchronized void ended(Responses r, String why) {
+  /** The stream of {@code r} ended; false when it no longer mattered (closed, or replaced). */
+  private synchronized boolean ended(Responses r, String why) {
     if (closed || stream != r.call) {
-      return;
+      return false;
     }
     stream = null;
     failures++;
@@ -283,6 +291,7 @@ public final class XdsConfigSource implements AutoCloseable {
           ConfigTarget.format(server), why, delay);
     }
     timer.schedule(this::reconnect, delay, TimeUnit.MILLISECONDS);
+    return true;
   }
 
   /** A new stream after a failure; gRPC's channel is told to connect now, not after its backoff. */

@@ -203,13 +203,21 @@ class XdsLoopTest {
   @Test
   void keepsTheSnapshotWhileTheServerIsDownAndResyncsAfter() throws Exception {
     SnapshotPublisher snapshots = new SnapshotPublisher();
+    var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+    closeables.add(dev.ambientj.config.XdsClientMetrics.bind(registry, snapshots));
     XdsConfigSource c = client(ztunnel(""), snapshots, null);
     MeshSnapshot first = c.ready().get(BOUND.toMillis(), TimeUnit.MILLISECONDS);
     InetSocketAddress address = server.address();
+    assertThat(registry.get("istio.xds.message").tag("url", TypeUrls.ADDRESS).functionCounter()
+        .count()).as("Address responses received").isGreaterThanOrEqualTo(1);
+    assertThat(registry.find("istio.xds.connection.terminations").functionCounters()).isEmpty();
 
     stopXds();
     Thread.sleep(200); // the loader notices and retries meanwhile
     assertThat(snapshots.snapshot()).isSameAs(first);
+    eventually("the lost stream is counted as a connection error", () -> registry
+        .find("istio.xds.connection.terminations").tag("reason", "ConnectionError")
+        .functionCounter() != null);
 
     Files.writeString(meshFile, Meshes.exampleYaml() + EVIL_POD);
     eventually("the file source has the pod",

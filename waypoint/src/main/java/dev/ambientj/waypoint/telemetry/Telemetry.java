@@ -2,6 +2,8 @@ package dev.ambientj.waypoint.telemetry;
 
 import dev.ambientj.config.model.Service;
 import dev.ambientj.config.model.Workload;
+import dev.ambientj.waypoint.cluster.Cluster;
+import dev.ambientj.waypoint.cluster.UpstreamHost;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -19,7 +21,11 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>{@code istio_requests_total} (counter),
  *   <li>{@code istio_request_duration_milliseconds} (histogram, Istio's default buckets),
- *   <li>{@code istio_request_bytes}, {@code istio_response_bytes} (histograms).
+ *   <li>{@code istio_request_bytes}, {@code istio_response_bytes} (histograms);
+ *   <li>and, under Envoy's names (tag {@code cluster_name}, e.g. {@code
+ *       outbound|8080||payment-service.production.svc.cluster.local}): {@code
+ *       envoy_cluster_upstream_rq_retry_total} (retries started) and {@code
+ *       envoy_cluster_outlier_detection_ejections_enforced_total} (hosts ejected).
  * </ul>
  *
  * <p>Meters are cached per label combination, so a request builds no tag strings after the first
@@ -41,6 +47,8 @@ public final class Telemetry {
   private final MeterRegistry registry;
   private final String cluster;
   private final Map<Key, Meters> meters = new ConcurrentHashMap<>();
+  private final Map<String, Counter> retries = new ConcurrentHashMap<>();
+  private final Map<String, Counter> ejections = new ConcurrentHashMap<>();
 
   public Telemetry(MeterRegistry registry, String clusterName) {
     this.registry = registry;
@@ -49,6 +57,27 @@ public final class Telemetry {
 
   public MeterRegistry registry() {
     return registry;
+  }
+
+  /** A retry of a request to {@code cluster} starts. */
+  public void retry(Cluster cluster) {
+    retries.computeIfAbsent(cluster.key().toString(), name -> Counter.builder(
+            "envoy_cluster_upstream_rq_retry").description("request retries started")
+        .tag("cluster_name", name).register(registry)).increment();
+  }
+
+  /**
+   * A try's outcome, recorded for outlier detection ({@link Cluster#recordOutcome}); an ejection
+   * it causes is counted.
+   */
+  public void outcome(Cluster cluster, UpstreamHost host, int status, boolean localFailure,
+      long now) {
+    if (cluster.recordOutcome(host, status, localFailure, now)) {
+      ejections.computeIfAbsent(cluster.key().toString(), name -> Counter.builder(
+              "envoy_cluster_outlier_detection_ejections_enforced")
+          .description("upstream hosts ejected by outlier detection")
+          .tag("cluster_name", name).register(registry)).increment();
+    }
   }
 
   public void record(RequestLog r) {

@@ -114,6 +114,11 @@ public final class InPodListenerBinder implements ListenerBinder, AutoCloseable 
     return gone;
   }
 
+  /** The pods handed over now. */
+  public List<PodNetwork> pods() {
+    return List.copyOf(pods.values());
+  }
+
   /** How many pods are handed over now. */
   public int podCount() {
     return pods.size();

@@ -23,8 +23,12 @@ public final class TrafficMetrics {
 
   /** Authorization decisions at inbound: tags {@code decision} (allow, deny, audit), {@code policy}, {@code phase}. */
   public static final String AUTHZ_DECISIONS = "ambientj.authorization.decisions";
-  /** Inbound connections refused before a stream existed (TLS failures): tag {@code response_flags}, {@code reason}. */
-  public static final String CONNECTIONS_FAILED = "istio.tcp.connections.failed";
+  /**
+   * Inbound connections refused before a stream existed (TLS failures): tag {@code response_flags},
+   * {@code reason}. Prometheus {@code ambientj_tcp_connections_failed_total}: not an Istio metric
+   * (Istio's ztunnel has no such family), so it is not in the {@code istio_} namespace.
+   */
+  public static final String CONNECTIONS_FAILED = "ambientj.tcp.connections.failed";
 
   /**
    * What the HBONE server (15008) did to a peer on its own: tag {@code event}

@@ -51,6 +51,8 @@ class InPodModeTest {
             .accessLog(AccessLogSink.discard()).inPod(sock).build().start();
         SeqPacketSocket conn = agent.accept()) {
       conn.setTimeouts(Duration.ofSeconds(10));
+      assertThat(zt.scrapeMetrics()).contains("workload_manager_active_proxy_count 0.0",
+          "workload_manager_pending_proxy_count 0.0");
       assertThat(ZdsHello.parseFrom(conn.receive().data()).getVersion()).isEqualTo(Version.V1);
       assertThat(zt.ready()).as("not ready before the snapshot").isFalse();
 
@@ -65,6 +67,10 @@ class InPodModeTest {
         Netns.close(fd);
       }
       assertThat(ack(conn)).isEmpty();
+      assertThat(zt.scrapeMetrics()).as("the pod served in-pod counts as an active proxy")
+          .contains("workload_manager_active_proxy_count 1.0",
+              "workload_manager_pending_proxy_count 0.0",
+              "workload_manager_proxies_started_total 1.0");
       String listening = pod.exec("ss", "-ltnHe");
       // Netty's epoll sockets are dual-stack: the wildcard shows as *, 127.0.0.1 as v4-mapped
       assertThat(listening).contains("*:15001", "*:15006", "*:15008", "127.0.0.1]:15080");
@@ -81,6 +87,8 @@ class InPodModeTest {
           .setUid(orders.uid())).build().toByteArray(), -1);
       assertThat(ack(conn)).isEmpty();
       assertThat(pod.exec("ss", "-ltnH")).doesNotContain(":15001", ":15008");
+      assertThat(zt.scrapeMetrics()).contains("workload_manager_active_proxy_count 0.0",
+          "workload_manager_proxies_stopped_total 1.0");
     }
   }
 

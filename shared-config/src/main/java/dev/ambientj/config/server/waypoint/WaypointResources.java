@@ -66,6 +66,8 @@ final class WaypointResources {
 
   /** The waypoint pod's termination grace period (Kubernetes' default, made explicit). */
   static final long TERMINATION_GRACE_SECONDS = 30;
+  /** The waypoint's metrics and admin port (mesh waypoint binds it on the pod IP). */
+  static final int METRICS_PORT = 15020;
 
   private List<String> args() {
     List<String> a = new ArrayList<>(List.of("waypoint", "--xds", settings.xdsAddress()));
@@ -160,6 +162,10 @@ final class WaypointResources {
             .withNewTemplate()
             .withNewMetadata()
             .withLabels(labels())
+            // where Prometheus finds the waypoint's metrics, as on Istio's waypoint pods
+            .withAnnotations(Map.of("prometheus.io/scrape", "true",
+                "prometheus.io/port", Integer.toString(METRICS_PORT),
+                "prometheus.io/path", "/stats/prometheus"))
             .endMetadata()
             .withNewSpec()
             .withServiceAccountName(name())
@@ -187,6 +193,11 @@ final class WaypointResources {
             .addNewPort()
             .withName("mesh")
             .withContainerPort(WaypointController.HBONE_PORT)
+            .withProtocol("TCP")
+            .endPort()
+            .addNewPort()
+            .withName("http-metrics")
+            .withContainerPort(METRICS_PORT)
             .withProtocol("TCP")
             .endPort()
             .withNewReadinessProbe()

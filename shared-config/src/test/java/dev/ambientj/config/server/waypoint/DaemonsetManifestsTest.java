@@ -146,6 +146,11 @@ class DaemonsetManifestsTest {
     assertThat(grace).as("room for a drain deadline of grace - 5 s").isGreaterThan(10);
     assertThat(c.getEnv()).anyMatch(e -> e.getName().equals("TERMINATION_GRACE_PERIOD_SECONDS") && e.getValue().equals(Long.toString(grace)));
     assertThat(c.getResources().getRequests()).containsKeys("cpu", "memory");
+    assertThat(ds.getSpec().getTemplate().getMetadata().getAnnotations())
+        .as("Prometheus scrapes ztunnel's metrics port, as Istio's chart says")
+        .containsEntry("prometheus.io/scrape", "true").containsEntry("prometheus.io/port", "15020")
+        .containsEntry("prometheus.io/path", "/stats/prometheus");
+    assertThat(c.getPorts()).anyMatch(p -> p.getContainerPort() == 15020);
     var rolling = ds.getSpec().getUpdateStrategy().getRollingUpdate();
     assertThat(rolling.getMaxUnavailable().getIntVal()).isZero();
     assertThat(rolling.getMaxSurge().getIntVal()).isEqualTo(1);

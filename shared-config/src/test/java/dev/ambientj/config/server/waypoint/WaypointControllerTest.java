@@ -104,6 +104,9 @@ class WaypointControllerTest {
     }
     var pod = d.getSpec().getTemplate();
     assertThat(pod.getMetadata().getLabels()).containsEntry("istio.io/dataplane-mode", "none");
+    assertThat(pod.getMetadata().getAnnotations()).as("Prometheus scrapes the waypoint")
+        .containsEntry("prometheus.io/scrape", "true").containsEntry("prometheus.io/port", "15020")
+        .containsEntry("prometheus.io/path", "/stats/prometheus");
     assertThat(pod.getSpec().getServiceAccountName()).isEqualTo("reviews-wp");
     assertThat(pod.getSpec().getContainers().get(0).getImage()).isEqualTo(SETTINGS.image());
     assertThat(pod.getSpec().getContainers().get(0).getArgs())

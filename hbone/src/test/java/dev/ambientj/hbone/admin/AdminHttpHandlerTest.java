@@ -1,4 +1,4 @@
-package dev.ambientj.ztunnel.admin;
+package dev.ambientj.hbone.admin;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -50,6 +50,14 @@ class AdminHttpHandlerTest {
     assertThat(ch.isOpen()).isTrue();
     advance(1);
     assertThat(ch.isOpen()).as("idle after the response for the deadline").isFalse();
+  }
+
+  @Test
+  void aPostFromAnotherHostIsRefusedWithoutReachingTheEndpoint() {
+    // EmbeddedChannel's peer is no address of this host
+    ch.writeInbound(ascii("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+    assertThat(response()).startsWith("HTTP/1.1 403 Forbidden")
+        .contains("POST /healthz is taken only from this host");
   }
 
   private String response() {

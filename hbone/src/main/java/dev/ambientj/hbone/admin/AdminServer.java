@@ -1,4 +1,4 @@
-package dev.ambientj.ztunnel.admin;
+package dev.ambientj.hbone.admin;
 
 import dev.ambientj.hbone.transport.AcceptBackoff;
 import dev.ambientj.hbone.transport.ConnectionLimiter;

@@ -1,4 +1,4 @@
-package dev.ambientj.ztunnel.admin;
+package dev.ambientj.hbone.admin;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -15,6 +15,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -22,8 +23,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Dispatches aggregated HTTP/1.1 requests to {@link AdminEndpoint}s by path. GET and HEAD only;
- * an endpoint that throws answers 500 (an admin bug must not close the port).
+ * Dispatches aggregated HTTP/1.1 requests to {@link AdminEndpoint}s by path. GET, HEAD and POST
+ * reach the endpoint (which answers 405 to a method it does not take); any other method is 405
+ * here. An endpoint that throws answers 500 (an admin bug must not close the port).
+ *
+ * <p>A POST changes the process ({@code /logging}, {@code /quitquitquit}), so it is taken only
+ * from the proxy's own host — a loopback address, or the very address the server listens on (the
+ * pod's own IP) — as Istio's agent takes {@code /quitquitquit} only from localhost; from anywhere
+ * else it is 403. The ports also serve metrics and readiness to the network.
  *
  * <p>Request deadline: a whole request must arrive within {@code requestTimeout} of the connection
  * opening, and on a kept-alive connection of the previous response; otherwise the connection is
@@ -93,15 +100,20 @@ final class AdminHttpHandler extends SimpleChannelInboundHandler<FullHttpRequest
     AdminResponse answer;
     if (!request.decoderResult().isSuccess()) {
       answer = AdminResponse.text(400, "bad request\n");
-    } else if (!request.method().equals(HttpMethod.GET) && !request.method().equals(HttpMethod.HEAD)) {
+    } else if (!request.method().equals(HttpMethod.GET) && !request.method().equals(HttpMethod.HEAD)
+        && !request.method().equals(HttpMethod.POST)) {
       answer = AdminResponse.text(405, "method not allowed\n");
+    } else if (request.method().equals(HttpMethod.POST) && !fromThisHost(ctx)) {
+      answer = AdminResponse.text(403, "POST " + query.path() + " is taken only from this host"
+          + " (loopback or the address this port listens on), not from "
+          + ctx.channel().remoteAddress() + "\n");
     } else {
       AdminEndpoint endpoint = endpoints.get(query.path());
       if (endpoint == null) {
         answer = AdminResponse.text(404, "not found; try " + String.join(", ", endpoints.keySet()) + "\n");
       } else {
         try {
-          answer = endpoint.handle(query);
+          answer = endpoint.handle(request.method(), query);
         } catch (RuntimeException e) {
           log.warn("admin endpoint {} failed", query.path(), e);
           answer = AdminResponse.text(500, "internal error: " + e + "\n");
@@ -126,6 +138,16 @@ final class AdminHttpHandler extends SimpleChannelInboundHandler<FullHttpRequest
     } else {
       ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
     }
+  }
+
+  /** Whether the client connected from a loopback address or from the address it connected to. */
+  private static boolean fromThisHost(ChannelHandlerContext ctx) {
+    if (!(ctx.channel().remoteAddress() instanceof InetSocketAddress remote)
+        || !(ctx.channel().localAddress() instanceof InetSocketAddress local)
+        || remote.getAddress() == null) {
+      return false;
+    }
+    return remote.getAddress().isLoopbackAddress() || remote.getAddress().equals(local.getAddress());
   }
 
   @Override

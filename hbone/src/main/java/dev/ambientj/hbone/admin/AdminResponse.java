@@ -1,4 +1,4 @@
-package dev.ambientj.ztunnel.admin;
+package dev.ambientj.hbone.admin;
 
 /** What an admin endpoint answers: status, content type, body (UTF-8). */
 public record AdminResponse(int status, String contentType, String body) {
