@@ -173,6 +173,29 @@ class ZtunnelConfigCommandTest {
   }
 
   @Test
+  void logShowsAndSetsTheLevelsOfTheRunningZtunnel() {
+    Run shown = mesh("log", "--admin", admin);
+    assertThat(shown.exit()).as(shown.err()).isZero();
+    assertThat(shown.out()).contains("dev.ambientj.ztunnel: ");
+    try {
+      Run set = mesh("log", "--admin", admin, "--level", "dev.ambientj.ztunnel.admin:debug");
+      assertThat(set.exit()).as(set.err()).isZero();
+      assertThat(set.out()).contains("dev.ambientj.ztunnel.admin: debug");
+      assertThat(mesh("log", "--admin=" + admin).out()).contains("dev.ambientj.ztunnel.admin: debug");
+      Run bad = mesh("log", "--admin", admin, "--level", "loud");
+      assertThat(bad.exit()).isEqualTo(1);
+      assertThat(bad.err()).contains("400").contains("loud");
+      Run malformed = mesh("log", "--admin", admin, "--level", "dev.ambientj.ztunnel:");
+      assertThat(malformed.exit()).isEqualTo(2);
+      assertThat(malformed.err()).contains("SCOPE:LEVEL");
+    } finally {
+      Run reset = mesh("log", "--admin", admin, "-r");
+      assertThat(reset.exit()).as(reset.err()).isZero();
+      assertThat(reset.out()).doesNotContain(": debug");
+    }
+  }
+
+  @Test
   void allAsJsonReadsBackWithDashF(@TempDir Path dir) throws Exception {
     Run json = mesh("all", "--admin", admin, "-o", "json");
     assertThat(json.exit()).as(json.err()).isZero();
