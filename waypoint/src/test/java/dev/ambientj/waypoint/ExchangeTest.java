@@ -59,7 +59,8 @@ class ExchangeTest {
 
   EmbeddedChannel start(String policies) throws Exception {
     MeshSnapshot snap = TestMesh.snapshot(policies);
-    WaypointRuntime rt = new WaypointRuntime((target, loop) -> connect(target), new Telemetry(registry, "Kubernetes"), now::get,
+    WaypointRuntime rt = new WaypointRuntime((target, loop) -> connect(target), new Telemetry(registry, "Kubernetes"),
+        dev.ambientj.waypoint.telemetry.Tracing.notExported(registry), now::get,
         new Random(1), 1 << 20, new StreamBuffers(StreamBuffers.DEFAULT_STREAM_BYTES),
         new DownstreamLimits(Duration.ofSeconds(10), Duration.ofHours(1), 100, new ListenerStats(registry)),
         Waypoint.DEFAULT_DRAIN_DEADLINE);
