@@ -221,6 +221,9 @@ final class WaypointConfig {
     }
     WaypointConfig cfg = new WaypointConfig(snap, self, wp, Map.copyOf(byVip), Map.copyOf(bound), Map.copyOf(drs),
         clusters, problems);
+    // published with the config (AtomicReference.set), never changed after
+    cfg.tracingSamplingPercentage = dev.ambientj.config.TelemetryTracing.samplingPercentage(policies.telemetries(),
+        self, AuthorizationEngine.DEFAULT_ROOT_NAMESPACE);
     cfg.checkDestinations();
     return cfg;
   }
