@@ -10,6 +10,7 @@ import dev.ambientj.waypoint.Waypoint;
 import dev.ambientj.waypoint.telemetry.TracingSettings;
 import io.netty.handler.codec.http.HttpHeaders;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
@@ -20,6 +21,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The waypoint's spans in a real trace store (issue 20, "Traces"): Zipkin's own server, started by
@@ -34,7 +36,8 @@ import org.junit.jupiter.api.TestInstance;
  * trace. Checked: the SERVER span's parent is the client's span, the CLIENT span's parent is the
  * SERVER span, the upstream's {@code traceparent} has the CLIENT span as parent, Istio's span tags;
  * a retried request has two CLIENT spans; a not-sampled request exports nothing and tells the
- * upstream so; the single {@code b3} header is continued.
+ * upstream so; the single {@code b3} header is continued; and {@code ./mesh waypoint} as a process
+ * exports where {@code OTEL_EXPORTER_ZIPKIN_ENDPOINT} says, sampling as a {@code Telemetry} says.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class WaypointTracingToZipkinTest {
@@ -247,6 +250,56 @@ class WaypointTracingToZipkinTest {
     assertThat(get("/pay/no-context", Map.of()).status()).isEqualTo(200);
     HttpHeaders fresh = v1.headers.poll(5, TimeUnit.SECONDS);
     assertThat(fresh.get("traceparent")).as("a new trace, not sampled at 0 %%").matches("00-[0-9a-f]{32}-[0-9a-f]{16}-00");
+  }
+
+  /**
+   * {@code ./mesh waypoint} as its own process, configured as an operator would: the Zipkin endpoint
+   * in {@code OTEL_EXPORTER_ZIPKIN_ENDPOINT}, the sampling in a {@code Telemetry} resource of the
+   * config file (100 % mesh-wide); a request with no trace context starts a sampled trace there.
+   */
+  @Test
+  void theWaypointProcessSamplesAsTheTelemetryResourceSaysAndExportsWhereItsEnvironmentSays(@TempDir Path dir)
+      throws Exception {
+    String q = "127.172";
+    String telemetry = """
+        ---
+        apiVersion: telemetry.istio.io/v1
+        kind: Telemetry
+        metadata:
+          name: mesh-default
+          namespace: istio-system
+        spec:
+          tracing:
+          - randomSamplingPercentage: 100
+        """;
+    try (Mesh other = WaypointProcess.twoNodeMesh(TestMeshes.example(q) + telemetry, dir)) {
+      ControllableHttpBackend b1 = ControllableHttpBackend.start(other, "payment-v1-0", 8080);
+      ControllableHttpBackend b2 = ControllableHttpBackend.start(other, "payment-v2-0", 8080);
+      other.own(WaypointProcess.start(dir.resolve("mesh.yaml"), dir, "production", "payment-waypoint", q + ".1.30",
+          List.of(), Map.of(TracingSettings.ZIPKIN_ENV, zipkin.spansEndpoint(), TracingSettings.DELAY_ENV, "200")));
+      InetSocketAddress clientSocks = other.workload("api-gateway-0").socks();
+      WaypointProcess.awaitServing(clientSocks, PAYMENT);
+      b1.headers.clear();
+      b2.headers.clear();
+      try (HttpOverSocks http = HttpOverSocks.open(clientSocks, PAYMENT, 80, Mesh.TIMEOUT, clientSocks.getAddress())) {
+        assertThat(http.get("/no-context", Map.of()).status()).isEqualTo(200);
+      }
+      HttpHeaders upstream = null;
+      for (long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5); upstream == null && System.nanoTime() < end;) {
+        upstream = b1.headers.poll(50, TimeUnit.MILLISECONDS);
+        if (upstream == null) {
+          upstream = b2.headers.poll(50, TimeUnit.MILLISECONDS);
+        }
+      }
+      assertThat(upstream).as("the request reached a payment pod").isNotNull();
+      String traceparent = upstream.get("traceparent");
+      assertThat(traceparent).as("a new trace, sampled at the Telemetry's 100 %%").matches("00-[0-9a-f]{32}-[0-9a-f]{16}-01");
+      List<JsonNode> spans = zipkin.awaitTrace(traceparent.substring(3, 35), 2, WITHIN);
+      JsonNode server = only(spans, "SERVER");
+      assertThat(server.path("parentId").isMissingNode()).as("the waypoint started the trace: %s", server).isTrue();
+      assertThat(only(spans, "CLIENT").path("id").asText()).isEqualTo(traceparent.substring(36, 52));
+      assertThat(tag(server, "node_id")).startsWith("router~" + q + ".1.30~");
+    }
   }
 
   @Test
