@@ -249,7 +249,8 @@ class WaypointTracingToZipkinTest {
     v1.headers.clear();
     assertThat(get("/pay/no-context", Map.of()).status()).isEqualTo(200);
     HttpHeaders fresh = v1.headers.poll(5, TimeUnit.SECONDS);
-    assertThat(fresh.get("traceparent")).as("a new trace, not sampled at 0 %%").matches("00-[0-9a-f]{32}-[0-9a-f]{16}-00");
+    assertThat(fresh.get("traceparent")).as("a new trace, not sampled at 0 %%")
+        .matches("00-[0-9a-f]{32}-[0-9a-f]{16}-00");
   }
 
   /**
@@ -293,7 +294,8 @@ class WaypointTracingToZipkinTest {
       }
       assertThat(upstream).as("the request reached a payment pod").isNotNull();
       String traceparent = upstream.get("traceparent");
-      assertThat(traceparent).as("a new trace, sampled at the Telemetry's 100 %%").matches("00-[0-9a-f]{32}-[0-9a-f]{16}-01");
+      assertThat(traceparent).as("a new trace, sampled at the Telemetry's 100 %%")
+          .matches("00-[0-9a-f]{32}-[0-9a-f]{16}-01");
       List<JsonNode> spans = zipkin.awaitTrace(traceparent.substring(3, 35), 2, WITHIN);
       JsonNode server = only(spans, "SERVER");
       assertThat(server.path("parentId").isMissingNode()).as("the waypoint started the trace: %s", server).isTrue();

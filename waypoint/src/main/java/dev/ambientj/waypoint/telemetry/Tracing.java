@@ -281,10 +281,13 @@ public final class Tracing implements AutoCloseable {
     }
   }
 
-  /** Sends what is queued (up to 10 s), then stops. */
+  /**
+   * Sends what is queued (up to 5 s, within the margin {@code ./mesh waypoint} gives its
+   * shutdown), then stops.
+   */
   @Override
   public void close() {
-    provider.shutdown().join(10, TimeUnit.SECONDS);
+    provider.shutdown().join(5, TimeUnit.SECONDS);
   }
 
   /** Samples as {@link #startServer} decided; a child span as its parent is. */
