@@ -12,6 +12,60 @@ import org.junit.jupiter.api.Test;
 
 /** Export failures are counted and logged, never thrown at a request. */
 class TracingTest {
+  /**
+   * OTLP/HTTP to a collector's {@code /v1/traces}: here an HTTP server on loopback that records what
+   * it is sent (no OTLP collector is at hand; the trace id is found in the protobuf bytes, where
+   * OTLP carries it raw).
+   */
+  @Test
+  void otlpSendsTheSpansToTheCollectorsTraceEndpoint() throws Exception {
+    java.util.concurrent.BlockingQueue<byte[]> bodies = new java.util.concurrent.LinkedBlockingQueue<>();
+    java.util.concurrent.BlockingQueue<String> contentTypes = new java.util.concurrent.LinkedBlockingQueue<>();
+    com.sun.net.httpserver.HttpServer collector = com.sun.net.httpserver.HttpServer.create(
+        new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+    collector.createContext("/v1/traces", exchange -> {
+      contentTypes.add(String.valueOf(exchange.getRequestHeaders().getFirst("Content-Type")));
+      bodies.add(exchange.getRequestBody().readAllBytes());
+      exchange.sendResponseHeaders(200, -1);
+      exchange.close();
+    });
+    collector.start();
+    try {
+      PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+      TracingSettings settings = TracingSettings.fromEnvironment(java.util.Map.of(
+          TracingSettings.OTLP_ENV, "http://127.0.0.1:" + collector.getAddress().getPort() + "/v1/traces",
+          TracingSettings.DELAY_ENV, "50"));
+      Tracing tracing = Tracing.create(settings, "payment-waypoint.production", registry);
+      String trace = "0af7651916cd43dd8448eb211c80319c";
+      Span server = tracing.startServer(new DefaultHttpHeaders().set("traceparent", "00-" + trace
+          + "-b7ad6b7169203331-01"), 0);
+      RequestLog r = new RequestLog();
+      r.responseCode = 503;
+      tracing.endServer(server, r, "payment:80/*");
+      tracing.close();
+      byte[] body = bodies.poll(10, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(body).as("a request reached the collector").isNotNull();
+      assertThat(contentTypes.poll()).isEqualTo("application/x-protobuf");
+      assertThat(indexOf(body, java.util.HexFormat.of().parseHex(trace))).as("the trace id in the export").isNotNegative();
+      assertThat(registry.scrape()).containsPattern("envoy_tracing_opentelemetry_spans_sent_total(\\{[^}]*\\})? 1\\.0");
+    } finally {
+      collector.stop(0);
+    }
+  }
+
+  private static int indexOf(byte[] haystack, byte[] needle) {
+    outer:
+    for (int i = 0; i + needle.length <= haystack.length; i++) {
+      for (int j = 0; j < needle.length; j++) {
+        if (haystack[i + j] != needle[j]) {
+          continue outer;
+        }
+      }
+      return i;
+    }
+    return -1;
+  }
+
   @Test
   void aCollectorThatIsDownIsCountedNotThrown() throws Exception {
     int closedPort;
