@@ -9,13 +9,14 @@ import io.netty.handler.codec.http.HttpHeaders;
 
 /**
  * Fuzzes the trace context the waypoint continues ({@link TraceHeaders}): a client's {@code
- * traceparent}, B3 headers (multi and single) and {@code x-request-id}, as the HTTP codecs let them through (header
- * values without CR, LF or NUL). Input: UTF-8 text, one line per header in that order (an empty
- * line: the header is absent).
+ * traceparent}, B3 headers (multi and single {@code b3}) and {@code x-request-id}, as the HTTP
+ * codecs let them through (header values without CR, LF or NUL). Input: UTF-8 text, one line per
+ * header in {@link #NAMES} order (an empty line: the header is absent).
  *
- * <p>A finding: an exception, or a continued id that is not a valid one, an outgoing {@code traceparent} that is not a valid W3C one
- * ({@code 00-<32 hex>-<16 hex>-<2 hex>}, trace id not all zero) — the next hop would drop the trace
- * or, worse, carry the client's text on — or B3 headers that disagree with it.
+ * <p>A finding: an exception, a continued id that is not a valid one, an outgoing {@code
+ * traceparent} that is not a valid W3C one ({@code 00-<32 hex>-<16 hex>-<2 hex>}, trace id not all
+ * zero) — the next hop would drop the trace or, worse, carry the client's text on — or B3 headers
+ * that disagree with it.
  */
 class TraceHeadersFuzzTest {
   private static final String[] NAMES = {"traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-request-id",

@@ -46,7 +46,8 @@ class TracingTest {
       byte[] body = bodies.poll(10, java.util.concurrent.TimeUnit.SECONDS);
       assertThat(body).as("a request reached the collector").isNotNull();
       assertThat(contentTypes.poll()).isEqualTo("application/x-protobuf");
-      assertThat(indexOf(body, java.util.HexFormat.of().parseHex(trace))).as("the trace id in the export").isNotNegative();
+      assertThat(indexOf(body, java.util.HexFormat.of().parseHex(trace))).as("the trace id in the export")
+          .isNotNegative();
       assertThat(registry.scrape()).containsPattern("envoy_tracing_opentelemetry_spans_sent_total(\\{[^}]*\\})? 1\\.0");
     } finally {
       collector.stop(0);
