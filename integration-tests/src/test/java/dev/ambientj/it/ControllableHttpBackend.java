@@ -44,6 +44,9 @@ final class ControllableHttpBackend implements AutoCloseable {
   final AtomicInteger flaky = new AtomicInteger();
   /** While set, ordinary requests get 500. */
   volatile boolean failing;
+  /** The headers of every request this pod received, oldest first. */
+  final java.util.concurrent.BlockingQueue<io.netty.handler.codec.http.HttpHeaders> headers =
+      new java.util.concurrent.LinkedBlockingQueue<>();
   private final Channel channel;
 
   private ControllableHttpBackend(String workload, String version, EventLoopGroup group,
@@ -89,6 +92,7 @@ final class ControllableHttpBackend implements AutoCloseable {
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
       requests.incrementAndGet();
+      headers.add(request.headers().copy());
       String path = request.uri();
       boolean keepAlive = HttpUtil.isKeepAlive(request);
       if (path.startsWith("/flaky")) {

@@ -115,7 +115,7 @@ class FailClosedConfigClusterTest {
           current.trustDomain(), current.workloads(), current.services(), current.waypoints(),
           current.nodes(), new PolicyObjects(p.virtualServices(), p.destinationRules(),
               p.authorizationPolicies(), List.of(skewed), p.httpRoutes(), p.grpcRoutes(),
-              p.localRateLimits(), p.notApplicable()), List.of()));
+              p.localRateLimits(), p.notApplicable(), p.telemetries()), List.of()));
       eventually("node-b NACKs the PeerAuthentication", () -> server.xds().nackCount() > nacks);
       assertThat(server.xds().recentNacks()).anySatisfy(n -> assertThat(n.message())
           .contains("PeerAuthentication/production/default")

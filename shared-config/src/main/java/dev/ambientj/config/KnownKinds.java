@@ -15,6 +15,7 @@ final class KnownKinds {
   static final String NETWORKING = "networking.istio.io";
   static final String SECURITY = "security.istio.io";
   static final String GATEWAY_API = "gateway.networking.k8s.io";
+  static final String TELEMETRY = "telemetry.istio.io";
 
   /** kind → (apiVersion → class). */
   private static final Map<String, Map<String, Class<? extends HasMetadata>>> TYPES =
@@ -77,6 +78,9 @@ final class KnownKinds {
         "PeerAuthentication",
         SECURITY + "/v1beta1",
         io.fabric8.istio.api.security.v1beta1.PeerAuthentication.class);
+
+    add("Telemetry", TELEMETRY + "/v1", io.fabric8.istio.api.telemetry.v1.Telemetry.class);
+    add("Telemetry", TELEMETRY + "/v1alpha1", io.fabric8.istio.api.telemetry.v1alpha1.Telemetry.class);
 
     add(
         "HTTPRoute",

@@ -193,6 +193,7 @@ public final class MeshTranslator {
     private final List<DestinationRule> destinationRules = new ArrayList<>();
     private final List<AuthorizationPolicy> authorizationPolicies = new ArrayList<>();
     private final List<PeerAuthentication> peerAuthentications = new ArrayList<>();
+    private final List<io.fabric8.istio.api.telemetry.v1.Telemetry> telemetries = new ArrayList<>();
     private final List<io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute> httpRoutes =
         new ArrayList<>();
     private final List<GRPCRoute> grpcRoutes = new ArrayList<>();
@@ -253,7 +254,8 @@ public final class MeshTranslator {
               httpRoutes,
               grpcRoutes,
               rateLimits,
-              notApplicable);
+              notApplicable,
+              telemetries);
       return MeshSnapshot.of(
           VERSIONS.incrementAndGet(),
           trustDomain,
@@ -457,6 +459,12 @@ public final class MeshTranslator {
                         p.getMetadata(),
                         p.getSpec(),
                         p.getStatus())));
+        case io.fabric8.istio.api.telemetry.v1.Telemetry t -> telemetries.add(Validation.telemetry(t));
+        case io.fabric8.istio.api.telemetry.v1alpha1.Telemetry t ->
+            telemetries.add(
+                Validation.telemetry(
+                    new io.fabric8.istio.api.telemetry.v1.Telemetry(
+                        "telemetry.istio.io/v1", "Telemetry", t.getMetadata(), t.getSpec(), t.getStatus())));
         case io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute r ->
             httpRoutes.add(Validation.httpRoute(r));
         case io.fabric8.kubernetes.api.model.gatewayapi.v1beta1.HTTPRoute r ->

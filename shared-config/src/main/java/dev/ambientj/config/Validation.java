@@ -549,6 +549,27 @@ final class Validation {
     }
   }
 
+  /**
+   * A Telemetry whose {@code tracing[].randomSamplingPercentage} is outside 0..100 is refused
+   * (Istio's validation), so a typo never changes the sampling in force.
+   */
+  static io.fabric8.istio.api.telemetry.v1.Telemetry telemetry(io.fabric8.istio.api.telemetry.v1.Telemetry t)
+      throws InvalidField {
+    var spec = t.getSpec();
+    if (spec == null || spec.getTracing() == null) {
+      return t;
+    }
+    for (int i = 0; i < spec.getTracing().size(); i++) {
+      var tracing = spec.getTracing().get(i);
+      Double p = tracing == null ? null : tracing.getRandomSamplingPercentage();
+      if (p != null && !(p >= 0 && p <= 100)) {
+        throw new InvalidField("spec.tracing[" + i + "].randomSamplingPercentage",
+            p + " (expected a percentage from 0 to 100)");
+      }
+    }
+    return t;
+  }
+
   static PeerAuthentication peerAuthentication(PeerAuthentication pa) throws InvalidField {
     var spec = pa.getSpec();
     if (spec == null) {

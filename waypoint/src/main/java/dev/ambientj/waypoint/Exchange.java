@@ -21,6 +21,7 @@ import dev.ambientj.waypoint.route.RouteTable;
 import dev.ambientj.waypoint.route.WeightedDestination;
 import dev.ambientj.waypoint.telemetry.RequestLog;
 import dev.ambientj.waypoint.telemetry.TraceHeaders;
+import dev.ambientj.waypoint.telemetry.Tracing;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
@@ -48,6 +49,7 @@ import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.opentelemetry.api.trace.Span;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.Locale;
@@ -119,6 +121,8 @@ final class Exchange {
   private boolean done;
   private ScheduledFuture<?> overallTimer;
   private ScheduledFuture<?> pending;
+  /** The request's SERVER span; null until the request parsed, and after {@link #finish}. */
+  private Span serverSpan;
 
   Exchange(HttpProxyHandler owner, ChannelHandlerContext ctx, FullHttpRequest request, DownstreamInfo info,
       WaypointRuntime rt, boolean h2) {
@@ -162,9 +166,11 @@ final class Exchange {
     grpc = ct != null && ct.startsWith("application/grpc");
     logRec.grpc = grpc;
     logRec.requestId = TraceHeaders.ensureRequestId(h);
-    logRec.traceparent = TraceHeaders.propagate(h);
-
     config = rt.config();
+    serverSpan = rt.tracing.startServer(h, config == null || config.tracingSamplingPercentage() == null
+        ? rt.tracing.settings().defaultSamplingPercentage() : config.tracingSamplingPercentage());
+    logRec.traceparent = Tracing.traceparent(serverSpan);
+
     binding = config == null ? null : config.findBinding(info.vip(), info.port());
     if (binding == null) {
       logRec.detail = "service_not_served: " + info.vip().getHostAddress() + ":" + info.port()
@@ -339,6 +345,7 @@ final class Exchange {
       return;
     }
     Attempt a = new Attempt(host, ++logRec.attempts);
+    a.span = rt.tracing.startClient(serverSpan, cluster.key().toString());
     current = a;
     logRec.upstreamHost = host.authority();
     logRec.destinationWorkload = host.workload();
@@ -346,6 +353,8 @@ final class Exchange {
     a.waiter = w;
     if (!cluster.breaker().acquireConnection(w)) {
       current = null;
+      a.why = "upstream_rq_pending_overflow";
+      a.endSpan();
       logRec.detail = "upstream_rq_pending_overflow: maxConnections and http1MaxPendingRequests reached";
       localReply(503, "upstream connect error or disconnect/reset before headers. reset reason: overflow", "UO", null);
     }
@@ -355,6 +364,7 @@ final class Exchange {
     if (a != current || done || responseStarted) {
       return;
     }
+    a.why = "upstream_per_try_timeout";
     a.abandon();
     failed(a, RetryPolicy.Failure.PER_TRY_TIMEOUT, "per-try timeout");
   }
@@ -464,6 +474,7 @@ final class Exchange {
     int status = resp.status().code();
     String grpcStatus = resp.headers().get("grpc-status");
     rt.telemetry.outcome(cluster, a.host, status, false, rt.ticker.nanoTime());
+    a.status = status;
     if (a.perTryTimer != null) {
       a.perTryTimer.cancel(false);
       a.perTryTimer = null;
@@ -562,6 +573,7 @@ final class Exchange {
     if (done || a != current || a.complete) {
       return;
     }
+    a.why = cause == null ? "upstream closed before the response" : "upstream reset: " + cause.getMessage();
     if (responseStarted) {
       current = null;
       a.abandon();
@@ -759,12 +771,28 @@ final class Exchange {
     }
     request.release();
     logRec.durationNanos = rt.ticker.nanoTime() - logRec.startNanos;
+    if (serverSpan != null) {
+      try {
+        rt.tracing.endServer(serverSpan, logRec, operationName());
+      } catch (RuntimeException e) {
+        log.debug("span failed", e);
+      }
+      serverSpan = null;
+    }
     try {
       rt.telemetry.record(logRec);
     } catch (RuntimeException e) {
       log.debug("telemetry failed", e);
     }
     owner.exchangeDone(this, keepAlive);
+  }
+
+  /** Istio's default decorator: {@code <service host>:<port>/*} (the authority's when no service is bound). */
+  private String operationName() {
+    if (binding != null) {
+      return binding.service().hostname() + ":" + info.port() + "/*";
+    }
+    return (logRec.authority != null ? logRec.authority : info.vip().getHostAddress() + ":" + info.port()) + "/*";
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -789,6 +817,12 @@ final class Exchange {
     Channel tunnel;
     Channel channel;
     ScheduledFuture<?> perTryTimer;
+    /** This try's CLIENT span; null once ended. */
+    Span span;
+    /** The upstream's response code, 0 until its headers came. */
+    int status;
+    /** Why the try ended without a response, for its span. */
+    String why;
 
     Attempt(UpstreamHost host, int number) {
       this.host = host;
@@ -850,6 +884,7 @@ final class Exchange {
           release();
           return;
         }
+        why = "upstream connect failure: " + c.getMessage();
         abandon();
         RetryPolicy.Failure f = RetryPolicy.Failure.CONNECT_FAILURE;
         if (c instanceof HboneException he && he.kind() == HboneException.Kind.STREAM_RESET) {
@@ -922,6 +957,9 @@ final class Exchange {
       FullHttpRequest out = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, request.method(), upstreamUri,
           request.content().retainedDuplicate(), upstreamHeaders.copy(), request.trailingHeaders().copy());
       out.headers().set("x-envoy-attempt-count", number);
+      if (span != null) {
+        Tracing.inject(out.headers(), span, serverSpan);
+      }
       return out;
     }
 
@@ -1001,8 +1039,25 @@ final class Exchange {
       release();
     }
 
-    /** Closes the tunnel and gives the connection slot back. Idempotent. */
+    /** Ends this try's span (once): with the response code, or with {@link #why} when none came. */
+    void endSpan() {
+      Span s = span;
+      if (s == null) {
+        return;
+      }
+      span = null;
+      try {
+        rt.tracing.endClient(s, request.method().name(), "http://" + host.authority() + upstreamUri,
+            cluster.key().toString(), host.authority(), host.workload(), status,
+            why != null ? why : "no response: the try was abandoned");
+      } catch (RuntimeException e) {
+        log.debug("span failed", e);
+      }
+    }
+
+    /** Closes the tunnel, gives the connection slot back and ends the span. Idempotent. */
     void release() {
+      endSpan();
       if (perTryTimer != null) {
         perTryTimer.cancel(false);
         perTryTimer = null;

@@ -16,6 +16,8 @@ import dev.ambientj.waypoint.cluster.ClusterManager;
 import dev.ambientj.waypoint.filter.ratelimit.RateLimiter;
 import dev.ambientj.waypoint.telemetry.ListenerStats;
 import dev.ambientj.waypoint.telemetry.Telemetry;
+import dev.ambientj.waypoint.telemetry.Tracing;
+import dev.ambientj.waypoint.telemetry.TracingSettings;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.bootstrap.ServerBootstrap;
@@ -105,7 +107,8 @@ public final class Waypoint implements AutoCloseable {
     RandomGenerator random = b.seed != null ? new Random(b.seed) : ThreadLocalRandomGenerator.INSTANCE;
     DownstreamLimits limits = new DownstreamLimits(b.requestHeadersTimeout, b.idleTimeout,
         b.maxConnections > 0 ? b.maxConnections : DownstreamLimits.defaultMaxConnections(), new ListenerStats(registry));
-    this.rt = new WaypointRuntime(null, new Telemetry(registry, b.clusterName), b.ticker, random, b.maxRequestBytes,
+    this.rt = new WaypointRuntime(null, new Telemetry(registry, b.clusterName),
+        Tracing.create(b.tracing, b.name + "." + b.namespace, registry), b.ticker, random, b.maxRequestBytes,
         new StreamBuffers(b.streamBufferBytes), limits, b.drainDeadline);
     rt.numTrustedProxies = b.numTrustedProxies;
     this.processMetrics = dev.ambientj.config.ProcessMetrics.bind(registry,
@@ -138,6 +141,8 @@ public final class Waypoint implements AutoCloseable {
       bind = new InetSocketAddress(wp.addresses().get(0), HBONE_PORT);
     }
     rt.identity = identity(snap);
+    rt.tracing.identify(bind.getAddress().getHostAddress(), ref.name(), ref.namespace(), rt.identity.trustDomain(),
+        b.clusterName);
     Transport transport = b.transport != null ? b.transport : Transport.select(Transport.Kind.AUTO);
     if (b.group != null) {
       group = b.group;
@@ -257,6 +262,7 @@ public final class Waypoint implements AutoCloseable {
   @Override
   public synchronized void close() {
     drain();
+    rt.tracing.close(); // sends the spans still queued
     try {
       processMetrics.close();
     } catch (Exception e) {
@@ -367,8 +373,18 @@ public final class Waypoint implements AutoCloseable {
     private int maxConnections;
     private Duration drainDeadline = DEFAULT_DRAIN_DEADLINE;
     private int numTrustedProxies;
+    private TracingSettings tracing = TracingSettings.defaults();
 
     private Builder() {}
+
+    /**
+     * Where spans are exported and the sampling percentage when no {@code Telemetry} resource sets
+     * one (default: not exported, 1%); see {@link Tracing}.
+     */
+    public Builder tracing(TracingSettings settings) {
+      this.tracing = Objects.requireNonNull(settings, "tracing");
+      return this;
+    }
 
     /**
      * How long {@link Waypoint#close()} lets requests and connections in progress run before it

@@ -16,6 +16,7 @@ import dev.ambientj.hbone.identity.TrustBundle;
 import dev.ambientj.hbone.identity.WorkloadCertificate;
 import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.waypoint.telemetry.MetricsServer;
+import dev.ambientj.waypoint.telemetry.TracingSettings;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -88,6 +89,7 @@ public final class WaypointCommand {
     }
     try {
       flags.validate();
+      tuning.tracing(TracingSettings.fromEnvironment(System.getenv())); // OTEL_EXPORTER_ZIPKIN_ENDPOINT ...
     } catch (IllegalArgumentException e) {
       System.err.println("mesh waypoint: " + e.getMessage());
       usage(System.err);
@@ -229,6 +231,9 @@ public final class WaypointCommand {
     out.println("                       remote.ip / remoteIpBlocks (Istio's gatewayTopology.numTrustedProxies;");
     out.println("                       default 0: the direct client)");
     out.println("  --help               this message");
+    out.println("Spans (one per request, one per upstream try) go to " + TracingSettings.ZIPKIN_ENV + "=URL (Zipkin)");
+    out.println("and/or " + TracingSettings.OTLP_ENV + "=URL (OTLP/HTTP); new traces are sampled at the Telemetry");
+    out.println("resource's randomSamplingPercentage, else " + TracingSettings.SAMPLING_ENV + " (default 1).");
     out.println("SIGTERM drains: readiness 503, no new connections, GOAWAY / Connection: close, requests in");
     out.println("progress go on until the drain deadline; what is left then is ended and logged with");
     out.println("response_flags DT. Environment: " + GracefulShutdown.GRACE_ENV + "=S (the pod's");

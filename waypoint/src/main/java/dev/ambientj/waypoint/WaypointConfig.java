@@ -70,6 +70,8 @@ final class WaypointConfig {
   private final ClusterManager clusters;
   private final Map<ClusterCacheKey, ClusterResolution> clusterCache = new ConcurrentHashMap<>();
   private final List<String> problems;
+  /** {@code Telemetry} {@code tracing[].randomSamplingPercentage} for this waypoint, or null: none set. */
+  private Double tracingSamplingPercentage;
 
   private WaypointConfig(MeshSnapshot snapshot, WaypointRef self, Waypoint waypoint,
       Map<InetAddress, Map<Integer, ServiceBinding>> byVip, Map<InetAddress, Workload> boundWorkloads,
@@ -99,6 +101,14 @@ final class WaypointConfig {
 
   List<String> problems() {
     return List.copyOf(problems);
+  }
+
+  /**
+   * The share of new traces to sample, in percent, that the {@code Telemetry} resources in force
+   * for this waypoint set, or null when none does (the process default applies).
+   */
+  Double tracingSamplingPercentage() {
+    return tracingSamplingPercentage;
   }
 
   /** The binding of a VIP:port, or null. */
@@ -211,6 +221,9 @@ final class WaypointConfig {
     }
     WaypointConfig cfg = new WaypointConfig(snap, self, wp, Map.copyOf(byVip), Map.copyOf(bound), Map.copyOf(drs),
         clusters, problems);
+    // published with the config (AtomicReference.set), never changed after
+    cfg.tracingSamplingPercentage = dev.ambientj.config.TelemetryTracing.samplingPercentage(policies.telemetries(),
+        self, AuthorizationEngine.DEFAULT_ROOT_NAMESPACE);
     cfg.checkDestinations();
     return cfg;
   }

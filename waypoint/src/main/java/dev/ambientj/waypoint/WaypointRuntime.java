@@ -2,18 +2,20 @@ package dev.ambientj.waypoint;
 
 import dev.ambientj.hbone.identity.SpiffeId;
 import dev.ambientj.waypoint.telemetry.Telemetry;
+import dev.ambientj.waypoint.telemetry.Tracing;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.random.RandomGenerator;
 
 /**
  * What every connection and request of one waypoint shares: the current compiled config (one
- * volatile read per request), the upstream connector, telemetry, clock and randomness, buffer
+ * volatile read per request), the upstream connector, telemetry and spans, clock and randomness, buffer
  * bounds, deadlines and caps.
  */
 final class WaypointRuntime {
   final AtomicReference<WaypointConfig> config = new AtomicReference<>();
   volatile UpstreamConnector connector;
   final Telemetry telemetry;
+  final Tracing tracing;
   final Ticker ticker;
   final RandomGenerator random;
   final int maxRequestBytes;
@@ -29,10 +31,11 @@ final class WaypointRuntime {
    */
   volatile int numTrustedProxies;
 
-  WaypointRuntime(UpstreamConnector connector, Telemetry telemetry, Ticker ticker, RandomGenerator random,
+  WaypointRuntime(UpstreamConnector connector, Telemetry telemetry, Tracing tracing, Ticker ticker, RandomGenerator random,
       int maxRequestBytes, StreamBuffers buffers, DownstreamLimits limits, java.time.Duration drainDeadline) {
     this.connector = connector;
     this.telemetry = telemetry;
+    this.tracing = tracing;
     this.ticker = ticker;
     this.random = random;
     this.maxRequestBytes = maxRequestBytes;

@@ -48,6 +48,8 @@ class ExchangeTest {
   /** {@code numTrustedProxies} of the next {@link #start}. */
   int trustedProxies;
   EmbeddedChannel down;
+  /** The text of the last request {@link #answer} answered. */
+  String lastUpstreamRequest;
 
   @AfterEach
   void cleanUp() {
@@ -59,7 +61,8 @@ class ExchangeTest {
 
   EmbeddedChannel start(String policies) throws Exception {
     MeshSnapshot snap = TestMesh.snapshot(policies);
-    WaypointRuntime rt = new WaypointRuntime((target, loop) -> connect(target), new Telemetry(registry, "Kubernetes"), now::get,
+    WaypointRuntime rt = new WaypointRuntime((target, loop) -> connect(target), new Telemetry(registry, "Kubernetes"),
+        dev.ambientj.waypoint.telemetry.Tracing.notExported(registry), now::get,
         new Random(1), 1 << 20, new StreamBuffers(StreamBuffers.DEFAULT_STREAM_BYTES),
         new DownstreamLimits(Duration.ofSeconds(10), Duration.ofHours(1), 100, new ListenerStats(registry)),
         Waypoint.DEFAULT_DRAIN_DEADLINE);
@@ -97,6 +100,7 @@ class ExchangeTest {
     EmbeddedChannel t = tunnels.get(tunnels.size() - 1);
     ByteBuf req = t.readOutbound();
     assertThat(req).as("a request was sent upstream").isNotNull();
+    lastUpstreamRequest = req.toString(StandardCharsets.US_ASCII);
     req.release();
     String body = "s" + status;
     t.writeInbound(Unpooled.copiedBuffer("HTTP/1.1 " + status + " X\r\nContent-Length: " + body.length() + "\r\n\r\n"
@@ -155,6 +159,41 @@ class ExchangeTest {
         - route: [{destination: {host: payment-service}}]
           %s
       """;
+
+  static final String TELEMETRY = """
+      apiVersion: telemetry.istio.io/v1
+      kind: Telemetry
+      metadata: {name: tracing, namespace: production}
+      spec:
+        tracing:
+        - randomSamplingPercentage: %s
+      """;
+
+  @Test
+  void aTelemetryAt100PercentSamplesANewTrace() throws Exception {
+    start(TELEMETRY.formatted("100"));
+    request("/new-trace");
+    answer(200);
+    assertThat(lastUpstreamRequest).containsPattern("traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n")
+        .contains("x-b3-sampled: 1");
+    response().release();
+  }
+
+  @Test
+  void aTelemetryAt0PercentSamplesNoNewTraceButHonoursACallersSampledFlag() throws Exception {
+    start(TELEMETRY.formatted("0"));
+    request("/new-trace");
+    answer(200);
+    assertThat(lastUpstreamRequest).containsPattern("traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-00\r\n");
+    response().release();
+    down.writeInbound(Unpooled.copiedBuffer("GET /sampled HTTP/1.1\r\nHost: payment-service\r\n"
+        + "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n", StandardCharsets.US_ASCII));
+    drain();
+    answer(200);
+    assertThat(lastUpstreamRequest).containsPattern(
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01\r\n");
+    response().release();
+  }
 
   @Test
   void retriesA503ThenSucceedsAfterBackoff() throws Exception {

@@ -83,7 +83,8 @@ class L7IngressFuzzTest {
       up.config().setAutoRead(false);
       upstreams.add(up);
       return CompletableFuture.completedFuture((Channel) up);
-    }, new Telemetry(registry, "Kubernetes"), now::get, new Random(1), 1 << 20,
+    }, new Telemetry(registry, "Kubernetes"),
+        dev.ambientj.waypoint.telemetry.Tracing.notExported(registry), now::get, new Random(1), 1 << 20,
         new StreamBuffers(StreamBuffers.DEFAULT_STREAM_BYTES),
         new DownstreamLimits(Duration.ofSeconds(10), Duration.ofHours(1), 100, new ListenerStats(registry)),
         Waypoint.DEFAULT_DRAIN_DEADLINE);

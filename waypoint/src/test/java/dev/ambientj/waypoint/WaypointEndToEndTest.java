@@ -62,10 +62,13 @@ class WaypointEndToEndTest {
       assertThat(h.get("x-request-id")).isNotBlank();
       assertThat(h.get("traceparent")).startsWith("00-0af7651916cd43dd8448eb211c80319c-").doesNotContain("b7ad6b7169203331");
       assertThat(h.get("x-b3-traceid")).isEqualTo("0af7651916cd43dd8448eb211c80319c");
-      assertThat(h.get("x-b3-parentspanid")).isEqualTo("b7ad6b7169203331");
+      assertThat(h.get("traceparent")).as("the caller's sampled flag goes on").endsWith("-01");
+      assertThat(h.get("x-b3-parentspanid")).as("the waypoint's server span: neither the caller's nor the hop's")
+          .matches("[0-9a-f]{16}").isNotEqualTo("b7ad6b7169203331").isNotEqualTo(h.get("x-b3-spanid"));
       c.send(get("/no-trace")).release();
       h = seen.poll(5, java.util.concurrent.TimeUnit.SECONDS);
-      assertThat(h.get("traceparent")).matches("00-[0-9a-f]{32}-[0-9a-f]{16}-01");
+      assertThat(h.get("traceparent")).as("a new trace, sampled or not by the default 1%")
+          .matches("00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]");
       assertThat(h.get("x-request-id")).isNotBlank();
     } finally {
       echo();

@@ -49,6 +49,12 @@ public final class HttpOverSocks implements AutoCloseable {
     return new HttpOverSocks(Socks5Client.connect(proxy, host, port, timeout), host + ":" + port);
   }
 
+  /** As {@link #open(InetSocketAddress, String, int, Duration)}, from {@code localAddress} (a pod's). */
+  public static HttpOverSocks open(InetSocketAddress proxy, String host, int port, Duration timeout,
+      java.net.InetAddress localAddress) throws IOException {
+    return new HttpOverSocks(Socks5Client.connect(proxy, host, port, timeout, 0, localAddress), host + ":" + port);
+  }
+
   /** Whether another request may be sent (the server did not ask to close). */
   public boolean isOpen() {
     return open;

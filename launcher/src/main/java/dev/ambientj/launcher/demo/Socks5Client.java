@@ -47,11 +47,23 @@ public final class Socks5Client {
    */
   public static Socket connect(InetSocketAddress proxy, String host, int port, Duration timeout,
       int receiveBufferBytes) throws IOException {
+    return connect(proxy, host, port, timeout, receiveBufferBytes, null);
+  }
+
+  /**
+   * As {@link #connect(InetSocketAddress, String, int, Duration, int)}, from {@code localAddress}
+   * (null: any), as a pod whose address ztunnel then reports as the source.
+   */
+  public static Socket connect(InetSocketAddress proxy, String host, int port, Duration timeout,
+      int receiveBufferBytes, java.net.InetAddress localAddress) throws IOException {
     Socket s = new Socket();
     if (receiveBufferBytes > 0) {
       s.setReceiveBufferSize(receiveBufferBytes);
     }
     try {
+      if (localAddress != null) {
+        s.bind(new InetSocketAddress(localAddress, 0));
+      }
       s.connect(proxy, (int) timeout.toMillis());
       s.setSoTimeout((int) timeout.toMillis());
       s.setTcpNoDelay(true);

@@ -152,7 +152,9 @@ public final class KubernetesConfigSource implements AutoCloseable {
           new WatchedResource(
               SECURITY, "v1", "AuthorizationPolicy", "authorizationpolicies", true, true),
           new WatchedResource(
-              SECURITY, "v1", "PeerAuthentication", "peerauthentications", true, true));
+              SECURITY, "v1", "PeerAuthentication", "peerauthentications", true, true),
+          // tracing[].randomSamplingPercentage, for waypoints' spans
+          new WatchedResource("telemetry.istio.io", "v1", "Telemetry", "telemetries", true, true));
 
   /** The verbs needed on every watched resource (informers list and watch; get for tools). */
   public static final Set<String> VERBS = Set.of("get", "list", "watch");

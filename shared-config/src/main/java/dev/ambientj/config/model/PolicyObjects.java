@@ -4,6 +4,7 @@ import io.fabric8.istio.api.networking.v1.DestinationRule;
 import io.fabric8.istio.api.networking.v1.VirtualService;
 import io.fabric8.istio.api.security.v1.AuthorizationPolicy;
 import io.fabric8.istio.api.security.v1.PeerAuthentication;
+import io.fabric8.istio.api.telemetry.v1.Telemetry;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
 import java.util.List;
@@ -19,6 +20,9 @@ import java.util.List;
  * as read-only.</b> Mutating one would change what every reader of the snapshot sees without a
  * publish.
  *
+ * <p>Telemetry resources are kept for their {@code tracing} ({@code
+ * dev.ambientj.config.TelemetryTracing}); metrics and access-log settings in them are not read.
+ *
  * <p>Only objects that passed validation are here; rejected ones are in {@link
  * MeshSnapshot#rejections()}.
  */
@@ -30,11 +34,13 @@ public record PolicyObjects(
     List<HTTPRoute> httpRoutes,
     List<GRPCRoute> grpcRoutes,
     List<LocalRateLimit> localRateLimits,
-    List<NotApplicable> notApplicable) {
+    List<NotApplicable> notApplicable,
+    List<Telemetry> telemetries) {
 
   private static final PolicyObjects EMPTY =
       new PolicyObjects(
-          List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of());
+          List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of(),
+          List.of());
 
   public PolicyObjects {
     virtualServices = List.copyOf(virtualServices);
@@ -45,6 +51,7 @@ public record PolicyObjects(
     grpcRoutes = List.copyOf(grpcRoutes);
     localRateLimits = List.copyOf(localRateLimits);
     notApplicable = List.copyOf(notApplicable);
+    telemetries = List.copyOf(telemetries);
   }
 
   public static PolicyObjects empty() {

@@ -37,7 +37,9 @@ import java.util.Set;
  *   <li>AuthorizationPolicies whose {@code targetRef(s)} name this Gateway or a bound service, and
  *       selector policies (without targetRefs) selecting an endpoint of a bound service in its
  *       namespace;
- *   <li>local rate limits selecting an endpoint of a bound service.
+ *   <li>local rate limits selecting an endpoint of a bound service;
+ *   <li>Telemetry resources that may set its trace sampling ({@link
+ *       dev.ambientj.config.TelemetryTracing}).
  * </ul>
  *
  * <p>PeerAuthentications are L4 (ztunnel's) and not sent. The rules mirror what the waypoint
@@ -150,6 +152,12 @@ final class WaypointScope {
     for (AuthorizationPolicy ap : p.authorizationPolicies()) {
       if (enforcedBy(s, ap, self, bound)) {
         keys.add(key(ap));
+      }
+    }
+    for (var t : p.telemetries()) {
+      if (dev.ambientj.config.TelemetryTracing.appliesTo(t, self,
+          dev.ambientj.config.authz.AuthorizationEngine.DEFAULT_ROOT_NAMESPACE)) {
+        keys.add(key(t));
       }
     }
     for (LocalRateLimit l : p.localRateLimits()) {

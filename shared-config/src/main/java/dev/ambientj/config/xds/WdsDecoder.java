@@ -178,6 +178,7 @@ public final class WdsDecoder {
     List<HTTPRoute> hrs = new ArrayList<>();
     List<GRPCRoute> grs = new ArrayList<>();
     List<LocalRateLimit> lrls = new ArrayList<>();
+    List<io.fabric8.istio.api.telemetry.v1.Telemetry> telemetries = new ArrayList<>();
     for (Map.Entry<String, Any> e : r.of(TypeUrls.MESH_OBJECT).entrySet()) {
       MeshObject m = unpack(TypeUrls.MESH_OBJECT, e, MeshObject.class);
       switch (m.getObjectCase()) {
@@ -208,6 +209,7 @@ public final class WdsDecoder {
             case HTTPRoute o -> hrs.add(o);
             case GRPCRoute o -> grs.add(o);
             case AuthorizationPolicy o -> policies.add(o);
+            case io.fabric8.istio.api.telemetry.v1.Telemetry o -> telemetries.add(o);
             default -> throw new XdsDecodeException(TypeUrls.MESH_OBJECT, e.getKey(),
                 "kind " + parsed.objects().get(0).getKind() + " is not a mesh policy kind");
           }
@@ -225,7 +227,8 @@ public final class WdsDecoder {
         policies.add(policy(e.getKey(), a));
       }
     }
-    PolicyObjects objects = new PolicyObjects(vss, drs, policies, pas, hrs, grs, lrls, List.of());
+    PolicyObjects objects = new PolicyObjects(vss, drs, policies, pas, hrs, grs, lrls, List.of(),
+        telemetries);
     List<ConfigRejection> rejections = new ArrayList<>();
     for (Map.Entry<String, Any> e : r.of(TypeUrls.REJECTION).entrySet()) {
       Rejection x = unpack(TypeUrls.REJECTION, e, Rejection.class);

@@ -239,6 +239,7 @@ public final class WdsEncoder {
     objects.addAll(p.peerAuthentications());
     objects.addAll(p.httpRoutes());
     objects.addAll(p.grpcRoutes());
+    objects.addAll(p.telemetries());
     for (HasMetadata o : objects) {
       String ns = o.getMetadata().getNamespace() == null ? "" : o.getMetadata().getNamespace();
       KubernetesObject k = KubernetesObject.newBuilder().setApiVersion(o.getApiVersion())

@@ -121,6 +121,7 @@ final class Meshes {
     assertThat(a.httpRoutes()).containsExactlyInAnyOrderElementsOf(e.httpRoutes());
     assertThat(a.grpcRoutes()).containsExactlyInAnyOrderElementsOf(e.grpcRoutes());
     assertThat(a.localRateLimits()).containsExactlyInAnyOrderElementsOf(e.localRateLimits());
+    assertThat(a.telemetries()).containsExactlyInAnyOrderElementsOf(e.telemetries());
   }
 
   private static Service sortedEndpoints(Service s) {

@@ -185,7 +185,7 @@ class WdsCodecTest {
     MeshSnapshot skewed = MeshSnapshot.of(1, mesh.trustDomain(), mesh.workloads(),
         mesh.services(), mesh.waypoints(), mesh.nodes(),
         new dev.ambientj.config.model.PolicyObjects(List.of(), List.of(), List.of(), List.of(pa),
-            List.of(), List.of(), List.of(), List.of()), List.of());
+            List.of(), List.of(), List.of(), List.of(), List.of()), List.of());
     assertThatThrownBy(() -> new WdsDecoder().decode(new WdsEncoder().encode(skewed), 2))
         .isInstanceOfSatisfying(XdsDecodeException.class, e -> {
           assertThat(e.typeUrl()).isEqualTo(TypeUrls.MESH_OBJECT);
