@@ -3,6 +3,8 @@ package dev.ambientj.ztunnel;
 import dev.ambientj.config.GracefulShutdown;
 import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.cli.MeshCommandLine;
+import dev.ambientj.config.cli.MeshVersion;
 import dev.ambientj.config.ca.CaClient;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.hbone.HboneServerConfig;
@@ -14,14 +16,38 @@ import dev.ambientj.hbone.identity.WorkloadCertificate;
 import dev.ambientj.hbone.transport.Descriptors;
 import dev.ambientj.hbone.transport.Transport;
 import dev.ambientj.ztunnel.proxy.ProxyLimits;
-import java.io.PrintStream;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ForkJoinPool;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
 
 /** Entry point of `./mesh ztunnel`. */
-public final class ZtunnelCommand {
+@Command(name = "ztunnel", mixinStandardHelpOptions = true, sortOptions = false,
+    versionProvider = MeshVersion.class, usageHelpAutoWidth = true,
+    description = {
+        "Serves every enrolled workload scheduled on NODE: HBONE 15008, inbound 15006, outbound"
+            + " 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and readiness"
+            + " 15021 on the node's InternalIP (with --inpod, in ztunnel's own pod: admin on"
+            + " 127.0.0.1, metrics and readiness on all of the pod's addresses)."},
+    footerHeading = "%n",
+    footer = {
+        "On SIGTERM: readiness answers 503 at once; each pod listener keeps accepting until a"
+            + " successor ztunnel listens on the same address (SO_REUSEPORT), then hands over;"
+            + " connections continue until the drain deadline, then are ended gracefully and logged"
+            + " (response_flags DRAIN). Environment: " + GracefulShutdown.GRACE_ENV + "=S (the pod's"
+            + " terminationGracePeriodSeconds) sets the drain deadline to S - 5 s (S/2 when S <= 5);"
+            + " default 5 s."})
+public final class ZtunnelCommand implements Callable<Integer> {
   /** Lifetime of workload certificates from the local CA (ztunnel's default SECRET_TTL). */
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
 
@@ -31,98 +57,186 @@ public final class ZtunnelCommand {
   /** Where the node agent serves ZDS (Istio's default; env {@code INPOD_UDS}). */
   static final String DEFAULT_ZDS_SOCKET = "/var/run/ztunnel/ztunnel.sock";
 
-  private ZtunnelCommand() {}
+  @Spec CommandSpec spec;
 
-  /** Runs the subcommand; returns the process exit code. */
-  @SuppressWarnings("try")
-  public static int run(String[] args) {
-    ProxyFlags flags = ProxyFlags.forProxy();
+  @ArgGroup(validate = false, heading = "%nConfig and identity:%n", order = 1)
+  ProxyFlags flags = new ProxyFlags();
+
+  @ArgGroup(validate = false, heading = "%nNode:%n", order = 2)
+  NodeFlags node = new NodeFlags();
+
+  @ArgGroup(validate = false, heading = "%nLimits (defaults from this process's open-file limit,"
+      + " keeping some for admin, metrics, readiness and ztunnel's own connections):%n", order = 3)
+  LimitFlags limits = new LimitFlags();
+
+  static final class NodeFlags {
+    @Option(names = "--node", paramLabel = "NODE", order = 1,
+        description = "the node to serve (default: $NODE_NAME)")
     String node = System.getenv("NODE_NAME");
+
+    @Option(names = "--state-dir", paramLabel = "DIR", order = 2,
+        description = "where the local CA root and the xDS cache are kept (default .mesh-state)")
     Path stateDir = Path.of(".mesh-state");
-    Transport.Kind transport = Transport.Kind.AUTO;
-    InetAddress adminAddress = null;
-    int threads = 2;
+
+    @Option(names = "--cert-ttl", paramLabel = "D", order = 3, converter = MeshCommandLine.PositiveDuration.class,
+        description = "certificate lifetime to ask for, e.g. 24h, 30m (default 24h)")
     Duration certTtl = CERTIFICATE_TTL;
-    String rootNamespace = null;
-    boolean inPod = false;
-    ProxyLimits limits = ProxyLimits.derive(Descriptors.limit());
+
+    @Option(names = "--root-namespace", paramLabel = "NS", order = 4,
+        description = "Istio's root namespace for mesh-wide policies (default istio-system)")
+    String rootNamespace;
+
+    @Option(names = "--inpod", order = 5,
+        description = "in-pod mode (needs root): pods' network namespaces come from the node agent"
+            + " (mesh cni-agent) over ZDS; listeners and connections are opened inside each pod,"
+            + " marked 1337")
+    boolean inPod;
+
+    @Option(names = "--zds-socket", paramLabel = "PATH", order = 6,
+        description = "the node agent's ZDS socket (default $INPOD_UDS, else " + DEFAULT_ZDS_SOCKET + ")")
     Path zdsSocket = Path.of(envOr("INPOD_UDS", DEFAULT_ZDS_SOCKET));
-    HboneServerConfig hbone = HboneServerConfig.defaults();
-    for (int i = 0; i < args.length; i++) {
-      String a = args[i];
+
+    @Option(names = "--transport", paramLabel = "KIND", order = 7, converter = TransportKind.class,
+        description = "auto | epoll | io_uring | nio (default auto)")
+    Transport.Kind transport = Transport.Kind.AUTO;
+
+    @Option(names = "--admin-address", paramLabel = "IP", order = 8, converter = IpLiteral.class,
+        description = "bind admin/metrics/readiness here instead of the defaults above")
+    InetAddress adminAddress;
+
+    @Option(names = "--worker-threads", paramLabel = "N", order = 9, converter = MeshCommandLine.PositiveCount.class,
+        description = "event-loop threads (default 2, as ztunnel's workers)")
+    int threads = 2;
+  }
+
+  static final class LimitFlags {
+    @Option(names = "--max-connections", paramLabel = "N", order = 1, converter = MeshCommandLine.PositiveCount.class,
+        description = "sockets held for pod traffic, accepted and upstream")
+    Integer maxConnections;
+
+    @Option(names = "--max-handshakes", paramLabel = "N", order = 2, converter = MeshCommandLine.PositiveCount.class,
+        description = "accepted connections still in a handshake (SOCKS5, TLS, upstream connect)")
+    Integer maxHandshakes;
+
+    @Option(names = "--max-listener-connections", paramLabel = "N", order = 3,
+        converter = MeshCommandLine.PositiveCount.class, description = "per workload listener")
+    Integer listenerMaxConnections;
+
+    @Option(names = "--max-listener-handshakes", paramLabel = "N", order = 4,
+        converter = MeshCommandLine.PositiveCount.class, description = "per workload listener")
+    Integer listenerMaxHandshakes;
+
+    @Option(names = "--admin-max-connections", paramLabel = "N", order = 5,
+        converter = MeshCommandLine.PositiveCount.class, description = "per admin/metrics/readiness server")
+    Integer adminMaxConnections;
+
+    @Option(names = "--socks5-handshake-timeout", paramLabel = "D", order = 6,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "time for a SOCKS5 greeting and request")
+    Duration socks5HandshakeTimeout;
+
+    @Option(names = "--connect-timeout", paramLabel = "D", order = 7,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "time to connect upstream, TCP or HBONE")
+    Duration connectTimeout;
+
+    @Option(names = "--hbone-handshake-timeout", paramLabel = "D", order = 8,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "15008: TLS handshake deadline (default 10s)")
+    Duration hboneHandshakeTimeout;
+
+    @Option(names = "--hbone-first-request-timeout", paramLabel = "D", order = 9,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "15008: first CONNECT after it (default 10s)")
+    Duration hboneFirstRequestTimeout;
+
+    @Option(names = "--hbone-connect-timeout", paramLabel = "D", order = 10,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "15008: CONNECT answered, i.e. the app connected (default 10s; then 504)")
+    Duration hboneConnectTimeout;
+
+    @Option(names = "--hbone-reset-limit", paramLabel = "N", order = 11,
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "15008: CONNECTs a peer may reset before their answer per 10s, then GOAWAY"
+            + " (default 200)")
+    Integer hboneResetLimit;
+
+    /** The limits derived from the descriptor limit, with the flags given applied. */
+    ProxyLimits proxyLimits() {
+      ProxyLimits l = ProxyLimits.derive(Descriptors.limit());
+      l = l.withProxyCaps(or(maxConnections, l.maxConnections()), or(maxHandshakes, l.maxHandshakes()));
+      l = l.withListenerCaps(or(listenerMaxConnections, l.listenerMaxConnections()),
+          or(listenerMaxHandshakes, l.listenerMaxHandshakes()));
+      l = l.withAdminMaxConnections(or(adminMaxConnections, l.adminMaxConnections()));
+      l = l.withSocks5HandshakeTimeout(or(socks5HandshakeTimeout, l.socks5HandshakeTimeout()));
+      return l.withConnectTimeout(or(connectTimeout, l.connectTimeout()));
+    }
+
+    HboneServerConfig hbone() {
+      HboneServerConfig h = HboneServerConfig.defaults();
+      h = h.withDeadlines(or(hboneHandshakeTimeout, h.handshakeTimeout()),
+          or(hboneFirstRequestTimeout, h.firstRequestTimeout()), or(hboneConnectTimeout, h.connectTimeout()));
+      return hboneResetLimit == null ? h : h.withPrematureResetLimit(hboneResetLimit, h.prematureResetWindow());
+    }
+
+    private static <T> T or(T given, T fallback) {
+      return given != null ? given : fallback;
+    }
+  }
+
+  /** {@code auto | epoll | io_uring | nio}. */
+  static final class TransportKind implements ITypeConverter<Transport.Kind> {
+    @Override
+    public Transport.Kind convert(String value) {
       try {
-        int used = flags.accept(args, i);
-        if (used >= 0) {
-          i = used;
-          continue;
-        }
-        switch (a) {
-          case "--help", "-h" -> {
-            usage(System.out);
-            return 0;
-          }
-          case "--node" -> node = args[++i];
-          case "--inpod" -> inPod = true;
-          case "--zds-socket" -> zdsSocket = Path.of(args[++i]);
-          case "--state-dir" -> stateDir = Path.of(args[++i]);
-          case "--transport" -> transport = Transport.Kind.parse(args[++i]);
-          case "--admin-address" -> adminAddress = InetAddress.ofLiteral(args[++i]);
-          case "--root-namespace" -> rootNamespace = args[++i];
-          case "--cert-ttl" -> certTtl = Duration.parse("PT" + args[++i].toUpperCase());
-          case "--max-connections" -> limits = limits.withProxyCaps(count(args[++i]),
-              limits.maxHandshakes());
-          case "--max-handshakes" -> limits = limits.withProxyCaps(limits.maxConnections(),
-              count(args[++i]));
-          case "--max-listener-connections" -> limits = limits.withListenerCaps(count(args[++i]),
-              limits.listenerMaxHandshakes());
-          case "--max-listener-handshakes" -> limits = limits.withListenerCaps(
-              limits.listenerMaxConnections(), count(args[++i]));
-          case "--admin-max-connections" ->
-              limits = limits.withAdminMaxConnections(count(args[++i]));
-          case "--socks5-handshake-timeout" ->
-              limits = limits.withSocks5HandshakeTimeout(duration(args[++i]));
-          case "--connect-timeout" -> limits = limits.withConnectTimeout(duration(args[++i]));
-          case "--hbone-handshake-timeout" -> hbone = hbone.withDeadlines(duration(args[++i]),
-              hbone.firstRequestTimeout(), hbone.connectTimeout());
-          case "--hbone-first-request-timeout" -> hbone = hbone.withDeadlines(hbone.handshakeTimeout(),
-              duration(args[++i]), hbone.connectTimeout());
-          case "--hbone-connect-timeout" -> hbone = hbone.withDeadlines(hbone.handshakeTimeout(),
-              hbone.firstRequestTimeout(), duration(args[++i]));
-          case "--hbone-reset-limit" -> hbone = hbone.withPrematureResetLimit(count(args[++i]),
-              hbone.prematureResetWindow());
-          case "--worker-threads" -> {
-            threads = Integer.parseInt(args[++i]);
-            if (threads < 1) {
-              throw new IllegalArgumentException("must be at least 1");
-            }
-          }
-          default -> {
-            System.err.println("mesh ztunnel: unknown flag '" + a + "'");
-            usage(System.err);
-            return 2;
-          }
-        }
-      } catch (ArrayIndexOutOfBoundsException e) {
-        System.err.println("mesh ztunnel: " + a + " needs a value");
-        usage(System.err);
-        return 2;
+        return Transport.Kind.parse(value);
       } catch (IllegalArgumentException e) {
-        System.err.println("mesh ztunnel: " + (e.getMessage().startsWith(a) ? "" : a + ": ")
-            + e.getMessage());
-        return 2;
+        throw new TypeConversionException(e.getMessage());
       }
     }
+  }
+
+  /** An IP address literal, never a name to resolve. */
+  static final class IpLiteral implements ITypeConverter<InetAddress> {
+    @Override
+    public InetAddress convert(String value) {
+      try {
+        return InetAddress.ofLiteral(value);
+      } catch (IllegalArgumentException e) {
+        throw new TypeConversionException("'" + value + "' is not an IP address");
+      }
+    }
+  }
+
+  /** The command line of {@code mesh ztunnel}. */
+  public static CommandLine commandLine() {
+    return MeshCommandLine.create(new ZtunnelCommand(), "ztunnel");
+  }
+
+  /** Runs the subcommand; returns the process exit code. */
+  public static int run(String[] args) {
+    return commandLine().execute(args);
+  }
+
+  @Override
+  @SuppressWarnings("try")
+  public Integer call() {
+    ProxyFlags flags = this.flags != null ? this.flags : new ProxyFlags();
+    NodeFlags n = this.node != null ? this.node : new NodeFlags();
+    LimitFlags l = this.limits != null ? this.limits : new LimitFlags();
+    String node = n.node;
+    Path stateDir = n.stateDir;
+    Duration certTtl = n.certTtl;
+    boolean inPod = n.inPod;
+    ProxyLimits limits = l.proxyLimits();
+    HboneServerConfig hbone = l.hbone();
     if (node == null || node.isEmpty()) {
-      System.err.println("mesh ztunnel: --node NODE is required");
-      usage(System.err);
-      return 2;
+      throw new ParameterException(spec.commandLine(), "--node NODE is required (or $NODE_NAME)");
     }
     try {
       flags.validate();
     } catch (IllegalArgumentException e) {
-      System.err.println("mesh ztunnel: " + e.getMessage());
-      usage(System.err);
-      return 2;
+      throw new ParameterException(spec.commandLine(), e.getMessage());
     }
     SnapshotPublisher publisher = new SnapshotPublisher();
     CaClient caClient = null;
@@ -153,23 +267,23 @@ public final class ZtunnelCommand {
           .node(node)
           .config(publisher)
           .identityProvider(identities)
-          .transport(Transport.select(transport))
-          .workerThreads(threads)
+          .transport(Transport.select(n.transport))
+          .workerThreads(n.threads)
           .limits(limits)
           .hboneServerConfig(hbone);
-      if (adminAddress != null) {
-        builder.adminAddress(adminAddress);
+      if (n.adminAddress != null) {
+        builder.adminAddress(n.adminAddress);
       } else if (inPod) {
         // In its own pod (the DaemonSet's) the node's InternalIP is not ours to bind: admin on
         // localhost, metrics and readiness on all of the pod's addresses (the kubelet probes the
         // pod IP), as Istio's ztunnel does.
         builder.adminAddress(InetAddress.getLoopbackAddress()).statsAddress(InetAddress.ofLiteral("0.0.0.0"));
       }
-      if (rootNamespace != null) {
-        builder.rootNamespace(rootNamespace);
+      if (n.rootNamespace != null) {
+        builder.rootNamespace(n.rootNamespace);
       }
       if (inPod) {
-        builder.inPod(zdsSocket);
+        builder.inPod(n.zdsSocket);
       }
       Duration drain = GracefulShutdown.drainDeadline(DRAIN_DEADLINE);
       builder.drainDeadline(drain);
@@ -202,37 +316,6 @@ public final class ZtunnelCommand {
     }
   }
 
-  /** A positive count, e.g. {@code 5000}. */
-  static int count(String value) {
-    int n;
-    try {
-      n = Integer.parseInt(value.trim());
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("'" + value + "' is not a number");
-    }
-    if (n < 1) {
-      throw new IllegalArgumentException("must be at least 1 (got " + n + ")");
-    }
-    return n;
-  }
-
-  /** A positive duration: {@code 500ms}, {@code 10s}, {@code 2m}, {@code 1h}. */
-  static Duration duration(String value) {
-    String v = value.trim().toLowerCase(java.util.Locale.ROOT);
-    try {
-      Duration d = v.endsWith("ms")
-          ? Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)))
-          : Duration.parse("PT" + v.toUpperCase(java.util.Locale.ROOT));
-      if (!d.isNegative() && !d.isZero()) {
-        return d;
-      }
-    } catch (RuntimeException e) {
-      // reported below
-    }
-    throw new IllegalArgumentException("'" + value + "' is not a positive duration (e.g. 500ms,"
-        + " 10s, 2m)");
-  }
-
   private static String envOr(String name, String fallback) {
     String v = System.getenv(name);
     return v == null || v.isBlank() ? fallback : v;
@@ -240,69 +323,5 @@ public final class ZtunnelCommand {
 
   private static String hostPort(java.net.InetSocketAddress a) {
     return io.netty.util.NetUtil.toSocketAddressString(a);
-  }
-
-  static void usage(PrintStream out) {
-    out.println("usage: mesh ztunnel (--config FILE [--config FILE...] | --xds HOST:PORT | --kubernetes)");
-    out.println("                    --node NODE [flags]");
-    out.println();
-    out.println("Serves every enrolled workload scheduled on NODE: HBONE 15008, inbound 15006,");
-    out.println("outbound 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and");
-    out.println("readiness 15021 on the node's InternalIP (with --inpod, in ztunnel's own pod: admin");
-    out.println("on 127.0.0.1, metrics and readiness on all of the pod's addresses).");
-    out.println();
-    out.print(ProxyFlags.forProxy().help());
-    out.println("                       With --xds the last good set is cached in the state dir and");
-    out.println("                       used when the server is down at start; without one it waits");
-    out.println("                       for the server, not ready, as long as it takes. With --ca-address");
-    out.println("                       each local service account gets an EC P-256 key and CSR,");
-    out.println("                       renewed at half-life; the CA signs only identities of");
-    out.println("                       workloads on this node. Without it: a local CA.");
-    out.println("  --node NODE          the node to serve (default: $NODE_NAME)");
-    out.println("  --state-dir DIR      where the local CA root is kept (default .mesh-state)");
-    out.println("  --cert-ttl D         certificate lifetime to ask for, e.g. 24h, 30m (default 24h)");
-    out.println("  --root-namespace NS  Istio's root namespace for mesh-wide policies");
-    out.println("                       (default istio-system)");
-    out.println("  --inpod              in-pod mode (needs root): pods' network namespaces come");
-    out.println("                       from the node agent (mesh cni-agent) over ZDS; listeners");
-    out.println("                       and connections are opened inside each pod, marked 1337");
-    out.println("  --zds-socket PATH    the node agent's ZDS socket (default $INPOD_UDS, else");
-    out.println("                       " + DEFAULT_ZDS_SOCKET + ")");
-    out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
-    out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the defaults above");
-    out.println("  --worker-threads N   event-loop threads (default 2, as ztunnel's workers)");
-    out.println();
-    ProxyLimits d = ProxyLimits.derive(Descriptors.limit());
-    out.println("Limits (defaults from this process's open-file limit, " + Descriptors.limit()
-        + ", keeping " + ProxyLimits.headroom(Descriptors.limit()) + " for admin, metrics,");
-    out.println("readiness and ztunnel's own connections):");
-    out.println("  --max-connections N  sockets held for pod traffic, accepted and upstream");
-    out.println("                       (default " + d.maxConnections() + ")");
-    out.println("  --max-handshakes N   accepted connections still in a handshake (SOCKS5, TLS,");
-    out.println("                       upstream connect) (default " + d.maxHandshakes() + ")");
-    out.println("  --max-listener-connections N  per workload listener (default "
-        + d.listenerMaxConnections() + ")");
-    out.println("  --max-listener-handshakes N   per workload listener (default "
-        + d.listenerMaxHandshakes() + ")");
-    out.println("  --admin-max-connections N     per admin/metrics/readiness server (default "
-        + d.adminMaxConnections() + ")");
-    out.println("  --socks5-handshake-timeout D  time for a SOCKS5 greeting and request (default "
-        + d.socks5HandshakeTimeout().toSeconds() + "s)");
-    out.println("  --connect-timeout D  time to connect upstream, TCP or HBONE (default "
-        + d.connectTimeout().toSeconds() + "s)");
-    out.println("  --hbone-handshake-timeout D      15008: TLS handshake deadline (default 10s)");
-    out.println("  --hbone-first-request-timeout D  15008: first CONNECT after it (default 10s)");
-    out.println("  --hbone-connect-timeout D        15008: CONNECT answered, i.e. the app connected");
-    out.println("                                   (default 10s; then 504)");
-    out.println("  --hbone-reset-limit N            15008: CONNECTs a peer may reset before their");
-    out.println("                                   answer per 10s, then GOAWAY (default 200)");
-    out.println("  --help               this message");
-    out.println();
-    out.println("On SIGTERM: readiness answers 503 at once; each pod listener keeps accepting until a");
-    out.println("successor ztunnel listens on the same address (SO_REUSEPORT), then hands over;");
-    out.println("connections continue until the drain deadline, then are ended gracefully and logged");
-    out.println("(response_flags DRAIN). Environment: " + GracefulShutdown.GRACE_ENV + "=S (the");
-    out.println("pod's terminationGracePeriodSeconds) sets the drain deadline to S - 5 s (S/2 when");
-    out.println("S <= 5); default " + DRAIN_DEADLINE.toSeconds() + " s.");
   }
 }
