@@ -3,6 +3,7 @@ package dev.ambientj.waypoint;
 import dev.ambientj.config.ConfigRejectionMetrics;
 import dev.ambientj.config.ConfigRejections;
 import dev.ambientj.config.GracefulShutdown;
+import dev.ambientj.config.ProxyBootstrap;
 import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.cli.MeshCommandLine;
@@ -160,7 +161,7 @@ public final class WaypointCommand implements Callable<Integer> {
 
   @Override
   @SuppressWarnings("try")
-  public Integer call() {
+  public Integer call() throws Exception {
     ProxyFlags flags = this.flags != null ? this.flags : new ProxyFlags();
     Identity given = this.identity != null ? this.identity : new Identity();
     Limits l = this.limits != null ? this.limits : new Limits();
@@ -189,7 +190,6 @@ public final class WaypointCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
     }
-    SnapshotPublisher publisher = new SnapshotPublisher();
     var sourceOptions = flags.sourceOptions("waypoint", name, namespace, "",
         stateDir.resolve("xds-cache-waypoint-" + namespace + "-" + name + ".pb"));
     String from = switch (flags.source()) {
@@ -197,10 +197,9 @@ public final class WaypointCommand implements Callable<Integer> {
       case XDS -> "xDS from " + flags.xds();
       case FILES -> flags.configs().toString();
     };
-    CertificateManager fromCa = null;
-    CaClient caClient = null;
-    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher)) {
-      MeshSnapshot snapshot = publisher.snapshot();
+    try (ProxyBootstrap proxy = ProxyBootstrap.start("waypoint", flags, sourceOptions)) {
+      SnapshotPublisher publisher = proxy.publisher();
+      MeshSnapshot snapshot = proxy.snapshot();
       var wp = snapshot.findWaypoint(new WaypointRef(namespace, name));
       if (wp.isEmpty()) {
         System.err.println("mesh waypoint: no Gateway " + namespace + "/" + name
@@ -214,13 +213,11 @@ public final class WaypointCommand implements Callable<Integer> {
       }
       InetAddress ip = listen != null ? listen : wp.get().addresses().get(0);
       IdentityProvider identities;
-      if (flags.caAddress() != null) {
-        CaClient ca = caClient = flags.caClient();
-        fromCa = CertificateManager.create(id -> ca.issue(id.toString(), CERTIFICATE_TTL, ForkJoinPool.commonPool())
-            .thenApply(c -> new WorkloadCertificate(id, c.chain(), c.privateKey(), TrustBundle.of(c.root()))));
-        identities = fromCa;
-        System.err.println("mesh waypoint: certificate from the CA at " + flags.caAddress()
-            + (flags.tls() ? " (TLS)" : ""));
+      CaClient ca = proxy.caClient();
+      if (ca != null) {
+        identities = proxy.own(CertificateManager.create(id -> ca.issue(id.toString(), CERTIFICATE_TTL,
+            ForkJoinPool.commonPool()).thenApply(c -> new WorkloadCertificate(id, c.chain(), c.privateKey(),
+                TrustBundle.of(c.root())))));
       } else {
         identities = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain())
             .asIdentityProvider(CERTIFICATE_TTL);
@@ -228,46 +225,32 @@ public final class WaypointCommand implements Callable<Integer> {
       Transport t = Transport.select(Transport.Kind.parse(transport));
       String grace = System.getenv(GracefulShutdown.GRACE_ENV);
       Duration drain = GracefulShutdown.drainDeadline(grace, Waypoint.DEFAULT_DRAIN_DEADLINE);
-      tuning.drainDeadline(drain);
-      // SIGTERM: the JVM waits until the waypoint has drained and closed (finished() below)
-      GracefulShutdown signal = GracefulShutdown.install("waypoint", Waypoint.shutdownTime(drain).plusSeconds(10));
-      try (Waypoint waypoint = tuning.name(name).namespace(namespace).config(publisher)
-              .identityProvider(identities).transport(t).clientConfig(upstream)
-              .listenAddress(new InetSocketAddress(ip, Waypoint.HBONE_PORT)).build().start();
-          AutoCloseable rejectionMetrics = ConfigRejectionMetrics.bind(waypoint.metrics(), publisher);
-          MetricsServer metrics = MetricsServer.start(new InetSocketAddress(ip, 15020), waypoint.eventLoopGroup(),
-              t.serverChannelClass(), waypoint.metrics(),
-              () -> ConfigRejections.json(publisher.snapshot()), waypoint::ready)) {
-        waypoint.configProblems().forEach(p -> System.err.println("mesh waypoint: warning: " + p));
-        System.err.println("mesh waypoint: " + namespace + "/" + name + " serving HBONE on "
-            + io.netty.util.NetUtil.toSocketAddressString(waypoint.address()) + " as " + waypoint.identity()
-            + "; metrics http://" + io.netty.util.NetUtil.toSocketAddressString(metrics.address())
-            + "/stats/prometheus, config dump http://"
-            + io.netty.util.NetUtil.toSocketAddressString(metrics.address()) + "/config_dump"
-            + "; drain deadline " + drain.toMillis() / 1000.0 + " s"
-            + (grace == null || grace.isBlank() ? "" : " (" + GracefulShutdown.GRACE_ENV + "=" + grace.strip() + ")")
-            + "; Ctrl-C to stop");
-        signal.awaitSignal();
-        System.err.println("mesh waypoint: shutting down: not ready, not accepting; draining requests in progress");
-        waypoint.drain(); // readiness (503) and metrics stay up while it drains; then all is closed
-        System.err.println("mesh waypoint: drained; closing");
-      } finally {
-        signal.finished();
-      }
+      Waypoint.Builder builder = tuning.drainDeadline(drain).name(name).namespace(namespace).config(publisher)
+          .identityProvider(identities).transport(t).clientConfig(upstream)
+          .listenAddress(new InetSocketAddress(ip, Waypoint.HBONE_PORT));
+      // SIGTERM: the JVM waits until the waypoint has drained and closed
+      ProxyBootstrap.untilSignal("waypoint", Waypoint.shutdownTime(drain).plusSeconds(10), signal -> {
+        try (Waypoint waypoint = builder.build().start();
+            AutoCloseable rejectionMetrics = ConfigRejectionMetrics.bind(waypoint.metrics(), publisher);
+            MetricsServer metrics = MetricsServer.start(new InetSocketAddress(ip, 15020), waypoint.eventLoopGroup(),
+                t.serverChannelClass(), waypoint.metrics(),
+                () -> ConfigRejections.json(publisher.snapshot()), waypoint::ready)) {
+          waypoint.configProblems().forEach(p -> System.err.println("mesh waypoint: warning: " + p));
+          System.err.println("mesh waypoint: " + namespace + "/" + name + " serving HBONE on "
+              + io.netty.util.NetUtil.toSocketAddressString(waypoint.address()) + " as " + waypoint.identity()
+              + "; metrics http://" + io.netty.util.NetUtil.toSocketAddressString(metrics.address())
+              + "/stats/prometheus, config dump http://"
+              + io.netty.util.NetUtil.toSocketAddressString(metrics.address()) + "/config_dump"
+              + "; drain deadline " + drain.toMillis() / 1000.0 + " s"
+              + (grace == null || grace.isBlank() ? "" : " (" + GracefulShutdown.GRACE_ENV + "=" + grace.strip() + ")")
+              + "; Ctrl-C to stop");
+          signal.await();
+          System.err.println("mesh waypoint: shutting down: not ready, not accepting; draining requests in progress");
+          waypoint.drain(); // readiness (503) and metrics stay up while it drains; then all is closed
+          System.err.println("mesh waypoint: drained; closing");
+        }
+      });
       return 0;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return 1;
-    } catch (Exception e) {
-      System.err.println("mesh waypoint: " + e.getMessage());
-      return 1;
-    } finally {
-      if (fromCa != null) {
-        fromCa.close();
-      }
-      if (caClient != null) {
-        caClient.close();
-      }
     }
   }
 }

@@ -2,7 +2,7 @@ package dev.ambientj.ztunnel;
 
 import dev.ambientj.config.GracefulShutdown;
 import dev.ambientj.config.ProxyFlags;
-import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.ProxyBootstrap;
 import dev.ambientj.config.cli.MeshCommandLine;
 import dev.ambientj.config.cli.MeshVersion;
 import dev.ambientj.config.ca.CaClient;
@@ -219,8 +219,7 @@ public final class ZtunnelCommand implements Callable<Integer> {
   }
 
   @Override
-  @SuppressWarnings("try")
-  public Integer call() {
+  public Integer call() throws Exception {
     ProxyFlags flags = this.flags != null ? this.flags : new ProxyFlags();
     NodeFlags n = this.node != null ? this.node : new NodeFlags();
     LimitFlags l = this.limits != null ? this.limits : new LimitFlags();
@@ -238,34 +237,28 @@ public final class ZtunnelCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
     }
-    SnapshotPublisher publisher = new SnapshotPublisher();
-    CaClient caClient = null;
-    CertificateManager certificates = null;
     String podName = envOr("POD_NAME", "ztunnel-" + node);
     String podNamespace = envOr("POD_NAMESPACE", "istio-system");
     var sourceOptions = flags.sourceOptions("ztunnel", podName, podNamespace, node,
         stateDir.resolve("xds-cache-" + node + ".pb"));
-    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher)) {
-      MeshSnapshot snapshot = publisher.snapshot();
+    try (ProxyBootstrap proxy = ProxyBootstrap.start("ztunnel", flags, sourceOptions)) {
+      MeshSnapshot snapshot = proxy.snapshot();
       if (snapshot.findNode(node).isEmpty()) {
         System.err.println("mesh ztunnel: warning: node '" + node + "' is not in the configuration");
       }
       IdentityProvider identities;
-      if (flags.caAddress() != null) {
-        CaClient ca = caClient = flags.caClient();
-        Duration ttl = certTtl;
-        certificates = CertificateManager.create(id -> ca.issue(id.toString(), ttl, ForkJoinPool.commonPool())
-            .thenApply(c -> new WorkloadCertificate(id, c.chain(), c.privateKey(), TrustBundle.of(c.root()))));
-        identities = certificates;
-        System.err.println("mesh ztunnel: certificates from the CA at " + flags.caAddress()
-            + (flags.tls() ? " (TLS)" : ""));
+      CaClient ca = proxy.caClient();
+      if (ca != null) {
+        identities = proxy.own(CertificateManager.create(id -> ca.issue(id.toString(), certTtl,
+            ForkJoinPool.commonPool()).thenApply(c -> new WorkloadCertificate(id, c.chain(), c.privateKey(),
+                TrustBundle.of(c.root())))));
       } else {
-        LocalCertificateAuthority ca = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain());
-        identities = ca.asIdentityProvider(certTtl);
+        identities = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain())
+            .asIdentityProvider(certTtl);
       }
       Ztunnel.Builder builder = Ztunnel.builder()
           .node(node)
-          .config(publisher)
+          .config(proxy.publisher())
           .identityProvider(identities)
           .transport(Transport.select(n.transport))
           .workerThreads(n.threads)
@@ -287,32 +280,17 @@ public final class ZtunnelCommand implements Callable<Integer> {
       }
       Duration drain = GracefulShutdown.drainDeadline(DRAIN_DEADLINE);
       builder.drainDeadline(drain);
-      GracefulShutdown signal = GracefulShutdown.install("ztunnel",
-          drain.plus(Ztunnel.DRAIN_LINGER).plusSeconds(10));
-      try (Ztunnel ztunnel = builder.build().start()) {
-        System.err.println("mesh ztunnel: node " + node + " running; admin http://"
-            + hostPort(ztunnel.adminAddress()) + "/config_dump, metrics http://"
-            + hostPort(ztunnel.metricsAddress()) + "/metrics; drain deadline "
-            + drain.toMillis() / 1000.0 + " s; Ctrl-C to stop");
-        signal.awaitSignal();
-        ztunnel.shutdown();
-      } finally {
-        signal.finished();
-      }
+      ProxyBootstrap.untilSignal("ztunnel", drain.plus(Ztunnel.DRAIN_LINGER).plusSeconds(10), signal -> {
+        try (Ztunnel ztunnel = builder.build().start()) {
+          System.err.println("mesh ztunnel: node " + node + " running; admin http://"
+              + hostPort(ztunnel.adminAddress()) + "/config_dump, metrics http://"
+              + hostPort(ztunnel.metricsAddress()) + "/metrics; drain deadline "
+              + drain.toMillis() / 1000.0 + " s; Ctrl-C to stop");
+          signal.await();
+          ztunnel.shutdown();
+        }
+      });
       return 0;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return 1;
-    } catch (Exception e) {
-      System.err.println("mesh ztunnel: " + e.getMessage());
-      return 1;
-    } finally {
-      if (certificates != null) {
-        certificates.close();
-      }
-      if (caClient != null) {
-        caClient.close();
-      }
     }
   }
 

@@ -1,6 +1,7 @@
 package dev.ambientj.config.server;
 
 import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.ProxyBootstrap;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.cli.MeshCommandLine;
 import dev.ambientj.config.ca.BearerAuthentication;
@@ -60,6 +61,8 @@ public final class ConfigServerCommand {
   private static final Logger log = LoggerFactory.getLogger(ConfigServerCommand.class);
 
   static final String DEFAULT_STATE_DIR = ".mesh-state";
+  /** How long the JVM waits, after SIGTERM, for the servers to close. */
+  private static final Duration STOP_WAIT = Duration.ofSeconds(10);
   static final String DEFAULT_LISTEN = "127.0.0.1:" + ConfigServer.PLAINTEXT_PORT;
   static final String DEFAULT_NAMESPACE = "ambientj-system";
   /** Istio's CA_TRUSTED_NODE_ACCOUNTS default is istio-system/ztunnel; ours lives beside us. */
@@ -137,22 +140,24 @@ public final class ConfigServerCommand {
       }
     }
     AutoCloseable controller = waypoints;
-    Thread hook =
-        new Thread(
-            () -> {
-              out.println("mesh config-server: stopping");
-              closeQuietly(controller);
-              running.close();
-            },
-            "config-server-shutdown");
-    Runtime.getRuntime().addShutdownHook(hook);
-    out.println("Serving; Ctrl-C or SIGTERM stops it.");
-    out.flush();
     try {
-      running.server().awaitTermination();
+      // SIGTERM/SIGINT: the JVM exits once the servers are closed (at most STOP_WAIT)
+      ProxyBootstrap.untilSignal("config-server", STOP_WAIT, signal -> {
+        try {
+          out.println("Serving; Ctrl-C or SIGTERM stops it.");
+          out.flush();
+          signal.await();
+          out.println("mesh config-server: stopping");
+        } finally {
+          closeQuietly(controller);
+          running.close();
+        }
+      });
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      running.close();
+    } catch (Exception e) {
+      err.println("mesh config-server: " + e.getMessage());
+      return 1;
     }
     return 0;
   }
