@@ -40,6 +40,8 @@ public final class MeshCommandLine {
   public static CommandLine configure(CommandLine cl) {
     abbreviateSynopsis(cl);
     cl.setCaseInsensitiveEnumValuesAllowed(true);
+    // a value such as @file is the value, not a file of arguments to read (picocli's default)
+    cl.setExpandAtFiles(false);
     cl.setParameterExceptionHandler((e, args) -> {
       CommandLine failed = e.getCommandLine();
       PrintWriter err = failed.getErr();

@@ -38,6 +38,26 @@ class MeshCommandLineTest {
     assertThatThrownBy(() -> c.convert("x")).hasMessage("'x' is not a whole number");
   }
 
+  @Command(name = "echo")
+  static final class Echo implements Callable<Integer> {
+    @picocli.CommandLine.Parameters
+    java.util.List<String> words;
+
+    @Override
+    public Integer call() {
+      return words.size();
+    }
+  }
+
+  @Test
+  void anArgumentStartingWithAtIsTakenAsItIs(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
+      throws Exception {
+    java.nio.file.Path file = java.nio.file.Files.writeString(tmp.resolve("args"), "one two three\n");
+    Echo echo = new Echo();
+    assertThat(MeshCommandLine.create(echo, "echo").execute("@" + file)).isEqualTo(1);
+    assertThat(echo.words).containsExactly("@" + file);
+  }
+
   @Command(name = "tool", mixinStandardHelpOptions = true)
   static final class Tool implements Callable<Integer> {
     @Option(names = "--timeout", converter = MeshCommandLine.PositiveDuration.class)
