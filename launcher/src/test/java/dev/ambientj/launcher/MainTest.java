@@ -176,6 +176,16 @@ class MainTest {
       assertThat(bash.waitFor(30, TimeUnit.SECONDS)).isTrue();
       assertThat(bash.exitValue()).as(output).isZero();
     }
+    // and completes: subcommands from a prefix, then a subcommand's flags
+    Path script = tmp.resolve("mesh-bash");
+    String complete = "source " + script + "; complete_words() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1));"
+        + " COMP_LINE=\"$*\"; COMP_POINT=${#COMP_LINE}; COMPREPLY=(); _complete_mesh 2>/dev/null;"
+        + " printf '%s\\n' \"${COMPREPLY[@]}\"; }; complete_words mesh ztun; echo --;"
+        + " complete_words mesh ztunnel --max-c";
+    Process bash = new ProcessBuilder("bash", "-c", complete).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    String completed = new String(bash.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(bash.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assertThat(completed.lines().toList()).containsExactly("ztunnel", "ztunnel-config", "--", "--max-connections");
     Run fish = mesh("completion", "fish");
     assertThat(fish.exit()).isEqualTo(2);
     assertThat(fish.err()).contains("fish");
