@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.Supplier;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -53,42 +54,68 @@ public final class Main implements Callable<Integer> {
   }
 
   static int run(String[] args) {
-    return commandLine().execute(args);
+    return commandLine(args.length == 0 ? null : args[0]).execute(args);
+  }
+
+  /** A subcommand: its command line (built only when needed) and its one-line summary. */
+  private record Subcommand(Supplier<CommandLine> commandLine, String summary) {}
+
+  private static final Map<String, Subcommand> SUBCOMMANDS = new LinkedHashMap<>();
+
+  static {
+    SUBCOMMANDS.put("demo", new Subcommand(DemoCommand::commandLine,
+        "Start a two-node mesh from examples/ on loopback, drive traffic through it, print what happened"));
+    SUBCOMMANDS.put("ztunnel", new Subcommand(ZtunnelCommand::commandLine,
+        "Run the node proxy: --config FILE --node NODE"));
+    SUBCOMMANDS.put("waypoint", new Subcommand(() -> {
+      CommandLine waypoint = WaypointCommand.commandLine();
+      WaypointAdminCommand.addSubcommands(waypoint);
+      return waypoint;
+    }, "Run an L7 waypoint (--config FILE --name NAME --namespace NS), or manage waypoints:"
+        + " waypoint generate|apply|list|status|delete"));
+    SUBCOMMANDS.put("config-server", new Subcommand(ConfigServerCommand::commandLine,
+        "Serve xDS and the CA from --config FILE or --kubernetes"));
+    SUBCOMMANDS.put("cni-agent", new Subcommand(CniAgentCommand::commandLine,
+        "Run the CNI node agent that enrolls pods on this node"));
+    SUBCOMMANDS.put("analyze", new Subcommand(AnalyzeCommand::commandLine,
+        "Check mesh YAML files (or the cluster) as istioctl analyze does"));
+    SUBCOMMANDS.put("ztunnel-config", new Subcommand(ZtunnelConfigCommand::commandLine,
+        "Print what a running ztunnel holds: workloads|services|policies|certificates|all"));
+    SUBCOMMANDS.put("proxy-status", new Subcommand(ProxyStatusCommand::commandLine,
+        "List the proxies connected to the config server and whether they are in sync"));
+    SUBCOMMANDS.put("version", new Subcommand(() -> new CommandLine(new VersionCommand()),
+        "Print the version, git commit and JDK"));
+    SUBCOMMANDS.put("completion", new Subcommand(() -> new CommandLine(new CompletionCommand()),
+        "Print a bash or zsh completion script for mesh"));
+    SUBCOMMANDS.put("help", new Subcommand(() -> new CommandLine(new HelpCommand()),
+        "Print the help of mesh or of a subcommand"));
   }
 
   /** {@code mesh} with every subcommand. */
   static CommandLine commandLine() {
+    return commandLine(null);
+  }
+
+  /**
+   * {@code mesh} for a command line whose first word is {@code first}: with that subcommand only
+   * when it is one that needs no other (building every subcommand's model loads most of the
+   * proxies' classes: it tripled the start-up of {@code mesh ztunnel}); with all of them for
+   * {@code mesh}, its flags, {@code help}, {@code completion} and an unknown word (to suggest).
+   */
+  static CommandLine commandLine(String first) {
+    boolean one = first != null && SUBCOMMANDS.containsKey(first)
+        && !first.equals("help") && !first.equals("completion");
     CommandLine mesh = new CommandLine(new Main());
-    add(mesh, "demo", DemoCommand.commandLine(),
-        "Start a two-node mesh from examples/ on loopback, drive traffic through it, print what happened");
-    add(mesh, "ztunnel", ZtunnelCommand.commandLine(), "Run the node proxy: --config FILE --node NODE");
-    CommandLine waypoint = WaypointCommand.commandLine();
-    WaypointAdminCommand.addSubcommands(waypoint);
-    add(mesh, "waypoint", waypoint, "Run an L7 waypoint (--config FILE --name NAME --namespace NS),"
-        + " or manage waypoints: waypoint generate|apply|list|status|delete");
-    add(mesh, "config-server", ConfigServerCommand.commandLine(),
-        "Serve xDS and the CA from --config FILE or --kubernetes");
-    add(mesh, "cni-agent", CniAgentCommand.commandLine(),
-        "Run the CNI node agent that enrolls pods on this node");
-    add(mesh, "analyze", AnalyzeCommand.commandLine(), "Check mesh YAML files (or the cluster) as istioctl analyze does");
-    add(mesh, "ztunnel-config", ZtunnelConfigCommand.commandLine(),
-        "Print what a running ztunnel holds: workloads|services|policies|certificates|all");
-    add(mesh, "proxy-status", ProxyStatusCommand.commandLine(),
-        "List the proxies connected to the config server and whether they are in sync");
-    add(mesh, "version", new CommandLine(new VersionCommand()), "Print the version, git commit and JDK");
-    add(mesh, "completion", new CommandLine(new CompletionCommand()),
-        "Print a bash or zsh completion script for mesh");
-    add(mesh, "help", new CommandLine(new HelpCommand()),
-        "Print the help of mesh or of a subcommand");
+    SUBCOMMANDS.forEach((name, sub) -> {
+      if (!one || name.equals(first)) {
+        CommandLine cl = sub.commandLine().get().setCommandName(name);
+        cl.getCommandSpec().usageMessage().header(sub.summary() + ".");
+        mesh.addSubcommand(name, cl);
+      }
+    });
     mesh.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST,
         Main::groupedCommandList);
     return MeshCommandLine.configure(mesh);
-  }
-
-  private static void add(CommandLine mesh, String name, CommandLine sub, String summary) {
-    sub.setCommandName(name);
-    sub.getCommandSpec().usageMessage().header(summary + ".");
-    mesh.addSubcommand(name, sub);
   }
 
   /** The subcommands under kubectl-like headings, each with its one-line summary. */

@@ -79,6 +79,18 @@ class MainTest {
   }
 
   @Test
+  void aSubcommandIsBuiltAloneUnlessOthersAreNeeded() {
+    assertThat(Main.commandLine("ztunnel").getSubcommands()).containsOnlyKeys("ztunnel");
+    assertThat(Main.commandLine("waypoint").getSubcommands().get("waypoint").getSubcommands())
+        .containsKeys("generate", "apply", "list", "status", "delete");
+    for (String needsAll : new String[] {null, "help", "completion", "--help", "--version", "ztunel"}) {
+      assertThat(Main.commandLine(needsAll).getSubcommands()).as(needsAll)
+          .containsKeys("demo", "ztunnel", "waypoint", "config-server", "cni-agent", "analyze",
+              "ztunnel-config", "proxy-status", "version", "completion", "help");
+    }
+  }
+
+  @Test
   void aMistypedFlagGetsASuggestion() {
     Run r = mesh("ztunnel", "--nod=node-a");
     assertThat(r.exit()).isEqualTo(2);
