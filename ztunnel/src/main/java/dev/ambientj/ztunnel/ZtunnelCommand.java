@@ -24,8 +24,11 @@ import java.util.concurrent.ForkJoinPool;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.IDefaultValueProvider;
 import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -34,6 +37,7 @@ import picocli.CommandLine.TypeConversionException;
 /** Entry point of `./mesh ztunnel`. */
 @Command(name = "ztunnel", mixinStandardHelpOptions = true, sortOptions = false,
     versionProvider = MeshVersion.class, usageHelpAutoWidth = true,
+    defaultValueProvider = ZtunnelCommand.DerivedLimits.class,
     description = {
         "Serves every enrolled workload scheduled on NODE: HBONE 15008, inbound 15006, outbound"
             + " 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and readiness"
@@ -111,33 +115,36 @@ public final class ZtunnelCommand implements Callable<Integer> {
 
   static final class LimitFlags {
     @Option(names = "--max-connections", paramLabel = "N", order = 1, converter = MeshCommandLine.PositiveCount.class,
-        description = "sockets held for pod traffic, accepted and upstream")
+        description = "sockets held for pod traffic, accepted and upstream (default ${DEFAULT-VALUE})")
     Integer maxConnections;
 
     @Option(names = "--max-handshakes", paramLabel = "N", order = 2, converter = MeshCommandLine.PositiveCount.class,
-        description = "accepted connections still in a handshake (SOCKS5, TLS, upstream connect)")
+        description = "accepted connections still in a handshake (SOCKS5, TLS, upstream connect) (default ${DEFAULT-VALUE})")
     Integer maxHandshakes;
 
     @Option(names = "--max-listener-connections", paramLabel = "N", order = 3,
-        converter = MeshCommandLine.PositiveCount.class, description = "per workload listener")
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "per workload listener (default ${DEFAULT-VALUE})")
     Integer listenerMaxConnections;
 
     @Option(names = "--max-listener-handshakes", paramLabel = "N", order = 4,
-        converter = MeshCommandLine.PositiveCount.class, description = "per workload listener")
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "per workload listener (default ${DEFAULT-VALUE})")
     Integer listenerMaxHandshakes;
 
     @Option(names = "--admin-max-connections", paramLabel = "N", order = 5,
-        converter = MeshCommandLine.PositiveCount.class, description = "per admin/metrics/readiness server")
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "per admin/metrics/readiness server (default ${DEFAULT-VALUE})")
     Integer adminMaxConnections;
 
     @Option(names = "--socks5-handshake-timeout", paramLabel = "D", order = 6,
         converter = MeshCommandLine.PositiveDuration.class,
-        description = "time for a SOCKS5 greeting and request")
+        description = "time for a SOCKS5 greeting and request (default ${DEFAULT-VALUE})")
     Duration socks5HandshakeTimeout;
 
     @Option(names = "--connect-timeout", paramLabel = "D", order = 7,
         converter = MeshCommandLine.PositiveDuration.class,
-        description = "time to connect upstream, TCP or HBONE")
+        description = "time to connect upstream, TCP or HBONE (default ${DEFAULT-VALUE})")
     Duration connectTimeout;
 
     @Option(names = "--hbone-handshake-timeout", paramLabel = "D", order = 8,
@@ -181,6 +188,34 @@ public final class ZtunnelCommand implements Callable<Integer> {
 
     private static <T> T or(T given, T fallback) {
       return given != null ? given : fallback;
+    }
+  }
+
+  /**
+   * The defaults of the limit flags, derived from this process's open-file limit as {@link
+   * ProxyLimits#derive} does, so that {@code --help} shows what is in force without flags.
+   */
+  static final class DerivedLimits implements IDefaultValueProvider {
+    @Override
+    public String defaultValue(ArgSpec arg) {
+      if (!(arg instanceof OptionSpec option)) {
+        return null;
+      }
+      ProxyLimits d = ProxyLimits.derive(Descriptors.limit());
+      return switch (option.longestName()) {
+        case "--max-connections" -> String.valueOf(d.maxConnections());
+        case "--max-handshakes" -> String.valueOf(d.maxHandshakes());
+        case "--max-listener-connections" -> String.valueOf(d.listenerMaxConnections());
+        case "--max-listener-handshakes" -> String.valueOf(d.listenerMaxHandshakes());
+        case "--admin-max-connections" -> String.valueOf(d.adminMaxConnections());
+        case "--socks5-handshake-timeout" -> goDuration(d.socks5HandshakeTimeout());
+        case "--connect-timeout" -> goDuration(d.connectTimeout());
+        default -> null;
+      };
+    }
+
+    private static String goDuration(Duration d) {
+      return d.toMillis() % 1000 == 0 ? d.toSeconds() + "s" : d.toMillis() + "ms";
     }
   }
 

@@ -58,8 +58,12 @@ class ZtunnelCommandTest {
     assertThat(command.node.certTtl).isEqualTo(java.time.Duration.ofMinutes(30));
     ZtunnelCommand defaults = new ZtunnelCommand();
     new picocli.CommandLine(defaults).parseArgs();
-    assertThat(defaults.limits.proxyLimits()).isEqualTo(
-        dev.ambientj.ztunnel.proxy.ProxyLimits.derive(dev.ambientj.hbone.transport.Descriptors.limit()));
+    var derived = dev.ambientj.ztunnel.proxy.ProxyLimits.derive(dev.ambientj.hbone.transport.Descriptors.limit());
+    assertThat(defaults.limits.proxyLimits()).isEqualTo(derived);
+    assertThat(ZtunnelCommand.commandLine().getUsageMessage())
+        .as("--help shows the defaults derived from the open-file limit")
+        .contains("(default " + derived.maxConnections() + ")")
+        .contains("(default " + derived.listenerMaxHandshakes() + ")");
   }
 
   @Test
