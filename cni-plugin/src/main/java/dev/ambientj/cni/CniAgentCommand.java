@@ -14,6 +14,8 @@ import dev.ambientj.config.ProxyFlags;
 import dev.ambientj.config.SnapshotListener;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.SocketAddresses;
+import dev.ambientj.config.cli.MeshCommandLine;
+import dev.ambientj.config.cli.MeshVersion;
 import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import dev.ambientj.config.model.MeshSnapshot;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -25,10 +27,18 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * Entry point of {@code ./mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH]
@@ -60,12 +70,14 @@ import java.util.concurrent.TimeUnit;
  * CNI (a chained plugin's ADD fails and the runtime retries it: no pod starts uncaptured) and
  * stays not ready.
  */
-public final class CniAgentCommand {
-  private static final String USAGE =
-      "usage: mesh cni-agent (--config FILE... | --kubernetes) [--socket PATH] [--state-dir DIR]"
-          + " [--zds-socket PATH | --no-zds] [--node NODE] [--host-proc DIR]"
-          + " [--cni-net-dir DIR --cni-bin-dir DIR [--cni-plugin-payload DIR | --cni-plugin FILE]"
-          + " [--daemonset NAME]] [--readiness-address ADDR:PORT]";
+@Command(name = "cni-agent", mixinStandardHelpOptions = true, sortOptions = false,
+    versionProvider = MeshVersion.class, usageHelpAutoWidth = true,
+    description = {
+        "The CNI node agent (root): answers the CNI plugin, installs the in-pod redirection rules in"
+            + " enrolled pods' network namespaces and hands them to ztunnel over ZDS, follows label"
+            + " changes for running pods, captures the enrolled pods of its node that were already"
+            + " running, and installs and chains the CNI plugin into the node's conflist."})
+public final class CniAgentCommand implements Callable<Integer> {
   static final String PLUGIN_TYPE = "ambientj-cni";
   static final long REINSTALL_SECONDS = 30;
   /** Where the agent keeps the pods CNI told it about (survives an agent restart, not a reboot). */
@@ -73,94 +85,112 @@ public final class CniAgentCommand {
   /** How long SIGTERM waits for the shutdown (under the manifest's grace period of 5 s). */
   private static final long SHUTDOWN_WAIT_SECONDS = 4;
 
-  private CniAgentCommand() {}
+  @Spec CommandSpec spec;
+
+  @Option(names = "--config", paramLabel = "FILE", order = 1,
+      description = "Kubernetes YAML of the mesh, reloaded once quiet; repeatable")
+  private List<Path> configs = new ArrayList<>();
+
+  @Option(names = "--kubernetes", order = 2,
+      description = "instead of --config: watch the Kubernetes API (in-cluster service account or"
+          + " the current kubeconfig) and annotate captured pods (ambient.istio.io/redirection)")
+  private boolean kubernetes;
+
+  @Option(names = "--socket", paramLabel = "PATH", order = 3,
+      description = "where the CNI plugin reaches the agent (default " + AgentProtocol.DEFAULT_SOCKET + ")")
+  private Path socket = Path.of(AgentProtocol.DEFAULT_SOCKET);
+
+  @Option(names = "--state-dir", paramLabel = "DIR", order = 4,
+      description = "where the agent keeps the pods CNI told it about (default " + DEFAULT_STATE_DIR + ")")
+  private Path stateDir = Path.of(DEFAULT_STATE_DIR);
+
+  @Option(names = "--zds-socket", paramLabel = "PATH", order = 5,
+      description = "where ztunnel --inpod connects for ZDS (default " + ZtunnelServer.DEFAULT_SOCKET + ")")
+  private Path zdsSocket = Path.of(ZtunnelServer.DEFAULT_SOCKET);
+
+  @Option(names = "--no-zds", order = 6, description = "serve no ZDS (no ztunnel --inpod on this node)")
+  private boolean noZds;
+
+  @Option(names = "--node", paramLabel = "NODE", order = 7,
+      description = "this node, whose running enrolled pods are captured at start (default $NODE_NAME)")
+  private String node = System.getenv("NODE_NAME");
+
+  @Option(names = "--host-proc", paramLabel = "DIR", order = 8,
+      description = "the host's /proc, where running pods are found by IP (default /proc; the"
+          + " DaemonSet mounts the host's at /host/proc)")
+  private Path hostProc = Path.of("/proc");
+
+  @Option(names = "--readiness-address", paramLabel = "ADDR:PORT", order = 9,
+      description = "serve /readyz here: 503 with the reason until the agent serves CNI, then 200")
+  private String readinessAddress;
+
+  @ArgGroup(validate = false, heading = "%nCNI plugin installation (as istio-cni; both directories"
+      + " together):%n", order = 10)
+  private Install install = new Install();
+
+  static final class Install {
+    @Option(names = "--cni-net-dir", paramLabel = "DIR", order = 1,
+        description = "the node's CNI configuration directory, whose primary conflist gets our entry")
+    Path cniNetDir;
+
+    @Option(names = "--cni-bin-dir", paramLabel = "DIR", order = 2,
+        description = "the node's CNI executables directory")
+    Path cniBinDir;
+
+    @Option(names = "--cni-plugin-payload", paramLabel = "DIR", order = 3,
+        description = "install the plugin with its own Java runtime, jar and AOT cache from DIR"
+            + " (the image's /app/cni)")
+    Path cniPayload;
+
+    @Option(names = "--cni-plugin", paramLabel = "FILE", order = 4,
+        description = "install this single plugin executable instead")
+    Path cniPlugin;
+
+    @Option(names = "--daemonset", paramLabel = "NAME", order = 5,
+        description = "with --kubernetes: the agent's DaemonSet in $POD_NAMESPACE; when it is gone"
+            + " or being deleted at SIGTERM (an uninstall) the plugin is unchained")
+    String daemonSet;
+  }
+
+  /** The command line of {@code mesh cni-agent}. */
+  public static CommandLine commandLine() {
+    return MeshCommandLine.create(new CniAgentCommand(), "cni-agent");
+  }
 
   /** Runs the subcommand; returns the process exit code. */
   public static int run(String[] args) {
-    ProxyFlags sources = ProxyFlags.configOrKubernetes();
-    Path socket = Path.of(AgentProtocol.DEFAULT_SOCKET);
-    Path zdsSocket = Path.of(ZtunnelServer.DEFAULT_SOCKET);
-    Path stateDir = Path.of(DEFAULT_STATE_DIR);
-    boolean zds = true;
-    String node = System.getenv("NODE_NAME");
-    Path hostProc = Path.of("/proc");
-    Path cniNetDir = null;
-    Path cniBinDir = null;
-    Path cniPlugin = null;
-    Path cniPayload = null;
-    String daemonSet = null;
-    String readinessAddress = null;
-    for (int i = 0; i < args.length; i++) {
-      String a = args[i];
-      int used;
-      try {
-        used = sources.accept(args, i); // --config FILE, --kubernetes
-      } catch (IllegalArgumentException e) {
-        System.err.println("mesh cni-agent: " + e.getMessage());
-        System.err.println(USAGE);
-        return 2;
-      }
-      if (used >= 0) {
-        i = used;
-        continue;
-      }
-      if ((a.equals("--socket") || a.equals("--zds-socket") || a.equals("--state-dir")
-          || a.equals("--node") || a.equals("--host-proc") || a.startsWith("--cni-")
-          || a.equals("--daemonset") || a.equals("--readiness-address"))
-          && i + 1 < args.length) {
-        switch (a) {
-          case "--node" -> node = args[++i];
-          case "--host-proc" -> hostProc = Path.of(args[++i]);
-          case "--socket" -> socket = Path.of(args[++i]);
-          case "--state-dir" -> stateDir = Path.of(args[++i]);
-          case "--zds-socket" -> zdsSocket = Path.of(args[++i]);
-          case "--cni-net-dir" -> cniNetDir = Path.of(args[++i]);
-          case "--cni-bin-dir" -> cniBinDir = Path.of(args[++i]);
-          case "--cni-plugin" -> cniPlugin = Path.of(args[++i]);
-          case "--cni-plugin-payload" -> cniPayload = Path.of(args[++i]);
-          case "--daemonset" -> daemonSet = args[++i];
-          case "--readiness-address" -> readinessAddress = args[++i];
-          default -> {
-            System.err.println("mesh cni-agent: unknown argument '" + a + "'");
-            System.err.println(USAGE);
-            return 2;
-          }
-        }
-      } else if (a.equals("--no-zds")) {
-        zds = false;
-      } else {
-        System.err.println("mesh cni-agent: unknown or incomplete argument '" + a + "'");
-        System.err.println(USAGE);
-        return 2;
-      }
-    }
+    return commandLine().execute(args);
+  }
+
+  @Override
+  public Integer call() {
+    Install i = install != null ? install : new Install();
+    Path cniNetDir = i.cniNetDir;
+    Path cniBinDir = i.cniBinDir;
+    Path cniPlugin = i.cniPlugin;
+    Path cniPayload = i.cniPayload;
+    String daemonSet = i.daemonSet;
+    boolean zds = !noZds;
     if ((cniNetDir == null) != (cniBinDir == null)
         || ((cniPlugin != null || cniPayload != null) && cniNetDir == null)
         || (cniPlugin != null && cniPayload != null)) {
-      System.err.println("mesh cni-agent: --cni-net-dir and --cni-bin-dir go together"
+      throw new ParameterException(spec.commandLine(), "--cni-net-dir and --cni-bin-dir go together"
           + " (--cni-plugin-payload or --cni-plugin, at most one, needs them)");
-      System.err.println(USAGE);
-      return 2;
     }
+    ProxyFlags sources = ProxyFlags.configOrKubernetes(configs, kubernetes);
     try {
       sources.validate();
     } catch (IllegalArgumentException e) {
-      System.err.println("mesh cni-agent: " + e.getMessage());
-      System.err.println(USAGE);
-      return 2;
+      throw new ParameterException(spec.commandLine(), e.getMessage());
     }
     java.net.InetSocketAddress readinessListen = null;
     if (readinessAddress != null) {
       try {
         readinessListen = SocketAddresses.parse(readinessAddress, 0);
       } catch (IllegalArgumentException e) {
-        System.err.println("mesh cni-agent: --readiness-address " + e.getMessage());
-        System.err.println(USAGE);
-        return 2;
+        throw new ParameterException(spec.commandLine(), "--readiness-address " + e.getMessage());
       }
     }
-    List<Path> configs = sources.configs();
-    boolean kubernetes = sources.kubernetes();
     SnapshotPublisher publisher = new SnapshotPublisher();
     KubernetesClient client = null;
     KubernetesRedirectionAnnotator annotator = null;

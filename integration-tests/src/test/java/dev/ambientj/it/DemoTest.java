@@ -20,16 +20,27 @@ class DemoTest {
   void demoPassesEveryCheckAndPrintsTheTable() throws Exception {
     Path examples = findExamples();
     PrintStream original = System.out;
+    PrintStream originalErr = System.err;
     ByteArrayOutputStream captured = new ByteArrayOutputStream();
+    ByteArrayOutputStream capturedErr = new ByteArrayOutputStream();
     int exit;
     System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+    System.setErr(new PrintStream(capturedErr, true, StandardCharsets.UTF_8));
     try {
       exit = DemoCommand.run(new String[] {"--examples", examples.toString()});
     } finally {
       System.setOut(original);
+      System.setErr(originalErr);
     }
     String out = captured.toString(StandardCharsets.UTF_8);
+    String err = capturedErr.toString(StandardCharsets.UTF_8);
     original.println(out);
+    originalErr.println(err);
+
+    // each phase announced as it starts, with the time since the start, in this order
+    assertThat(err.lines().filter(l -> l.startsWith("mesh demo: [")).map(l -> l.replaceAll(
+        "^mesh demo: \\[ *\\d+\\.\\d s\\] (\\w+):.*", "$1")).toList())
+        .containsExactly("config", "CA", "nodes", "apps", "waypoint", "traffic");
 
     assertThat(exit).as(out).isZero();
     assertThat(out).contains("✓ all")

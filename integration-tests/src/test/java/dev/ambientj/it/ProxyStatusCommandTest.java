@@ -92,7 +92,7 @@ class ProxyStatusCommandTest {
       Run none = eventually(xdsFlag, r -> r.err().contains("No proxies are connected"));
       assertThat(none.exit()).isZero();
     }
-    Run down = proxyStatus("--xds", "127.0.0.1:1", "--timeout", "5");
+    Run down = proxyStatus("--xds", "127.0.0.1:1", "--timeout", "5s");
     assertThat(down.exit()).isEqualTo(1);
     assertThat(down.err()).contains("cannot ask the config server at 127.0.0.1:1").contains("--xds");
     assertThat(proxyStatus("--xsd", "x").exit()).isEqualTo(2);

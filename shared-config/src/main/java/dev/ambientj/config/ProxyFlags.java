@@ -9,11 +9,13 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
+import picocli.CommandLine.Option;
 
 /**
- * The flags that say where a node process gets its configuration and its certificates, parsed
- * the same way by {@code mesh ztunnel}, {@code mesh waypoint} and {@code mesh cni-agent} (which
- * takes only the first and the last source):
+ * The flags that say where a node process gets its configuration and its certificates, read the
+ * same way by {@code mesh ztunnel} and {@code mesh waypoint} (a picocli argument group, shown under
+ * its own heading in their help); {@code mesh cni-agent} takes only the first and the last source
+ * ({@link #configOrKubernetes}):
  *
  * <pre>
  *   --config FILE (repeatable) | --xds HOST:PORT | --kubernetes     exactly one
@@ -25,65 +27,68 @@ import java.util.function.Supplier;
  *                            (Istio's XDS_ROOT_CA, istio-ca-root-cert's root-cert.pem)
  * </pre>
  *
- * <p>Use: offer each argument to {@link #accept}; after the loop, {@link #validate}. Parse errors
- * are {@link IllegalArgumentException}s whose message is written for the operator.
+ * <p>Use: declare {@code @ArgGroup(validate = false, heading = ...) ProxyFlags flags = new
+ * ProxyFlags();} in a command; after parsing, {@link #validate}. Validation errors are {@link
+ * IllegalArgumentException}s whose message is written for the operator.
  */
 public final class ProxyFlags {
   /** Where the configuration comes from. */
   public enum Source { FILES, XDS, KUBERNETES }
 
   private final boolean proxy;
-  private final List<Path> configs = new ArrayList<>();
+
+  @Option(names = "--config", paramLabel = "FILE",
+      description = {"Kubernetes YAML, reloaded once quiet; replace it atomically (write a temp"
+          + " file, then mv); repeatable"})
+  private List<Path> configs = new ArrayList<>();
+
+  @Option(names = "--xds", paramLabel = "HOST:PORT",
+      description = "instead of --config: delta xDS from mesh config-server. The last good set is"
+          + " cached in the state dir and used when the server is down at start; without one it"
+          + " waits for the server, not ready, as long as it takes")
   private String xds;
+
+  @Option(names = "--kubernetes", description = "instead of --config: watch the Kubernetes API directly")
   private boolean kubernetes;
+
+  @Option(names = "--ca-address", paramLabel = "HOST:PORT",
+      description = "certificates from mesh config-server's CA (e.g. 127.0.0.1:15010, or its TLS"
+          + " port 15012 with --ca-root-cert): an EC P-256 key and CSR per identity, renewed at"
+          + " half-life. Without it: the local CA of --state-dir")
   private String caAddress;
+
+  @Option(names = "--ca-token-file", paramLabel = "FILE",
+      description = "bearer token for the CA and xDS, re-read when it rotates: the node token"
+          + " (<server state dir>/node-tokens/<node>.token) or a projected service-account token"
+          + " (audience istio-ca)")
   private Path tokenFile;
+
+  @Option(names = "--ca-root-cert", paramLabel = "FILE",
+      description = "PEM root(s) of the mesh CA: reach xDS and the CA over TLS and verify the server"
+          + " with them (ConfigMap ambientj-ca-root-cert)")
   private Path rootCertFile;
+
   private InetSocketAddress xdsServer;
 
-  private ProxyFlags(boolean proxy) {
-    this.proxy = proxy;
+  /** ztunnel and waypoint: every flag above (what picocli instantiates). */
+  public ProxyFlags() {
+    this.proxy = true;
   }
 
-  /** ztunnel and waypoint: every flag above. */
+  private ProxyFlags(List<Path> configs, boolean kubernetes) {
+    this.proxy = false;
+    this.configs = new ArrayList<>(configs);
+    this.kubernetes = kubernetes;
+  }
+
+  /** ztunnel and waypoint with none of the flags given. */
   public static ProxyFlags forProxy() {
-    return new ProxyFlags(true);
+    return new ProxyFlags();
   }
 
-  /** The CNI node agent: {@code --config FILE... | --kubernetes}. */
-  public static ProxyFlags configOrKubernetes() {
-    return new ProxyFlags(false);
-  }
-
-  /**
-   * Consumes {@code args[i]} (and its value) when it is one of these flags.
-   *
-   * @return the index of the last argument consumed, or -1 when {@code args[i]} is not ours
-   * @throws IllegalArgumentException when the flag's value is missing
-   */
-  public int accept(String[] args, int i) {
-    String a = args[i];
-    if (a.equals("--kubernetes")) {
-      kubernetes = true;
-      return i;
-    }
-    boolean ours = a.equals("--config")
-        || (proxy && List.of("--xds", "--ca-address", "--ca-token-file", "--ca-root-cert").contains(a));
-    if (!ours) {
-      return -1;
-    }
-    if (i + 1 >= args.length) {
-      throw new IllegalArgumentException(a + " needs a value");
-    }
-    String v = args[i + 1];
-    switch (a) {
-      case "--config" -> configs.add(Path.of(v));
-      case "--xds" -> xds = v;
-      case "--ca-address" -> caAddress = v;
-      case "--ca-token-file" -> tokenFile = Path.of(v);
-      default -> rootCertFile = Path.of(v);
-    }
-    return i + 1;
+  /** The CNI node agent's {@code --config FILE... | --kubernetes}, parsed by its command. */
+  public static ProxyFlags configOrKubernetes(List<Path> configs, boolean kubernetes) {
+    return new ProxyFlags(configs, kubernetes);
   }
 
   /**
@@ -215,26 +220,5 @@ public final class ProxyFlags {
 
   private Supplier<String> tokenSupplier() {
     return CaClient.tokenFile(tokenFile);
-  }
-
-  /** Help lines for the flags, to print under a command's own. */
-  public String help() {
-    StringBuilder b = new StringBuilder();
-    b.append("  --config FILE        Kubernetes YAML, reloaded once quiet; replace it atomically\n")
-        .append("                       (write a temp file, then mv); repeatable\n");
-    if (proxy) {
-      b.append("  --xds HOST:PORT      instead of --config: delta xDS from mesh config-server\n");
-    }
-    b.append("  --kubernetes         instead of --config: watch the Kubernetes API directly\n");
-    if (proxy) {
-      b.append("  --ca-address H:P     certificates from mesh config-server's CA (e.g. 127.0.0.1:15010,\n")
-          .append("                       or its TLS port 15012 with --ca-root-cert)\n")
-          .append("  --ca-token-file F    bearer token for the CA and xDS, re-read when it rotates: the\n")
-          .append("                       node token (<server state dir>/node-tokens/<node>.token) or a\n")
-          .append("                       projected service-account token (audience istio-ca)\n")
-          .append("  --ca-root-cert F     PEM root(s) of the mesh CA: reach xDS and the CA over TLS and\n")
-          .append("                       verify the server with them (ConfigMap ambientj-ca-root-cert)\n");
-    }
-    return b.toString();
   }
 }

@@ -5,47 +5,57 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
 
 class ProxyFlagsTest {
   @TempDir Path tmp;
 
-  /** Feeds {@code args} as a command's loop does; returns what was not ours. */
-  private static String rest(ProxyFlags flags, String... args) {
-    StringBuilder rest = new StringBuilder();
-    for (int i = 0; i < args.length; i++) {
-      int used = flags.accept(args, i);
-      if (used >= 0) {
-        i = used;
-      } else {
-        rest.append(args[i]).append(' ');
-      }
-    }
-    return rest.toString().strip();
+  /** A proxy command as ztunnel and waypoint declare the flags. */
+  @Command(name = "proxy")
+  static final class Proxy {
+    @ArgGroup(validate = false, heading = "Config:%n")
+    ProxyFlags flags = new ProxyFlags();
+  }
+
+  /** The flags as a proxy command's line reads {@code args}. */
+  private static ProxyFlags parse(String... args) {
+    Proxy p = new Proxy();
+    new CommandLine(p).parseArgs(args);
+    return p.flags == null ? ProxyFlags.forProxy() : p.flags;
   }
 
   @Test
   void exactlyOneSource() {
-    ProxyFlags none = ProxyFlags.forProxy();
-    assertThat(rest(none, "--node", "a")).isEqualTo("--node a");
-    assertThatThrownBy(none::validate)
+    assertThatThrownBy(parse()::validate)
         .hasMessage("one of --config FILE, --xds HOST:PORT or --kubernetes is required");
-    ProxyFlags two = ProxyFlags.forProxy();
-    rest(two, "--kubernetes", "--xds", "127.0.0.1:15010");
-    assertThatThrownBy(two::validate).hasMessageContaining("only one of");
-    ProxyFlags cni = ProxyFlags.configOrKubernetes();
-    assertThat(rest(cni, "--xds", "127.0.0.1:15010")).as("not a cni-agent flag").isEqualTo("--xds 127.0.0.1:15010");
-    assertThatThrownBy(cni::validate).hasMessage("one of --config FILE or --kubernetes is required");
-    assertThatThrownBy(() -> rest(ProxyFlags.forProxy(), "--config")).hasMessage("--config needs a value");
+    assertThatThrownBy(parse("--kubernetes", "--xds", "127.0.0.1:15010")::validate)
+        .hasMessageContaining("only one of");
+    assertThatThrownBy(ProxyFlags.configOrKubernetes(List.of(), false)::validate)
+        .hasMessage("one of --config FILE or --kubernetes is required");
+    assertThatThrownBy(() -> parse("--config")).isInstanceOf(CommandLine.MissingParameterException.class)
+        .hasMessageContaining("--config");
+  }
+
+  @Test
+  void bothFormsOfAValueAndRepeatedConfigs() throws Exception {
+    Path a = Files.writeString(tmp.resolve("a.yaml"), "");
+    Path b = Files.writeString(tmp.resolve("b.yaml"), "");
+    ProxyFlags f = parse("--config=" + a, "--config", b.toString());
+    f.validate();
+    assertThat(f.configs()).containsExactly(a, b);
+    assertThat(f.source()).isEqualTo(ProxyFlags.Source.FILES);
   }
 
   @Test
   void tlsAndTokenFlagsGoWithTheConfigServer() throws Exception {
     Path token = Files.writeString(tmp.resolve("istio-token"), "t\n");
     Path root = Files.writeString(tmp.resolve("root-cert.pem"), "x");
-    ProxyFlags f = ProxyFlags.forProxy();
-    rest(f, "--xds", "127.0.0.1:15012", "--ca-address", "127.0.0.1:15012", "--ca-token-file",
+    ProxyFlags f = parse("--xds", "127.0.0.1:15012", "--ca-address", "127.0.0.1:15012", "--ca-token-file",
         token.toString(), "--ca-root-cert", root.toString());
     f.validate();
     assertThat(f.source()).isEqualTo(ProxyFlags.Source.XDS);
@@ -55,14 +65,11 @@ class ProxyFlagsTest {
     assertThat(o.rootCertFile()).isEqualTo(root);
     assertThat(o.xdsServer().getPort()).isEqualTo(15012);
 
-    ProxyFlags noToken = ProxyFlags.forProxy();
-    rest(noToken, "--xds", "127.0.0.1:15012", "--ca-address", "127.0.0.1:15012");
-    assertThatThrownBy(noToken::validate).hasMessageContaining("--ca-address needs --ca-token-file");
-    ProxyFlags rootWithFiles = ProxyFlags.forProxy();
-    rest(rootWithFiles, "--kubernetes", "--ca-root-cert", root.toString());
-    assertThatThrownBy(rootWithFiles::validate).hasMessageContaining("--ca-root-cert is for");
-    ProxyFlags missing = ProxyFlags.forProxy();
-    rest(missing, "--xds", "127.0.0.1:15012", "--ca-token-file", tmp.resolve("nope").toString());
-    assertThatThrownBy(missing::validate).hasMessageContaining("cannot read the token");
+    assertThatThrownBy(parse("--xds", "127.0.0.1:15012", "--ca-address", "127.0.0.1:15012")::validate)
+        .hasMessageContaining("--ca-address needs --ca-token-file");
+    assertThatThrownBy(parse("--kubernetes", "--ca-root-cert", root.toString())::validate)
+        .hasMessageContaining("--ca-root-cert is for");
+    assertThatThrownBy(parse("--xds", "127.0.0.1:15012", "--ca-token-file", tmp.resolve("nope").toString())::validate)
+        .hasMessageContaining("cannot read the token");
   }
 }

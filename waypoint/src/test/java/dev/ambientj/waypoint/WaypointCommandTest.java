@@ -24,9 +24,17 @@ class WaypointCommandTest {
     assertThat(WaypointCommand.run(new String[] {"--idle-timeout", "soon"})).isEqualTo(2);
     assertThat(WaypointCommand.run(new String[] {"--stream-buffer-bytes", "1000"})).as("below 64 KiB").isEqualTo(2);
     assertThat(WaypointCommand.run(new String[] {"--worker-threads", "x"})).isEqualTo(2);
-    assertThat(WaypointCommand.duration("0")).isZero();
-    assertThat(WaypointCommand.duration("250ms")).isEqualTo(Duration.ofMillis(250));
-    assertThat(WaypointCommand.duration("10s")).isEqualTo(Duration.ofSeconds(10));
-    assertThat(WaypointCommand.duration("1h30m")).isEqualTo(Duration.ofMinutes(90));
+  }
+
+  @Test
+  void durationsInBothFormsReachTheFlags() {
+    WaypointCommand command = new WaypointCommand();
+    new picocli.CommandLine(command).parseArgs("--idle-timeout=0", "--request-headers-timeout", "250ms",
+        "--upstream-connect-timeout=1h30m", "-n", "ns", "--name=wp");
+    assertThat(command.limits.idleTimeout).isZero();
+    assertThat(command.limits.requestHeadersTimeout).isEqualTo(Duration.ofMillis(250));
+    assertThat(command.limits.upstreamConnectTimeout).isEqualTo(Duration.ofMinutes(90));
+    assertThat(command.identity.namespace).isEqualTo("ns");
+    assertThat(command.identity.name).isEqualTo("wp");
   }
 }

@@ -2,7 +2,9 @@ package dev.ambientj.ztunnel;
 
 import dev.ambientj.config.GracefulShutdown;
 import dev.ambientj.config.ProxyFlags;
-import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.ProxyBootstrap;
+import dev.ambientj.config.cli.MeshCommandLine;
+import dev.ambientj.config.cli.MeshVersion;
 import dev.ambientj.config.ca.CaClient;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.hbone.HboneServerConfig;
@@ -13,15 +15,44 @@ import dev.ambientj.hbone.identity.TrustBundle;
 import dev.ambientj.hbone.identity.WorkloadCertificate;
 import dev.ambientj.hbone.transport.Descriptors;
 import dev.ambientj.hbone.transport.Transport;
+import dev.ambientj.ztunnel.fairness.WorkloadBudget;
 import dev.ambientj.ztunnel.proxy.ProxyLimits;
-import java.io.PrintStream;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ForkJoinPool;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.IDefaultValueProvider;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.ArgSpec;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
 
 /** Entry point of `./mesh ztunnel`. */
-public final class ZtunnelCommand {
+@Command(name = "ztunnel", mixinStandardHelpOptions = true, sortOptions = false,
+    versionProvider = MeshVersion.class, usageHelpAutoWidth = true,
+    defaultValueProvider = ZtunnelCommand.DerivedLimits.class,
+    description = {
+        "Serves every enrolled workload scheduled on NODE: HBONE 15008, inbound 15006, outbound"
+            + " 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and readiness"
+            + " 15021 on the node's InternalIP (with --inpod, in ztunnel's own pod: admin on"
+            + " 127.0.0.1, metrics and readiness on all of the pod's addresses)."},
+    footerHeading = "%n",
+    footer = {
+        "On SIGTERM: readiness answers 503 at once; each pod listener keeps accepting until a"
+            + " successor ztunnel listens on the same address (SO_REUSEPORT), then hands over;"
+            + " connections continue until the drain deadline, then are ended gracefully and logged"
+            + " (response_flags DRAIN). Environment: " + GracefulShutdown.GRACE_ENV + "=S (the pod's"
+            + " terminationGracePeriodSeconds) sets the drain deadline to S - 5 s (S/2 when S <= 5);"
+            + " default 5 s."})
+public final class ZtunnelCommand implements Callable<Integer> {
   /** Lifetime of workload certificates from the local CA (ztunnel's default SECRET_TTL). */
   static final Duration CERTIFICATE_TTL = Duration.ofHours(24);
 
@@ -31,229 +62,331 @@ public final class ZtunnelCommand {
   /** Where the node agent serves ZDS (Istio's default; env {@code INPOD_UDS}). */
   static final String DEFAULT_ZDS_SOCKET = "/var/run/ztunnel/ztunnel.sock";
 
-  private ZtunnelCommand() {}
+  @Spec CommandSpec spec;
 
-  /** {@code limits} with one field of the default workload budget set (fairness turned on). */
-  private static ProxyLimits withWorkloadBudget(ProxyLimits limits, String flag, int value) {
-    var b = limits.workloadBudget() != null ? limits.workloadBudget()
-        : ProxyLimits.derive(Descriptors.limit()).workloadBudget();
-    return limits.withWorkloadBudget(switch (flag) {
-      case "--workload-max-connections" ->
-          new dev.ambientj.ztunnel.fairness.WorkloadBudget(value, b.maxConnectionRate(), b.maxStreams());
-      case "--workload-max-connection-rate" ->
-          new dev.ambientj.ztunnel.fairness.WorkloadBudget(b.maxConnections(), value, b.maxStreams());
-      default ->
-          new dev.ambientj.ztunnel.fairness.WorkloadBudget(b.maxConnections(), b.maxConnectionRate(), value);
-    });
+  @ArgGroup(validate = false, heading = "%nConfig and identity:%n", order = 1)
+  ProxyFlags flags = new ProxyFlags();
+
+  @ArgGroup(validate = false, heading = "%nNode:%n", order = 2)
+  NodeFlags node = new NodeFlags();
+
+  @ArgGroup(validate = false, heading = "%nLimits (defaults from this process's open-file limit,"
+      + " keeping some for admin, metrics, readiness and ztunnel's own connections):%n", order = 3)
+  LimitFlags limits = new LimitFlags();
+
+  @ArgGroup(validate = false, heading = "%nFairness between the node's workloads (per source workload;"
+      + " a pod overrides each with the annotation in brackets; over budget, new connections are"
+      + " refused):%n", order = 4)
+  FairnessFlags fairness = new FairnessFlags();
+
+  static final class FairnessFlags {
+    @Option(names = "--fairness", paramLabel = "on|off", order = 1, converter = OnOff.class,
+        description = "per-workload budgets (default on)")
+    Boolean on;
+
+    @Option(names = "--workload-max-connections", paramLabel = "N", order = 2,
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "open outbound connections (default ${DEFAULT-VALUE}) [" + WorkloadBudget.MAX_CONNECTIONS + "]")
+    Integer maxConnections;
+
+    @Option(names = "--workload-max-connection-rate", paramLabel = "N", order = 3,
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "new outbound connections a second (default ${DEFAULT-VALUE}) ["
+            + WorkloadBudget.MAX_CONNECTION_RATE + "]")
+    Integer maxConnectionRate;
+
+    @Option(names = "--workload-max-streams", paramLabel = "N", order = 4,
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "HBONE streams from one source into this node (default ${DEFAULT-VALUE}) ["
+            + WorkloadBudget.MAX_STREAMS + "]")
+    Integer maxStreams;
+
+    /** {@code limits} with the budget these flags give: none with {@code --fairness off}. */
+    ProxyLimits apply(ProxyLimits limits) {
+      if (Boolean.FALSE.equals(on)) {
+        return limits.withWorkloadBudget(null);
+      }
+      WorkloadBudget d = limits.workloadBudget() != null ? limits.workloadBudget()
+          : ProxyLimits.derive(Descriptors.limit()).workloadBudget();
+      return limits.withWorkloadBudget(new WorkloadBudget(
+          maxConnections != null ? maxConnections : d.maxConnections(),
+          maxConnectionRate != null ? maxConnectionRate : d.maxConnectionRate(),
+          maxStreams != null ? maxStreams : d.maxStreams()));
+    }
+  }
+
+  /** {@code on} or {@code off}. */
+  static final class OnOff implements ITypeConverter<Boolean> {
+    @Override
+    public Boolean convert(String value) {
+      return switch (value) {
+        case "on" -> true;
+        case "off" -> false;
+        default -> throw new TypeConversionException("expected on or off, got '" + value + "'");
+      };
+    }
+  }
+
+  static final class NodeFlags {
+    @Option(names = "--node", paramLabel = "NODE", order = 1,
+        description = "the node to serve (default: $NODE_NAME)")
+    String node = System.getenv("NODE_NAME");
+
+    @Option(names = "--state-dir", paramLabel = "DIR", order = 2,
+        description = "where the local CA root and the xDS cache are kept (default .mesh-state)")
+    Path stateDir = Path.of(".mesh-state");
+
+    @Option(names = "--cert-ttl", paramLabel = "D", order = 3, converter = MeshCommandLine.PositiveDuration.class,
+        description = "certificate lifetime to ask for, e.g. 24h, 30m (default 24h)")
+    Duration certTtl = CERTIFICATE_TTL;
+
+    @Option(names = "--root-namespace", paramLabel = "NS", order = 4,
+        description = "Istio's root namespace for mesh-wide policies (default istio-system)")
+    String rootNamespace;
+
+    @Option(names = "--inpod", order = 5,
+        description = "in-pod mode (needs root): pods' network namespaces come from the node agent"
+            + " (mesh cni-agent) over ZDS; listeners and connections are opened inside each pod,"
+            + " marked 1337")
+    boolean inPod;
+
+    @Option(names = "--zds-socket", paramLabel = "PATH", order = 6,
+        description = "the node agent's ZDS socket (default $INPOD_UDS, else " + DEFAULT_ZDS_SOCKET + ")")
+    Path zdsSocket = Path.of(envOr("INPOD_UDS", DEFAULT_ZDS_SOCKET));
+
+    @Option(names = "--transport", paramLabel = "KIND", order = 7, converter = TransportKind.class,
+        description = "auto | epoll | io_uring | nio (default auto)")
+    Transport.Kind transport = Transport.Kind.AUTO;
+
+    @Option(names = "--admin-address", paramLabel = "IP", order = 8, converter = IpLiteral.class,
+        description = "bind admin/metrics/readiness here instead of the defaults above")
+    InetAddress adminAddress;
+
+    // As Istio's ztunnel sizes its workers from the pod's CPU limit: the JVM reads cgroup cpu.max.
+    @Option(names = "--worker-threads", paramLabel = "N", order = 9, converter = MeshCommandLine.PositiveCount.class,
+        description = "event-loop threads (default: the CPUs this process may use, cgroup cpu.max"
+            + " included; now ${DEFAULT-VALUE})")
+    int threads = Runtime.getRuntime().availableProcessors();
+  }
+
+  static final class LimitFlags {
+    @Option(names = "--max-connections", paramLabel = "N", order = 1, converter = MeshCommandLine.PositiveCount.class,
+        description = "sockets held for pod traffic, accepted and upstream (default ${DEFAULT-VALUE})")
+    Integer maxConnections;
+
+    @Option(names = "--max-handshakes", paramLabel = "N", order = 2, converter = MeshCommandLine.PositiveCount.class,
+        description = "accepted connections still in a handshake (SOCKS5, TLS, upstream connect) (default ${DEFAULT-VALUE})")
+    Integer maxHandshakes;
+
+    @Option(names = "--max-listener-connections", paramLabel = "N", order = 3,
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "per workload listener (default ${DEFAULT-VALUE})")
+    Integer listenerMaxConnections;
+
+    @Option(names = "--max-listener-handshakes", paramLabel = "N", order = 4,
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "per workload listener (default ${DEFAULT-VALUE})")
+    Integer listenerMaxHandshakes;
+
+    @Option(names = "--admin-max-connections", paramLabel = "N", order = 5,
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "per admin/metrics/readiness server (default ${DEFAULT-VALUE})")
+    Integer adminMaxConnections;
+
+    @Option(names = "--socks5-handshake-timeout", paramLabel = "D", order = 6,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "time for a SOCKS5 greeting and request (default ${DEFAULT-VALUE})")
+    Duration socks5HandshakeTimeout;
+
+    @Option(names = "--connect-timeout", paramLabel = "D", order = 7,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "time to connect upstream, TCP or HBONE (default ${DEFAULT-VALUE})")
+    Duration connectTimeout;
+
+    @Option(names = "--hbone-handshake-timeout", paramLabel = "D", order = 8,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "15008: TLS handshake deadline (default 10s)")
+    Duration hboneHandshakeTimeout;
+
+    @Option(names = "--hbone-first-request-timeout", paramLabel = "D", order = 9,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "15008: first CONNECT after it (default 10s)")
+    Duration hboneFirstRequestTimeout;
+
+    @Option(names = "--hbone-connect-timeout", paramLabel = "D", order = 10,
+        converter = MeshCommandLine.PositiveDuration.class,
+        description = "15008: CONNECT answered, i.e. the app connected (default 10s; then 504)")
+    Duration hboneConnectTimeout;
+
+    @Option(names = "--hbone-reset-limit", paramLabel = "N", order = 11,
+        converter = MeshCommandLine.PositiveCount.class,
+        description = "15008: CONNECTs a peer may reset before their answer per 10s, then GOAWAY"
+            + " (default 200)")
+    Integer hboneResetLimit;
+
+    /** The limits derived from the descriptor limit, with the flags given applied. */
+    ProxyLimits proxyLimits() {
+      ProxyLimits l = ProxyLimits.derive(Descriptors.limit());
+      l = l.withProxyCaps(or(maxConnections, l.maxConnections()), or(maxHandshakes, l.maxHandshakes()));
+      l = l.withListenerCaps(or(listenerMaxConnections, l.listenerMaxConnections()),
+          or(listenerMaxHandshakes, l.listenerMaxHandshakes()));
+      l = l.withAdminMaxConnections(or(adminMaxConnections, l.adminMaxConnections()));
+      l = l.withSocks5HandshakeTimeout(or(socks5HandshakeTimeout, l.socks5HandshakeTimeout()));
+      return l.withConnectTimeout(or(connectTimeout, l.connectTimeout()));
+    }
+
+    HboneServerConfig hbone() {
+      HboneServerConfig h = HboneServerConfig.defaults();
+      h = h.withDeadlines(or(hboneHandshakeTimeout, h.handshakeTimeout()),
+          or(hboneFirstRequestTimeout, h.firstRequestTimeout()), or(hboneConnectTimeout, h.connectTimeout()));
+      return hboneResetLimit == null ? h : h.withPrematureResetLimit(hboneResetLimit, h.prematureResetWindow());
+    }
+
+    private static <T> T or(T given, T fallback) {
+      return given != null ? given : fallback;
+    }
+  }
+
+  /**
+   * The defaults of the limit flags, derived from this process's open-file limit as {@link
+   * ProxyLimits#derive} does, so that {@code --help} shows what is in force without flags.
+   */
+  static final class DerivedLimits implements IDefaultValueProvider {
+    @Override
+    public String defaultValue(ArgSpec arg) {
+      if (!(arg instanceof OptionSpec option)) {
+        return null;
+      }
+      ProxyLimits d = ProxyLimits.derive(Descriptors.limit());
+      return switch (option.longestName()) {
+        case "--max-connections" -> String.valueOf(d.maxConnections());
+        case "--max-handshakes" -> String.valueOf(d.maxHandshakes());
+        case "--max-listener-connections" -> String.valueOf(d.listenerMaxConnections());
+        case "--max-listener-handshakes" -> String.valueOf(d.listenerMaxHandshakes());
+        case "--admin-max-connections" -> String.valueOf(d.adminMaxConnections());
+        case "--socks5-handshake-timeout" -> goDuration(d.socks5HandshakeTimeout());
+        case "--connect-timeout" -> goDuration(d.connectTimeout());
+        case "--workload-max-connections" -> String.valueOf(d.workloadBudget().maxConnections());
+        case "--workload-max-connection-rate" -> String.valueOf(d.workloadBudget().maxConnectionRate());
+        case "--workload-max-streams" -> String.valueOf(d.workloadBudget().maxStreams());
+        default -> null;
+      };
+    }
+
+    private static String goDuration(Duration d) {
+      return d.toMillis() % 1000 == 0 ? d.toSeconds() + "s" : d.toMillis() + "ms";
+    }
+  }
+
+  /** {@code auto | epoll | io_uring | nio}. */
+  static final class TransportKind implements ITypeConverter<Transport.Kind> {
+    @Override
+    public Transport.Kind convert(String value) {
+      try {
+        return Transport.Kind.parse(value);
+      } catch (IllegalArgumentException e) {
+        throw new TypeConversionException(e.getMessage());
+      }
+    }
+  }
+
+  /** An IP address literal, never a name to resolve. */
+  static final class IpLiteral implements ITypeConverter<InetAddress> {
+    @Override
+    public InetAddress convert(String value) {
+      try {
+        return InetAddress.ofLiteral(value);
+      } catch (IllegalArgumentException e) {
+        throw new TypeConversionException("'" + value + "' is not an IP address");
+      }
+    }
+  }
+
+  /** The command line of {@code mesh ztunnel}. */
+  public static CommandLine commandLine() {
+    return MeshCommandLine.create(new ZtunnelCommand(), "ztunnel");
   }
 
   /** Runs the subcommand; returns the process exit code. */
-  @SuppressWarnings("try")
   public static int run(String[] args) {
-    ProxyFlags flags = ProxyFlags.forProxy();
-    String node = System.getenv("NODE_NAME");
-    Path stateDir = Path.of(".mesh-state");
-    Transport.Kind transport = Transport.Kind.AUTO;
-    InetAddress adminAddress = null;
-    // As Istio's ztunnel sizes its workers from the pod's CPU limit: the JVM reads cgroup cpu.max.
-    int threads = Runtime.getRuntime().availableProcessors();
-    Duration certTtl = CERTIFICATE_TTL;
-    String rootNamespace = null;
-    boolean inPod = false;
-    ProxyLimits limits = ProxyLimits.derive(Descriptors.limit());
-    Path zdsSocket = Path.of(envOr("INPOD_UDS", DEFAULT_ZDS_SOCKET));
-    HboneServerConfig hbone = HboneServerConfig.defaults();
-    for (int i = 0; i < args.length; i++) {
-      String a = args[i];
-      try {
-        int used = flags.accept(args, i);
-        if (used >= 0) {
-          i = used;
-          continue;
-        }
-        switch (a) {
-          case "--help", "-h" -> {
-            usage(System.out);
-            return 0;
-          }
-          case "--node" -> node = args[++i];
-          case "--inpod" -> inPod = true;
-          case "--zds-socket" -> zdsSocket = Path.of(args[++i]);
-          case "--state-dir" -> stateDir = Path.of(args[++i]);
-          case "--transport" -> transport = Transport.Kind.parse(args[++i]);
-          case "--admin-address" -> adminAddress = InetAddress.ofLiteral(args[++i]);
-          case "--root-namespace" -> rootNamespace = args[++i];
-          case "--cert-ttl" -> certTtl = Duration.parse("PT" + args[++i].toUpperCase());
-          case "--max-connections" -> limits = limits.withProxyCaps(count(args[++i]),
-              limits.maxHandshakes());
-          case "--max-handshakes" -> limits = limits.withProxyCaps(limits.maxConnections(),
-              count(args[++i]));
-          case "--max-listener-connections" -> limits = limits.withListenerCaps(count(args[++i]),
-              limits.listenerMaxHandshakes());
-          case "--max-listener-handshakes" -> limits = limits.withListenerCaps(
-              limits.listenerMaxConnections(), count(args[++i]));
-          case "--admin-max-connections" ->
-              limits = limits.withAdminMaxConnections(count(args[++i]));
-          case "--socks5-handshake-timeout" ->
-              limits = limits.withSocks5HandshakeTimeout(duration(args[++i]));
-          case "--connect-timeout" -> limits = limits.withConnectTimeout(duration(args[++i]));
-          case "--hbone-handshake-timeout" -> hbone = hbone.withDeadlines(duration(args[++i]),
-              hbone.firstRequestTimeout(), hbone.connectTimeout());
-          case "--hbone-first-request-timeout" -> hbone = hbone.withDeadlines(hbone.handshakeTimeout(),
-              duration(args[++i]), hbone.connectTimeout());
-          case "--hbone-connect-timeout" -> hbone = hbone.withDeadlines(hbone.handshakeTimeout(),
-              hbone.firstRequestTimeout(), duration(args[++i]));
-          case "--hbone-reset-limit" -> hbone = hbone.withPrematureResetLimit(count(args[++i]),
-              hbone.prematureResetWindow());
-          case "--fairness" -> limits = limits.withWorkloadBudget(switch (args[++i]) {
-            case "on" -> limits.workloadBudget() != null ? limits.workloadBudget()
-                : ProxyLimits.derive(Descriptors.limit()).workloadBudget();
-            case "off" -> null;
-            default -> throw new IllegalArgumentException("expected on or off, got '" + args[i] + "'");
-          });
-          case "--workload-max-connections", "--workload-max-connection-rate",
-              "--workload-max-streams" -> limits = withWorkloadBudget(limits, a, count(args[++i]));
-          case "--worker-threads" -> {
-            threads = Integer.parseInt(args[++i]);
-            if (threads < 1) {
-              throw new IllegalArgumentException("must be at least 1");
-            }
-          }
-          default -> {
-            System.err.println("mesh ztunnel: unknown flag '" + a + "'");
-            usage(System.err);
-            return 2;
-          }
-        }
-      } catch (ArrayIndexOutOfBoundsException e) {
-        System.err.println("mesh ztunnel: " + a + " needs a value");
-        usage(System.err);
-        return 2;
-      } catch (IllegalArgumentException e) {
-        System.err.println("mesh ztunnel: " + (e.getMessage().startsWith(a) ? "" : a + ": ")
-            + e.getMessage());
-        return 2;
-      }
-    }
+    return commandLine().execute(args);
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    ProxyFlags flags = this.flags != null ? this.flags : new ProxyFlags();
+    NodeFlags n = this.node != null ? this.node : new NodeFlags();
+    LimitFlags l = this.limits != null ? this.limits : new LimitFlags();
+    FairnessFlags f = this.fairness != null ? this.fairness : new FairnessFlags();
+    String node = n.node;
+    Path stateDir = n.stateDir;
+    Duration certTtl = n.certTtl;
+    boolean inPod = n.inPod;
+    ProxyLimits limits = f.apply(l.proxyLimits());
+    HboneServerConfig hbone = l.hbone();
     if (node == null || node.isEmpty()) {
-      System.err.println("mesh ztunnel: --node NODE is required");
-      usage(System.err);
-      return 2;
+      throw new ParameterException(spec.commandLine(), "--node NODE is required (or $NODE_NAME)");
     }
     try {
       flags.validate();
     } catch (IllegalArgumentException e) {
-      System.err.println("mesh ztunnel: " + e.getMessage());
-      usage(System.err);
-      return 2;
+      throw new ParameterException(spec.commandLine(), e.getMessage());
     }
-    SnapshotPublisher publisher = new SnapshotPublisher();
-    CaClient caClient = null;
-    CertificateManager certificates = null;
     String podName = envOr("POD_NAME", "ztunnel-" + node);
     String podNamespace = envOr("POD_NAMESPACE", "istio-system");
     var sourceOptions = flags.sourceOptions("ztunnel", podName, podNamespace, node,
         stateDir.resolve("xds-cache-" + node + ".pb"));
-    try (AutoCloseable ignored = flags.startSource(sourceOptions, publisher)) {
-      MeshSnapshot snapshot = publisher.snapshot();
+    try (ProxyBootstrap proxy = ProxyBootstrap.start("ztunnel", flags, sourceOptions)) {
+      MeshSnapshot snapshot = proxy.snapshot();
       if (snapshot.findNode(node).isEmpty()) {
         System.err.println("mesh ztunnel: warning: node '" + node + "' is not in the configuration");
       }
       IdentityProvider identities;
-      if (flags.caAddress() != null) {
-        CaClient ca = caClient = flags.caClient();
-        Duration ttl = certTtl;
-        certificates = CertificateManager.create(id -> ca.issue(id.toString(), ttl, ForkJoinPool.commonPool())
-            .thenApply(c -> new WorkloadCertificate(id, c.chain(), c.privateKey(), TrustBundle.of(c.root()))));
-        identities = certificates;
-        System.err.println("mesh ztunnel: certificates from the CA at " + flags.caAddress()
-            + (flags.tls() ? " (TLS)" : ""));
+      CaClient ca = proxy.caClient();
+      if (ca != null) {
+        identities = proxy.own(CertificateManager.create(id -> ca.issue(id.toString(), certTtl,
+            ForkJoinPool.commonPool()).thenApply(c -> new WorkloadCertificate(id, c.chain(), c.privateKey(),
+                TrustBundle.of(c.root())))));
       } else {
-        LocalCertificateAuthority ca = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain());
-        identities = ca.asIdentityProvider(certTtl);
+        identities = LocalCertificateAuthority.loadOrCreate(stateDir, snapshot.trustDomain())
+            .asIdentityProvider(certTtl);
       }
       Ztunnel.Builder builder = Ztunnel.builder()
           .node(node)
-          .config(publisher)
+          .config(proxy.publisher())
           .identityProvider(identities)
-          .transport(Transport.select(transport))
-          .workerThreads(threads)
+          .transport(Transport.select(n.transport))
+          .workerThreads(n.threads)
           .limits(limits)
           .hboneServerConfig(hbone);
-      if (adminAddress != null) {
-        builder.adminAddress(adminAddress);
+      if (n.adminAddress != null) {
+        builder.adminAddress(n.adminAddress);
       } else if (inPod) {
         // In its own pod (the DaemonSet's) the node's InternalIP is not ours to bind: admin on
         // localhost, metrics and readiness on all of the pod's addresses (the kubelet probes the
         // pod IP), as Istio's ztunnel does.
         builder.adminAddress(InetAddress.getLoopbackAddress()).statsAddress(InetAddress.ofLiteral("0.0.0.0"));
       }
-      if (rootNamespace != null) {
-        builder.rootNamespace(rootNamespace);
+      if (n.rootNamespace != null) {
+        builder.rootNamespace(n.rootNamespace);
       }
       if (inPod) {
-        builder.inPod(zdsSocket);
+        builder.inPod(n.zdsSocket);
       }
       Duration drain = GracefulShutdown.drainDeadline(DRAIN_DEADLINE);
       builder.drainDeadline(drain);
-      GracefulShutdown signal = GracefulShutdown.install("ztunnel",
-          drain.plus(Ztunnel.DRAIN_LINGER).plusSeconds(10));
-      try (Ztunnel ztunnel = builder.build().start()) {
-        System.err.println("mesh ztunnel: node " + node + " running; admin http://"
-            + hostPort(ztunnel.adminAddress()) + "/config_dump, metrics http://"
-            + hostPort(ztunnel.metricsAddress()) + "/metrics; drain deadline "
-            + drain.toMillis() / 1000.0 + " s; Ctrl-C to stop");
-        signal.awaitSignal();
-        ztunnel.shutdown();
-      } finally {
-        signal.finished();
-      }
+      ProxyBootstrap.untilSignal("ztunnel", drain.plus(Ztunnel.DRAIN_LINGER).plusSeconds(10), signal -> {
+        try (Ztunnel ztunnel = builder.build().start()) {
+          System.err.println("mesh ztunnel: node " + node + " running; admin http://"
+              + hostPort(ztunnel.adminAddress()) + "/config_dump, metrics http://"
+              + hostPort(ztunnel.metricsAddress()) + "/metrics; drain deadline "
+              + drain.toMillis() / 1000.0 + " s; Ctrl-C to stop");
+          signal.await();
+          ztunnel.shutdown();
+        }
+      });
       return 0;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return 1;
-    } catch (Exception e) {
-      System.err.println("mesh ztunnel: " + e.getMessage());
-      return 1;
-    } finally {
-      if (certificates != null) {
-        certificates.close();
-      }
-      if (caClient != null) {
-        caClient.close();
-      }
     }
-  }
-
-  /** A positive count, e.g. {@code 5000}. */
-  static int count(String value) {
-    int n;
-    try {
-      n = Integer.parseInt(value.trim());
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("'" + value + "' is not a number");
-    }
-    if (n < 1) {
-      throw new IllegalArgumentException("must be at least 1 (got " + n + ")");
-    }
-    return n;
-  }
-
-  /** A positive duration: {@code 500ms}, {@code 10s}, {@code 2m}, {@code 1h}. */
-  static Duration duration(String value) {
-    String v = value.trim().toLowerCase(java.util.Locale.ROOT);
-    try {
-      Duration d = v.endsWith("ms")
-          ? Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)))
-          : Duration.parse("PT" + v.toUpperCase(java.util.Locale.ROOT));
-      if (!d.isNegative() && !d.isZero()) {
-        return d;
-      }
-    } catch (RuntimeException e) {
-      // reported below
-    }
-    throw new IllegalArgumentException("'" + value + "' is not a positive duration (e.g. 500ms,"
-        + " 10s, 2m)");
   }
 
   private static String envOr(String name, String fallback) {
@@ -263,82 +396,5 @@ public final class ZtunnelCommand {
 
   private static String hostPort(java.net.InetSocketAddress a) {
     return io.netty.util.NetUtil.toSocketAddressString(a);
-  }
-
-  static void usage(PrintStream out) {
-    out.println("usage: mesh ztunnel (--config FILE [--config FILE...] | --xds HOST:PORT | --kubernetes)");
-    out.println("                    --node NODE [flags]");
-    out.println();
-    out.println("Serves every enrolled workload scheduled on NODE: HBONE 15008, inbound 15006,");
-    out.println("outbound 15001 and SOCKS5 15080 on each pod IP; admin 15000, metrics 15020 and");
-    out.println("readiness 15021 on the node's InternalIP (with --inpod, in ztunnel's own pod: admin");
-    out.println("on 127.0.0.1, metrics and readiness on all of the pod's addresses).");
-    out.println();
-    out.print(ProxyFlags.forProxy().help());
-    out.println("                       With --xds the last good set is cached in the state dir and");
-    out.println("                       used when the server is down at start; without one it waits");
-    out.println("                       for the server, not ready, as long as it takes. With --ca-address");
-    out.println("                       each local service account gets an EC P-256 key and CSR,");
-    out.println("                       renewed at half-life; the CA signs only identities of");
-    out.println("                       workloads on this node. Without it: a local CA.");
-    out.println("  --node NODE          the node to serve (default: $NODE_NAME)");
-    out.println("  --state-dir DIR      where the local CA root is kept (default .mesh-state)");
-    out.println("  --cert-ttl D         certificate lifetime to ask for, e.g. 24h, 30m (default 24h)");
-    out.println("  --root-namespace NS  Istio's root namespace for mesh-wide policies");
-    out.println("                       (default istio-system)");
-    out.println("  --inpod              in-pod mode (needs root): pods' network namespaces come");
-    out.println("                       from the node agent (mesh cni-agent) over ZDS; listeners");
-    out.println("                       and connections are opened inside each pod, marked 1337");
-    out.println("  --zds-socket PATH    the node agent's ZDS socket (default $INPOD_UDS, else");
-    out.println("                       " + DEFAULT_ZDS_SOCKET + ")");
-    out.println("  --transport KIND     auto | epoll | io_uring | nio (default auto)");
-    out.println("  --admin-address IP   bind admin/metrics/readiness here instead of the defaults above");
-    out.println("  --worker-threads N   event-loop threads (default: the CPUs this process may use,");
-    out.println("                       cgroup cpu.max included; now "
-        + Runtime.getRuntime().availableProcessors() + ")");
-    out.println();
-    ProxyLimits d = ProxyLimits.derive(Descriptors.limit());
-    out.println("Limits (defaults from this process's open-file limit, " + Descriptors.limit()
-        + ", keeping " + ProxyLimits.headroom(Descriptors.limit()) + " for admin, metrics,");
-    out.println("readiness and ztunnel's own connections):");
-    out.println("  --max-connections N  sockets held for pod traffic, accepted and upstream");
-    out.println("                       (default " + d.maxConnections() + ")");
-    out.println("  --max-handshakes N   accepted connections still in a handshake (SOCKS5, TLS,");
-    out.println("                       upstream connect) (default " + d.maxHandshakes() + ")");
-    out.println("  --max-listener-connections N  per workload listener (default "
-        + d.listenerMaxConnections() + ")");
-    out.println("  --max-listener-handshakes N   per workload listener (default "
-        + d.listenerMaxHandshakes() + ")");
-    out.println("  --admin-max-connections N     per admin/metrics/readiness server (default "
-        + d.adminMaxConnections() + ")");
-    out.println("  --socks5-handshake-timeout D  time for a SOCKS5 greeting and request (default "
-        + d.socks5HandshakeTimeout().toSeconds() + "s)");
-    out.println("  --connect-timeout D  time to connect upstream, TCP or HBONE (default "
-        + d.connectTimeout().toSeconds() + "s)");
-    out.println("  --hbone-handshake-timeout D      15008: TLS handshake deadline (default 10s)");
-    out.println("  --hbone-first-request-timeout D  15008: first CONNECT after it (default 10s)");
-    out.println("  --hbone-connect-timeout D        15008: CONNECT answered, i.e. the app connected");
-    out.println("                                   (default 10s; then 504)");
-    out.println("  --hbone-reset-limit N            15008: CONNECTs a peer may reset before their");
-    out.println("                                   answer per 10s, then GOAWAY (default 200)");
-    out.println("Fairness between the node's workloads (per source workload; a pod overrides each with");
-    out.println("the annotation named in brackets; over budget, new connections are refused):");
-    out.println("  --fairness on|off               per-workload budgets (default on)");
-    out.println("  --workload-max-connections N    open outbound connections (default "
-        + d.workloadBudget().maxConnections() + ") [ambientj.dev/max-connections]");
-    out.println("  --workload-max-connection-rate N  new outbound connections a second (default "
-        + d.workloadBudget().maxConnectionRate() + ")");
-    out.println("                                  [ambientj.dev/max-connection-rate]");
-    out.println("  --workload-max-streams N        HBONE streams from one source into this node");
-    out.println("                                  (default " + d.workloadBudget().maxStreams()
-        + ") [ambientj.dev/max-streams]");
-    out.println("  --help               this message");
-    out.println();
-    out.println("On SIGTERM: readiness answers 503 at once; each pod listener keeps accepting until a");
-    out.println("successor ztunnel listens on the same address (SO_REUSEPORT), then hands over;");
-    out.println("connections continue until the drain deadline, then are ended gracefully and logged");
-    out.println("(response_flags DRAIN). Environment: " + GracefulShutdown.GRACE_ENV + "=S (the");
-    out.println("pod's terminationGracePeriodSeconds) sets the drain deadline to S - 5 s (S/2 when");
-    out.println("S <= 5); default " + DRAIN_DEADLINE.toSeconds() + " s.");
   }
 }

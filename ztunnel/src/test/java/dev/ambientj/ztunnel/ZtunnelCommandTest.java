@@ -43,10 +43,27 @@ class ZtunnelCommandTest {
         "--max-listener-handshakes", "many"})).isEqualTo(2);
     assertThat(ZtunnelCommand.run(new String[] {"--config", c, "--node", "a",
         "--socks5-handshake-timeout", "-1s"})).isEqualTo(2);
-    assertThat(ZtunnelCommand.duration("500ms")).isEqualTo(java.time.Duration.ofMillis(500));
-    assertThat(ZtunnelCommand.duration("10s")).isEqualTo(java.time.Duration.ofSeconds(10));
-    assertThat(ZtunnelCommand.duration("2m")).isEqualTo(java.time.Duration.ofMinutes(2));
-    assertThat(ZtunnelCommand.count("5000")).isEqualTo(5000);
+  }
+
+  @Test
+  void limitFlagsReachTheLimitsInBothForms() {
+    ZtunnelCommand command = new ZtunnelCommand();
+    new picocli.CommandLine(command).parseArgs("--max-connections=5000", "--connect-timeout", "500ms",
+        "--socks5-handshake-timeout=1m30s", "--hbone-reset-limit", "7", "--cert-ttl=30m");
+    var limits = command.limits.proxyLimits();
+    assertThat(limits.maxConnections()).isEqualTo(5000);
+    assertThat(limits.connectTimeout()).isEqualTo(java.time.Duration.ofMillis(500));
+    assertThat(limits.socks5HandshakeTimeout()).isEqualTo(java.time.Duration.ofSeconds(90));
+    assertThat(command.limits.hbone().prematureResetLimit()).isEqualTo(7);
+    assertThat(command.node.certTtl).isEqualTo(java.time.Duration.ofMinutes(30));
+    ZtunnelCommand defaults = new ZtunnelCommand();
+    new picocli.CommandLine(defaults).parseArgs();
+    var derived = dev.ambientj.ztunnel.proxy.ProxyLimits.derive(dev.ambientj.hbone.transport.Descriptors.limit());
+    assertThat(defaults.limits.proxyLimits()).isEqualTo(derived);
+    assertThat(ZtunnelCommand.commandLine().getUsageMessage())
+        .as("--help shows the defaults derived from the open-file limit")
+        .contains("(default " + derived.maxConnections() + ")")
+        .contains("(default " + derived.listenerMaxHandshakes() + ")");
   }
 
   @Test

@@ -2,6 +2,8 @@ package dev.ambientj.launcher.demo;
 
 import dev.ambientj.config.FileConfigSource;
 import dev.ambientj.config.SnapshotPublisher;
+import dev.ambientj.config.cli.MeshCommandLine;
+import dev.ambientj.config.cli.MeshVersion;
 import dev.ambientj.config.model.Endpoint;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Node;
@@ -34,8 +36,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * Entry point of `./mesh demo`: the whole ambient L4 path on one machine.
@@ -49,7 +55,16 @@ import java.util.concurrent.TimeUnit;
  * and how to poke the mesh by hand; {@code --keep-running} keeps it up until Ctrl-C. Exit code 0
  * when every check passed, 1 naming the failed step otherwise, 2 on usage errors.
  */
-public final class DemoCommand {
+@Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
+    versionProvider = MeshVersion.class, usageHelpAutoWidth = true,
+    description = {
+        "Starts the example mesh (two ztunnel nodes and the payment waypoint on loopback, echo"
+            + " apps), sends traffic from api-gateway-0 through SOCKS5 and prints what each hop saw:"
+            + " identities, bytes, mTLS; and what the waypoint did: canary split, injected faults,"
+            + " the local rate limit and an authorization denial."},
+    footerHeading = "%n",
+    footer = "Exit status: 0 every check passed, 1 a step failed (named), 2 usage error.")
+public final class DemoCommand implements Callable<Integer> {
   private static final Duration TIMEOUT = Duration.ofSeconds(5);
   private static final String CLIENT = "api-gateway-0";
   private static final String PAYMENT = "payment-service.production.svc.cluster.local";
@@ -63,36 +78,31 @@ public final class DemoCommand {
   /** A fault (10 % delay, 5 % abort) is missing from all of them once in about 12,000 runs. */
   private static final int FAULT_REQUESTS = 60;
 
+  @Option(names = "--keep-running", order = 1,
+      description = "keep the mesh up until Ctrl-C (and print access-log lines live)")
+  boolean keepRunning;
+
+  @Option(names = "--examples", paramLabel = "DIR", order = 2,
+      description = "where mesh.yaml and payment-policies.yaml are (default: ./examples)")
+  Path examples = Path.of("examples");
+
+  @Option(names = "--verbose", order = 3, description = "show the proxies' logs")
+  boolean verbose;
+
   private DemoCommand() {}
+
+  /** The command line of {@code mesh demo}. */
+  public static CommandLine commandLine() {
+    return MeshCommandLine.create(new DemoCommand(), "demo");
+  }
 
   /** Runs the subcommand; returns the process exit code. */
   public static int run(String[] args) {
-    Path examples = Path.of("examples");
-    boolean keepRunning = false;
-    boolean verbose = false;
-    for (int i = 0; i < args.length; i++) {
-      switch (args[i]) {
-        case "--help", "-h" -> {
-          usage(System.out);
-          return 0;
-        }
-        case "--keep-running" -> keepRunning = true;
-        case "--verbose" -> verbose = true;
-        case "--examples" -> {
-          if (i + 1 >= args.length) {
-            System.err.println("mesh demo: --examples needs a directory");
-            usage(System.err);
-            return 2;
-          }
-          examples = Path.of(args[++i]);
-        }
-        default -> {
-          System.err.println("mesh demo: unknown flag '" + args[i] + "'");
-          usage(System.err);
-          return 2;
-        }
-      }
-    }
+    return commandLine().execute(args);
+  }
+
+  @Override
+  public Integer call() {
     if (!verbose && System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
       System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     }
@@ -116,20 +126,6 @@ public final class DemoCommand {
     }
   }
 
-  static void usage(PrintStream out) {
-    out.println("usage: mesh demo [--keep-running] [--examples DIR] [--verbose]");
-    out.println();
-    out.println("Starts the example mesh (two ztunnel nodes and the payment waypoint on loopback, echo");
-    out.println("apps), sends traffic from api-gateway-0 through SOCKS5 and prints what each hop saw:");
-    out.println("identities, bytes, mTLS; and what the waypoint did: canary split, injected faults,");
-    out.println("the local rate limit and an authorization denial.");
-    out.println();
-    out.println("  --keep-running   keep the mesh up until Ctrl-C (and print access-log lines live)");
-    out.println("  --examples DIR   where mesh.yaml and payment-policies.yaml are (default: ./examples)");
-    out.println("  --verbose        show the proxies' logs");
-    out.println("  --help           this message");
-  }
-
   /** One row of the result table. */
   record Row(boolean ok, String step, String answeredBy, String clientIdentity,
       String serverIdentity, String bytes, String mtls, String failure) {}
@@ -151,6 +147,11 @@ public final class DemoCommand {
       this.out = out;
     }
 
+    /** Says on stderr which phase starts, and when since {@code start} (stdout keeps the results). */
+    private static void phase(long start, String what) {
+      System.err.printf("mesh demo: [%5.1f s] %s%n", (System.nanoTime() - start) / 1e9, what);
+    }
+
     int run(boolean keepRunning) throws Exception {
       long start = System.nanoTime();
       List<Path> files = new ArrayList<>(List.of(meshYaml));
@@ -158,6 +159,7 @@ public final class DemoCommand {
       if (Files.isRegularFile(policies)) {
         files.add(policies);
       }
+      phase(start, "config: loading " + files);
       SnapshotPublisher publisher = new SnapshotPublisher();
       Transport transport = Transport.select(Transport.Kind.AUTO);
       EventLoopGroup group = transport.newEventLoopGroup(2, "demo");
@@ -167,8 +169,10 @@ public final class DemoCommand {
         for (var r : mesh.rejections()) {
           out.println("  note: rejected " + r);
         }
+        phase(start, "CA: creating a local CA for trust domain " + mesh.trustDomain());
         LocalCertificateAuthority ca = LocalCertificateAuthority.create(mesh.trustDomain());
         IdentityProvider identities = ca.asIdentityProvider(Duration.ofHours(24));
+        phase(start, "nodes: starting a ztunnel on each of " + mesh.nodes().stream().map(Node::name).toList());
         for (Node n : mesh.nodes()) {
           DemoAccessLog log = new DemoAccessLog(n.name());
           logs.put(n.name(), log);
@@ -176,7 +180,9 @@ public final class DemoCommand {
               .identityProvider(identities).transport(transport).eventLoopGroup(group)
               .accessLog(log).build().start());
         }
+        phase(start, "apps: starting an echo app on every service endpoint");
         startApps(group, transport);
+        phase(start, "waypoint: starting " + mesh.waypoints().stream().map(w -> w.namespace() + "/" + w.name()).toList());
         for (dev.ambientj.config.model.Waypoint w : mesh.waypoints()) {
           if (w.addresses().isEmpty()) {
             out.println("  note: waypoint " + w.namespace() + "/" + w.name() + " has no pod address; not started");
@@ -201,6 +207,7 @@ public final class DemoCommand {
             mesh.workloads().size(), mesh.workloads().stream().filter(Workload::enrolled).count(),
             mesh.services().size(), waypoints.size(), mesh.trustDomain());
 
+        phase(start, "traffic: requests from " + CLIENT + " through its SOCKS5 port");
         drive();
         printTable();
         boolean allOk = rows.stream().allMatch(Row::ok);

@@ -2,6 +2,8 @@ package dev.ambientj.launcher.inspect;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Struct;
+import dev.ambientj.config.cli.MeshCommandLine;
+import dev.ambientj.config.cli.MeshVersion;
 import dev.ambientj.config.xds.ProxySyncStatus;
 import dev.ambientj.config.xds.TypeUrls;
 import io.envoyproxy.envoy.config.core.v3.Node;
@@ -14,16 +16,17 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * {@code mesh proxy-status}: every proxy connected to the config server, and whether it holds the
@@ -31,7 +34,7 @@ import picocli.CommandLine.Spec;
  * proxy-status} asks istiod.
  */
 @Command(name = "proxy-status", mixinStandardHelpOptions = true,
-    versionProvider = ZtunnelConfigCommand.Version.class,
+    versionProvider = MeshVersion.class,
     description = "List the proxies connected to the config server: NAME, KIND, NODE, STATUS"
         + " (SYNCED, STALE or NACK), VERSION, and why a NACK was sent.")
 public final class ProxyStatusCommand implements java.util.concurrent.Callable<Integer> {
@@ -41,9 +44,10 @@ public final class ProxyStatusCommand implements java.util.concurrent.Callable<I
       description = "the config server's plaintext xDS address (default: ${DEFAULT-VALUE})")
   String xds;
 
-  @Option(names = "--timeout", defaultValue = "10", paramLabel = "SECONDS",
-      description = "how long to wait for the answer (default: ${DEFAULT-VALUE})")
-  int timeoutSeconds;
+  @Option(names = "--timeout", defaultValue = "10s", paramLabel = "DURATION",
+      converter = MeshCommandLine.PositiveDuration.class,
+      description = "how long to wait for the answer, e.g. 10s, 1m (default: ${DEFAULT-VALUE})")
+  Duration timeout;
 
   /** Runs {@code mesh proxy-status ARGS}; returns the exit code. */
   public static int run(String[] args) {
@@ -55,8 +59,9 @@ public final class ProxyStatusCommand implements java.util.concurrent.Callable<I
     return commandLine().setOut(out).setErr(err).execute(args);
   }
 
-  private static CommandLine commandLine() {
-    return ToolCommandLine.create(new ProxyStatusCommand(), "proxy-status", ToolCommandLine::message);
+  /** The command line of {@code mesh proxy-status}. */
+  public static CommandLine commandLine() {
+    return MeshCommandLine.create(new ProxyStatusCommand(), "proxy-status");
   }
 
   @Override
@@ -122,7 +127,7 @@ public final class ProxyStatusCommand implements java.util.concurrent.Callable<I
       requests.onNext(DeltaDiscoveryRequest.newBuilder()
           .setNode(Node.newBuilder().setId("proxy-status~0.0.0.0~mesh.default~cluster.local"))
           .setTypeUrl(TypeUrls.DEBUG_SYNCZ).build());
-      DeltaDiscoveryResponse r = answer.get(timeoutSeconds, TimeUnit.SECONDS);
+      DeltaDiscoveryResponse r = answer.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
       requests.onCompleted();
       List<ProxySyncStatus> all = new ArrayList<>();
       for (Resource res : r.getResourcesList()) {
@@ -134,7 +139,7 @@ public final class ProxyStatusCommand implements java.util.concurrent.Callable<I
           + " (is `mesh config-server` running there? give its plaintext xDS address with --xds)", e);
     } catch (TimeoutException e) {
       throw new IOException("no answer from the config server at " + xds + " within "
-          + timeoutSeconds + " s (an older server that does not know " + TypeUrls.DEBUG_SYNCZ + "?)");
+          + timeout.toMillis() / 1000.0 + " s (an older server that does not know " + TypeUrls.DEBUG_SYNCZ + "?)");
     } catch (InvalidProtocolBufferException e) {
       throw new IOException("the config server's answer is not a proxy status: " + e.getMessage(), e);
     } finally {

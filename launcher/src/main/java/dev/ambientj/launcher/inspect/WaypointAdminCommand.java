@@ -1,8 +1,9 @@
 package dev.ambientj.launcher.inspect;
 
 import dev.ambientj.config.MeshTranslator;
+import dev.ambientj.config.cli.MeshCommandLine;
+import dev.ambientj.config.cli.MeshVersion;
 import dev.ambientj.config.kubernetes.ApiRetry;
-import dev.ambientj.config.model.GoDuration;
 import dev.ambientj.config.server.waypoint.WaypointController;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Namespace;
@@ -22,11 +23,11 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.function.Supplier;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * {@code mesh waypoint generate|apply|list|status|delete}: waypoints as {@code istioctl waypoint}
@@ -36,14 +37,10 @@ import picocli.CommandLine.Spec;
  * pod's service account).
  */
 @Command(name = "waypoint", mixinStandardHelpOptions = true,
-    versionProvider = ZtunnelConfigCommand.Version.class,
+    versionProvider = MeshVersion.class,
     description = "Manage waypoints (Gateways of class istio-waypoint), as istioctl waypoint does."
-        + " Without one of these subcommands, `mesh waypoint` runs the waypoint proxy.",
-    subcommands = {
-        WaypointAdminCommand.Generate.class, WaypointAdminCommand.Apply.class,
-        WaypointAdminCommand.ListCommand.class, WaypointAdminCommand.Status.class,
-        WaypointAdminCommand.Delete.class})
-public final class WaypointAdminCommand implements Callable<Integer> {
+        + " Without one of these subcommands, `mesh waypoint` runs the waypoint proxy.")
+public final class WaypointAdminCommand implements Callable<Integer>, MeshCommandLine.OperatorErrors {
   /** The subcommands: what {@code mesh waypoint ARGS} hands here rather than to the proxy. */
   public static final Set<String> SUBCOMMANDS = Set.of("generate", "apply", "list", "status", "delete");
 
@@ -68,11 +65,48 @@ public final class WaypointAdminCommand implements Callable<Integer> {
   }
 
   private static CommandLine commandLine(Supplier<KubernetesClient> clients) {
-    return ToolCommandLine.create(new WaypointAdminCommand(clients), "waypoint",
-        e -> e instanceof KubernetesClientException
-            ? "the Kubernetes API did not answer: " + apiProblem(e)
-                + " (kubectl's current context, or the pod's service account, is the cluster used)"
-            : ToolCommandLine.message(e));
+    CommandLine cl = new CommandLine(new WaypointAdminCommand(clients));
+    addSubcommands(cl, clients);
+    return MeshCommandLine.configure(cl.setCommandName("mesh waypoint"));
+  }
+
+  /**
+   * Adds {@code generate|apply|list|status|delete} to {@code waypoint} (the proxy's command line,
+   * in {@code mesh}), against the cluster of the current kubeconfig.
+   */
+  public static void addSubcommands(CommandLine waypoint) {
+    addSubcommands(waypoint, () -> new KubernetesClientBuilder().build());
+  }
+
+  private static void addSubcommands(CommandLine waypoint, Supplier<KubernetesClient> clients) {
+    WaypointAdminCommand admin = new WaypointAdminCommand(clients);
+    waypoint.addSubcommand(new Generate());
+    waypoint.addSubcommand(new Apply(admin));
+    waypoint.addSubcommand(new ListCommand(admin));
+    waypoint.addSubcommand(new Status(admin));
+    waypoint.addSubcommand(new Delete(admin));
+  }
+
+  @Override
+  public String describe(Exception e) {
+    return e instanceof KubernetesClientException
+        ? "the Kubernetes API did not answer: " + apiProblem(e)
+            + " (kubectl's current context, or the pod's service account, is the cluster used)"
+        : MeshCommandLine.message(e);
+  }
+
+  /** A subcommand that talks to the cluster: its errors are described as the API's. */
+  abstract static class ClusterCommand implements Callable<Integer>, MeshCommandLine.OperatorErrors {
+    final WaypointAdminCommand parent;
+
+    ClusterCommand(WaypointAdminCommand parent) {
+      this.parent = parent;
+    }
+
+    @Override
+    public String describe(Exception e) {
+      return parent.describe(e);
+    }
   }
 
   @Override
@@ -139,9 +173,13 @@ public final class WaypointAdminCommand implements Callable<Integer> {
 
   @Command(name = "apply", mixinStandardHelpOptions = true,
       description = "Create or update a waypoint's Gateway in the cluster.")
-  static final class Apply implements Callable<Integer> {
+  static final class Apply extends ClusterCommand {
     @Spec CommandLine.Model.CommandSpec spec;
-    @CommandLine.ParentCommand WaypointAdminCommand parent;
+
+    Apply(WaypointAdminCommand parent) {
+      super(parent);
+    }
+
     @CommandLine.Mixin Named waypoint = new Named();
 
     @Option(names = "--enroll-namespace",
@@ -155,8 +193,9 @@ public final class WaypointAdminCommand implements Callable<Integer> {
     boolean await;
 
     @Option(names = "--timeout", defaultValue = "120s", paramLabel = "DURATION",
+        converter = MeshCommandLine.PositiveDuration.class,
         description = "how long --wait waits (default: ${DEFAULT-VALUE})")
-    String timeout;
+    Duration timeout;
 
     @Override
     public Integer call() throws Exception {
@@ -185,8 +224,7 @@ public final class WaypointAdminCommand implements Callable<Integer> {
         }
         out.flush();
         if (await) {
-          Duration limit = GoDuration.parse(timeout);
-          long deadline = System.nanoTime() + limit.toNanos();
+          long deadline = System.nanoTime() + timeout.toNanos();
           while (true) {
             Gateway now = client.resource(g).get();
             if (now != null && condition(now, "Programmed").map(c -> "True".equals(c.getStatus())).orElse(false)) {
@@ -196,7 +234,7 @@ public final class WaypointAdminCommand implements Callable<Integer> {
             }
             if (System.nanoTime() > deadline) {
               throw new IllegalStateException("waypoint " + waypoint.namespace + "/" + waypoint.name
-                  + " not Programmed within " + timeout + " (is the config server running? `mesh"
+                  + " not Programmed within " + timeout.toMillis() / 1000.0 + " s (is the config server running? `mesh"
                   + " waypoint status` shows its conditions)");
             }
             Thread.sleep(200);
@@ -208,9 +246,13 @@ public final class WaypointAdminCommand implements Callable<Integer> {
   }
 
   @Command(name = "list", mixinStandardHelpOptions = true, description = "List the waypoints.")
-  static final class ListCommand implements Callable<Integer> {
+  static final class ListCommand extends ClusterCommand {
     @Spec CommandLine.Model.CommandSpec spec;
-    @CommandLine.ParentCommand WaypointAdminCommand parent;
+
+    ListCommand(WaypointAdminCommand parent) {
+      super(parent);
+    }
+
 
     @Option(names = {"-n", "--namespace"}, defaultValue = "default", description = "the namespace (default: ${DEFAULT-VALUE})")
     String namespace;
@@ -255,9 +297,13 @@ public final class WaypointAdminCommand implements Callable<Integer> {
 
   @Command(name = "status", mixinStandardHelpOptions = true,
       description = "Show a waypoint's conditions (Accepted, Programmed) as the controller set them.")
-  static final class Status implements Callable<Integer> {
+  static final class Status extends ClusterCommand {
     @Spec CommandLine.Model.CommandSpec spec;
-    @CommandLine.ParentCommand WaypointAdminCommand parent;
+
+    Status(WaypointAdminCommand parent) {
+      super(parent);
+    }
+
 
     @Option(names = {"-n", "--namespace"}, defaultValue = "default", description = "its namespace (default: ${DEFAULT-VALUE})")
     String namespace;
@@ -289,9 +335,13 @@ public final class WaypointAdminCommand implements Callable<Integer> {
   }
 
   @Command(name = "delete", mixinStandardHelpOptions = true, description = "Delete waypoints.")
-  static final class Delete implements Callable<Integer> {
+  static final class Delete extends ClusterCommand {
     @Spec CommandLine.Model.CommandSpec spec;
-    @CommandLine.ParentCommand WaypointAdminCommand parent;
+
+    Delete(WaypointAdminCommand parent) {
+      super(parent);
+    }
+
 
     @Option(names = {"-n", "--namespace"}, defaultValue = "default", description = "the namespace (default: ${DEFAULT-VALUE})")
     String namespace;

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import dev.ambientj.config.cli.MeshCommandLine;
+import dev.ambientj.config.cli.MeshVersion;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.URI;
@@ -21,12 +23,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.Predicate;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * {@code mesh ztunnel-config}: what a running ztunnel holds, read from its admin endpoint's
@@ -35,7 +37,7 @@ import picocli.CommandLine.Spec;
  *
  * <p>{@code all -o json} prints the whole dump, which {@code -f} reads back.
  */
-@Command(name = "ztunnel-config", mixinStandardHelpOptions = true, versionProvider = ZtunnelConfigCommand.Version.class,
+@Command(name = "ztunnel-config", mixinStandardHelpOptions = true, versionProvider = MeshVersion.class,
     description = "Print what a running ztunnel holds (its /config_dump), as istioctl ztunnel-config does.",
     subcommands = {
         ZtunnelConfigCommand.Workloads.class, ZtunnelConfigCommand.Services.class,
@@ -57,8 +59,9 @@ public final class ZtunnelConfigCommand implements Callable<Integer> {
     return commandLine().setOut(out).setErr(err).execute(args);
   }
 
-  private static CommandLine commandLine() {
-    return ToolCommandLine.create(new ZtunnelConfigCommand(), "ztunnel-config", ToolCommandLine::message);
+  /** The command line of {@code mesh ztunnel-config}. */
+  public static CommandLine commandLine() {
+    return MeshCommandLine.create(new ZtunnelConfigCommand(), "ztunnel-config");
   }
 
   @Override
@@ -68,14 +71,6 @@ public final class ZtunnelConfigCommand implements Callable<Integer> {
   }
 
   /** {@code --version}: the build's version from the jar's manifest ({@code dev} from classes). */
-  static final class Version implements CommandLine.IVersionProvider {
-    @Override
-    public String[] getVersion() {
-      String v = ZtunnelConfigCommand.class.getPackage().getImplementationVersion();
-      return new String[] {"ambientj " + (v == null ? "dev" : v) + ", Java " + Runtime.version()};
-    }
-  }
-
   /** Where the dump comes from and how to print it: the options every subcommand takes. */
   static final class Source {
     @Option(names = "--admin", paramLabel = "HOST:PORT", defaultValue = "localhost:15000",

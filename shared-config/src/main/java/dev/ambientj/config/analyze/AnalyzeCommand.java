@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.ambientj.config.MeshTranslator;
 import dev.ambientj.config.MeshYaml;
+import dev.ambientj.config.cli.MeshCommandLine;
+import dev.ambientj.config.cli.MeshVersion;
 import dev.ambientj.config.kubernetes.KubernetesConfigSource;
 import dev.ambientj.config.model.ConfigRejection;
 import dev.ambientj.config.model.MeshSnapshot;
@@ -13,14 +15,23 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /**
  * Entry point of {@code ./mesh analyze FILE...}: loads the files as one mesh and prints one line
@@ -30,41 +41,73 @@ import java.util.stream.Stream;
  * <p>Exit codes: 0 when there is no Warning or Error (Info lines may be printed), 1 when there is
  * at least one, 2 on a usage error or an unreadable file.
  */
-public final class AnalyzeCommand {
-  static final String USAGE =
-      """
-      Usage: mesh analyze [--kubernetes] [-o log|json|yaml] [--suppress CODE=RESOURCE]...
-                          [--verbose] [--help] [FILE|DIR...]
+@Command(name = "analyze", mixinStandardHelpOptions = true, sortOptions = false,
+    versionProvider = MeshVersion.class, usageHelpAutoWidth = true,
+    description = {
+        "Checks mesh configuration (Kubernetes YAML: Namespaces, Pods, Services, Istio and Gateway"
+            + " API objects) as one mesh, the way istioctl analyze does, and prints one line per"
+            + " finding:",
+        "  Error|Warning|Info [CODE] Kind namespace/name: field.path: message",
+        "Codes are istioctl's where one exists (IST0101 reference not found, IST0106 schema"
+            + " validation, ...), else ambientj's own (AMB0xxx). A directory stands for the *.yaml"
+            + " and *.yml files in it."},
+    footerHeading = "%n",
+    footer = "Exit status: 0 no warnings or errors, 1 warnings or errors found, 2 usage error, an"
+        + " unreadable file or an unreachable cluster.")
+public final class AnalyzeCommand implements Callable<Integer> {
+  /** What {@code -o} prints. */
+  enum Format { LOG, JSON, YAML }
 
-      Checks mesh configuration (Kubernetes YAML: Namespaces, Pods, Services, Istio and Gateway API
-      objects) as one mesh, the way istioctl analyze does, and prints one line per finding:
-        Error|Warning|Info [CODE] Kind namespace/name: field.path: message
-      Codes are istioctl's where one exists (IST0101 reference not found, IST0106 schema
-      validation, ...), else ambientj's own (AMB0xxx). A directory stands for the *.yaml and *.yml
-      files in it.
+  @Spec CommandSpec spec;
 
-        --kubernetes, -k   analyze the cluster of the current kubeconfig (or the pod's service
-                           account); FILEs given too are analyzed as if applied to it
-        -o, --output FMT   log (default), json or yaml: a list of {code, level, origin, kind,
-                           namespace, name, field, message, documentationUrl}
-        -S, --suppress CODE=RESOURCE
-                           leave out a code for an object: "IST0101=VirtualService reviews.prod"
-                           (istioctl's Kind name.namespace), "Kind namespace/name" or
-                           "Kind/namespace/name"; * matches any characters; repeatable. The
-                           annotation galley.istio.io/analyze-suppress: CODE[,CODE] on an object
-                           does the same.
-        --verbose, -v      also print, as Info [AMB0100] lines, where each waypoint and policy
-                           takes effect
+  @Option(names = {"--kubernetes", "-k"}, order = 1,
+      description = "analyze the cluster of the current kubeconfig (or the pod's service account);"
+          + " FILEs given too are analyzed as if applied to it")
+  boolean kubernetes;
 
-      Exit status: 0 no warnings or errors, 1 warnings or errors found, 2 usage error, an
-      unreadable file or an unreachable cluster.
-      """;
+  @Option(names = {"--output", "-o"}, paramLabel = "FMT", order = 2,
+      description = "log (default), json or yaml: a list of {code, level, origin, kind, namespace,"
+          + " name, field, message, documentationUrl}")
+  Format format = Format.LOG;
 
-  private AnalyzeCommand() {}
+  @Option(names = {"--suppress", "-S"}, paramLabel = "CODE=RESOURCE", order = 3,
+      description = "leave out a code for an object: \"IST0101=VirtualService reviews.prod\""
+          + " (istioctl's Kind name.namespace), \"Kind namespace/name\" or \"Kind/namespace/name\";"
+          + " * matches any characters; repeatable. The annotation"
+          + " galley.istio.io/analyze-suppress: CODE[,CODE] on an object does the same.")
+  List<String> suppress = new ArrayList<>();
+
+  @Option(names = {"--verbose", "-v"}, order = 4,
+      description = "also print, as Info [AMB0100] lines, where each waypoint and policy takes effect")
+  boolean verbose;
+
+  @Parameters(paramLabel = "FILE|DIR", arity = "0..*", description = "mesh YAML files or directories")
+  List<Path> inputs = new ArrayList<>();
+
+  private final PrintStream out;
+  private final PrintStream err;
+  private final Supplier<KubernetesClient> cluster;
+
+  private AnalyzeCommand(PrintStream out, PrintStream err, Supplier<KubernetesClient> cluster) {
+    this.out = out;
+    this.err = err;
+    this.cluster = cluster;
+  }
+
+  /** The command line of {@code mesh analyze} against the cluster of the current kubeconfig. */
+  public static CommandLine commandLine() {
+    return commandLine(System.out, System.err, () -> new KubernetesClientBuilder().build());
+  }
+
+  private static CommandLine commandLine(PrintStream out, PrintStream err,
+      Supplier<KubernetesClient> cluster) {
+    return MeshCommandLine.create(new AnalyzeCommand(out, err, cluster), "analyze")
+        .setOut(new PrintWriter(out, true)).setErr(new PrintWriter(err, true));
+  }
 
   /** Runs the subcommand; returns the process exit code. */
   public static int run(String[] args) {
-    return run(args, System.out, System.err, () -> new KubernetesClientBuilder().build());
+    return commandLine().execute(args);
   }
 
   static int run(String[] args, PrintStream out, PrintStream err) {
@@ -77,52 +120,14 @@ public final class AnalyzeCommand {
    */
   static int run(String[] args, PrintStream out, PrintStream err,
       Supplier<KubernetesClient> cluster) {
+    return commandLine(out, err, cluster).execute(args);
+  }
+
+  @Override
+  public Integer call() {
     List<Path> files = new ArrayList<>();
-    List<String> suppress = new ArrayList<>();
-    boolean endOfOptions = false;
-    boolean verbose = false;
-    boolean kubernetes = false;
-    String format = "log";
-    for (int i = 0; i < args.length; i++) {
-      String a = args[i];
-      if (!endOfOptions && a.startsWith("-") && a.length() > 1) {
-        String value = null;
-        int eq = a.indexOf('=');
-        String option = a.startsWith("--") && eq > 0 ? a.substring(0, eq) : a;
-        if (a.startsWith("--") && eq > 0) {
-          value = a.substring(eq + 1);
-        }
-        switch (option) {
-          case "--help", "-h" -> {
-            out.print(USAGE);
-            return 0;
-          }
-          case "--verbose", "-v" -> verbose = true;
-          case "--kubernetes", "-k" -> kubernetes = true;
-          case "--" -> endOfOptions = true;
-          case "--output", "-o", "--suppress", "-S" -> {
-            if (value == null) {
-              if (i + 1 == args.length) {
-                return usage(err, option + " needs a value");
-              }
-              value = args[++i];
-            }
-            if (option.equals("--output") || option.equals("-o")) {
-              if (!List.of("log", "json", "yaml").contains(value)) {
-                return usage(err, "unknown output format " + value + " (expected log, json or yaml)");
-              }
-              format = value;
-            } else {
-              suppress.add(value);
-            }
-          }
-          default -> {
-            return usage(err, "unknown option " + a);
-          }
-        }
-        continue;
-      }
-      Path p = Path.of(a);
+    for (Path p : inputs) {
+      String a = p.toString();
       if (Files.isDirectory(p)) {
         try (Stream<Path> s = Files.list(p)) {
           s.filter(f -> f.toString().endsWith(".yaml") || f.toString().endsWith(".yml"))
@@ -140,13 +145,13 @@ public final class AnalyzeCommand {
       }
     }
     if (files.isEmpty() && !kubernetes) {
-      return usage(err, "no files to analyze");
+      throw new ParameterException(spec.commandLine(), "no files to analyze");
     }
     Suppressions suppressions;
     try {
       suppressions = Suppressions.parse(suppress);
     } catch (IllegalArgumentException e) {
-      return usage(err, e.getMessage());
+      throw new ParameterException(spec.commandLine(), e.getMessage());
     }
     List<HasMetadata> objects = new ArrayList<>();
     if (kubernetes) {
@@ -190,14 +195,14 @@ public final class AnalyzeCommand {
     findings.removeIf(active::suppresses);
     boolean problems = findings.stream().anyMatch(Finding::isProblem);
     switch (format) {
-      case "json", "yaml" -> {
+      case JSON, YAML -> {
         try {
-          ObjectMapper mapper = format.equals("json") ? new ObjectMapper() : new YAMLMapper();
+          ObjectMapper mapper = format == Format.JSON ? new ObjectMapper() : new YAMLMapper();
           out.print(mapper.writerWithDefaultPrettyPrinter()
               .writeValueAsString(findings.stream().map(Finding::toMap).toList()));
           out.println();
         } catch (JsonProcessingException e) {
-          throw new IllegalStateException("findings cannot be written as " + format, e);
+          throw new IllegalStateException("findings cannot be written as " + format.name().toLowerCase(java.util.Locale.ROOT), e);
         }
       }
       default -> findings.forEach(out::println);
@@ -208,12 +213,6 @@ public final class AnalyzeCommand {
     }
     out.flush();
     return problems ? 1 : 0;
-  }
-
-  private static int usage(PrintStream err, String problem) {
-    err.println("mesh analyze: " + problem);
-    err.print(USAGE);
-    return 2;
   }
 
   private static String describe(List<Path> files, boolean kubernetes) {

@@ -1,8 +1,9 @@
 package dev.ambientj.config.server;
 
 import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.ProxyBootstrap;
 import dev.ambientj.config.SnapshotPublisher;
-import dev.ambientj.config.SocketAddresses;
+import dev.ambientj.config.cli.MeshCommandLine;
 import dev.ambientj.config.ca.BearerAuthentication;
 import dev.ambientj.config.ca.CaStateDirectory;
 import dev.ambientj.config.ca.CallerAuthenticator;
@@ -16,7 +17,6 @@ import dev.ambientj.config.ca.NodeTokens;
 import dev.ambientj.config.kubernetes.ApiOutage;
 import dev.ambientj.config.kubernetes.ApiRetry;
 import dev.ambientj.config.kubernetes.KubernetesConfigSource;
-import dev.ambientj.config.model.GoDuration;
 import dev.ambientj.config.model.MeshSnapshot;
 import dev.ambientj.config.model.Node;
 import dev.ambientj.config.server.waypoint.WaypointController;
@@ -27,6 +27,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -37,6 +38,7 @@ import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
 
 /**
  * Entry point of {@code ./mesh config-server}: loads the mesh from files or watches it in a
@@ -58,86 +60,9 @@ import org.slf4j.LoggerFactory;
 public final class ConfigServerCommand {
   private static final Logger log = LoggerFactory.getLogger(ConfigServerCommand.class);
 
-  static final String USAGE =
-      """
-      Usage: mesh config-server (--config FILE [--config FILE...] | --kubernetes)
-                                [--state-dir DIR] [--listen ADDR:PORT] [--listen-tls ADDR:PORT]
-                                [--max-cert-ttl DURATION] [--tls-server-name NAME...]
-                                [--namespace NS] [--ca-trusted-node-accounts NS/SA,...]
-                                [--waypoint-controller] [--handshake-timeout DURATION]
-                                [--idle-timeout DURATION] [--keepalive-min-interval DURATION]
-                                [--max-connections N] [--max-connections-per-client N]
-                                [--max-pending-handshakes N] [--max-calls-per-connection N]
-                                [--max-request-bytes N] [--help]
-
-      Serves Istio's certificate service (istio.v1.auth.IstioCertificateService) and delta xDS
-      (envoy.service.discovery.v3.AggregatedDiscoveryService: istio.workload.Address,
-      istio.security.Authorization) for the mesh described by the YAML files or read from the
-      Kubernetes API; changes are pushed to connected proxies.
-
-        --config FILE          Kubernetes YAML of the mesh (Nodes, Pods, Services, Istio objects)
-        --kubernetes           watch the mesh in the cluster of the current kubeconfig (or the
-                                 pod's service account) instead: Namespaces, Nodes, Pods,
-                                 Services, Gateway API and Istio objects (get/list/watch on each);
-                                 a kind whose CRD is not installed is left out
-        --state-dir DIR        where the CA keeps its root and the node tokens (default .mesh-state;
-                                 with --kubernetes the root comes from the Secret, see --namespace):
-                                 root-key.pem (0600), root-cert.pem, roots.pem (trust bundle),
-                                 node-tokens/<node>.token (0600)
-        --listen ADDR:PORT     plaintext gRPC address (default 127.0.0.1:15010); keep it on loopback
-        --listen-tls ADDR:PORT also serve the same over TLS (Istio's port is 15012; off unless
-                                 given): server certificate from this CA for
-                                 istiod.istio-system.svc (and each --tls-server-name); xDS
-                                 callers must present a client certificate from this CA (their
-                                 workload certificate) or a valid bearer token, CA callers a
-                                 bearer token
-        --tls-server-name NAME another DNS name for the TLS certificate, e.g. the config
-                                 server's Service ambientj-config.ambientj-system.svc, which
-                                 proxies dialling it verify; repeatable
-        --max-cert-ttl DUR     longest workload certificate lifetime granted (default 24h)
-        --namespace NS         with --kubernetes: the config server's namespace, holding the CA
-                                 root (Secret ambientj-ca-root) and its published certificate
-                                 (ConfigMap ambientj-ca-root-cert, key root-cert.pem); default
-                                 $POD_NAMESPACE, else the client's namespace
-        --ca-trusted-node-accounts NS/SA,...
-                               with --kubernetes: service accounts that may get certificates for
-                                 the workloads on their own node (default NS/ztunnel); any other
-                                 service account gets only its own identity
-        --waypoint-controller  also deploy a waypoint for every Gateway of class istio-waypoint in
-                                 the cluster of the current kubeconfig (or the pod's service
-                                 account); needs AMBIENTJ_WAYPOINT_IMAGE, AMBIENTJ_XDS_ADDRESS
-
-      Limits of both listeners (a connection over a cap is closed; counts are logged each minute):
-        --handshake-timeout D  close a connection that has not finished TLS and the HTTP/2
-                                 preface within D (default 10s)
-        --idle-timeout D       close (GOAWAY) a connection with no call in progress for D
-                                 (default 5m; an xDS stream keeps its connection)
-        --keepalive-min-interval D
-                               the shortest client ping interval allowed, with or without calls
-                                 (default 15s; faster pingers get GOAWAY ENHANCE_YOUR_CALM)
-        --max-connections N    connections of both listeners together (default 16384, lowered to
-                                 leave a quarter of the descriptor limit, 256 to 4096, free)
-        --max-connections-per-client N
-                               connections from one source address (default 256)
-        --max-pending-handshakes N
-                               connections in their handshake at once; over it, or over
-                                 --max-connections, the oldest one in its handshake is closed to
-                                 admit the new one (default 1024)
-        --max-calls-per-connection N
-                               concurrent calls on one connection (default 100)
-        --max-request-bytes N  largest request message (default 4194304)
-
-      A ztunnel on node N authenticates with 'authorization: Bearer <contents of
-      DIR/node-tokens/N.token>' and may obtain certificates only for identities of workloads
-      scheduled on N. With --kubernetes, callers may instead send their projected service-account
-      token (audience istio-ca), checked with a TokenReview: a trusted node account (ztunnel) gets
-      certificates for the workloads on its node, any other account (a waypoint) its own. A call
-      whose token is not valid is refused (UNAUTHENTICATED) on both ports, xDS included; xDS
-      without a token is served on the plaintext port only. The root is created on first start
-      and reused afterwards.
-      """;
-
   static final String DEFAULT_STATE_DIR = ".mesh-state";
+  /** How long the JVM waits, after SIGTERM, for the servers to close. */
+  private static final Duration STOP_WAIT = Duration.ofSeconds(10);
   static final String DEFAULT_LISTEN = "127.0.0.1:" + ConfigServer.PLAINTEXT_PORT;
   static final String DEFAULT_NAMESPACE = "ambientj-system";
   /** Istio's CA_TRUSTED_NODE_ACCOUNTS default is istio-system/ztunnel; ours lives beside us. */
@@ -176,19 +101,22 @@ public final class ConfigServerCommand {
     System.exit(run(args));
   }
 
+  /** The command line of {@code mesh config-server}, printing to stdout and stderr. */
+  public static CommandLine commandLine() {
+    return commandLine(System.out, System.err);
+  }
+
+  private static CommandLine commandLine(PrintStream out, PrintStream err) {
+    return MeshCommandLine.create(new ConfigServerFlags(out, err), "config-server")
+        .setOut(new PrintWriter(out, true)).setErr(new PrintWriter(err, true));
+  }
+
   static int run(String[] args, PrintStream out, PrintStream err) {
-    Options o;
-    try {
-      o = Options.parse(args);
-    } catch (UsageException e) {
-      err.println("mesh config-server: " + e.getMessage());
-      err.print(USAGE);
-      return 2;
-    }
-    if (o == null) {
-      out.print(USAGE);
-      return 0;
-    }
+    return commandLine(out, err).execute(args);
+  }
+
+  /** Serves what the flags say until SIGTERM; returns the exit code. */
+  static int serve(Options o, PrintStream out, PrintStream err) {
     Running running;
     try {
       running = Running.start(o, out);
@@ -212,22 +140,24 @@ public final class ConfigServerCommand {
       }
     }
     AutoCloseable controller = waypoints;
-    Thread hook =
-        new Thread(
-            () -> {
-              out.println("mesh config-server: stopping");
-              closeQuietly(controller);
-              running.close();
-            },
-            "config-server-shutdown");
-    Runtime.getRuntime().addShutdownHook(hook);
-    out.println("Serving; Ctrl-C or SIGTERM stops it.");
-    out.flush();
     try {
-      running.server().awaitTermination();
+      // SIGTERM/SIGINT: the JVM exits once the servers are closed (at most STOP_WAIT)
+      ProxyBootstrap.untilSignal("config-server", STOP_WAIT, signal -> {
+        try {
+          out.println("Serving; Ctrl-C or SIGTERM stops it.");
+          out.flush();
+          signal.await();
+          out.println("mesh config-server: stopping");
+        } finally {
+          closeQuietly(controller);
+          running.close();
+        }
+      });
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      running.close();
+    } catch (Exception e) {
+      err.println("mesh config-server: " + e.getMessage());
+      return 1;
     }
     return 0;
   }
@@ -291,127 +221,19 @@ public final class ConfigServerCommand {
       List<String> trustedNodeAccounts,
       ServerLimits limits) {
     static Options parse(String[] args) throws UsageException {
-      List<Path> configs = new ArrayList<>();
-      Path stateDir = Path.of(DEFAULT_STATE_DIR);
-      String listen = DEFAULT_LISTEN;
-      String listenTls = null;
-      Duration maxTtl = CertificateAuthority.DEFAULT_VALIDITY;
-      boolean waypointController = false;
-      boolean kubernetes = false;
-      List<String> tlsNames = new ArrayList<>();
-      String namespace = null;
-      List<String> trusted = new ArrayList<>();
-      ServerLimits defaults = ServerLimits.defaults();
-      Duration handshakeTimeout = defaults.handshakeTimeout();
-      Duration idleTimeout = defaults.idleTimeout();
-      Duration keepAliveMin = defaults.permitKeepAliveTime();
-      int maxConnections = defaults.maxConnections();
-      int perClient = defaults.maxConnectionsPerClient();
-      int pendingHandshakes = defaults.maxPendingHandshakes();
-      int callsPerConnection = defaults.maxCallsPerConnection();
-      int requestBytes = defaults.maxRequestBytes();
-      for (int i = 0; i < args.length; i++) {
-        String a = args[i];
-        String flag = a;
-        String value = null;
-        int eq = a.indexOf('=');
-        if (a.startsWith("--") && eq > 0) {
-          flag = a.substring(0, eq);
-          value = a.substring(eq + 1);
-        }
-        switch (flag) {
-          case "--help", "-h" -> {
-            return null;
-          }
-          case "--waypoint-controller" -> waypointController = true;
-          case "--kubernetes" -> kubernetes = true;
-          case "--config", "--state-dir", "--listen", "--listen-tls", "--max-cert-ttl",
-              "--tls-server-name", "--namespace", "--ca-trusted-node-accounts",
-              "--handshake-timeout", "--idle-timeout", "--keepalive-min-interval",
-              "--max-connections", "--max-connections-per-client", "--max-pending-handshakes",
-              "--max-calls-per-connection", "--max-request-bytes" -> {
-            if (value == null) {
-              if (i + 1 >= args.length) {
-                throw new UsageException(flag + " needs a value");
-              }
-              value = args[++i];
-            }
-            switch (flag) {
-              case "--config" -> configs.add(Path.of(value));
-              case "--state-dir" -> stateDir = Path.of(value);
-              case "--listen" -> listen = value;
-              case "--listen-tls" -> listenTls = value;
-              case "--tls-server-name" -> tlsNames.add(value);
-              case "--namespace" -> namespace = value;
-              case "--ca-trusted-node-accounts" -> {
-                for (String a2 : value.split(",")) {
-                  if (!a2.isBlank() && a2.strip().split("/").length != 2) {
-                    throw new UsageException("--ca-trusted-node-accounts " + value
-                        + ": expected NS/SA[,NS/SA...], e.g. ambientj-system/ztunnel");
-                  }
-                  if (!a2.isBlank()) {
-                    trusted.add(a2.strip());
-                  }
-                }
-              }
-              case "--handshake-timeout" -> handshakeTimeout = duration(flag, value);
-              case "--idle-timeout" -> idleTimeout = duration(flag, value);
-              case "--keepalive-min-interval" -> keepAliveMin = duration(flag, value);
-              case "--max-connections" -> maxConnections = count(flag, value, 0);
-              case "--max-connections-per-client" -> perClient = count(flag, value, 1);
-              case "--max-pending-handshakes" -> pendingHandshakes = count(flag, value, 1);
-              case "--max-calls-per-connection" -> callsPerConnection = count(flag, value, 1);
-              case "--max-request-bytes" -> requestBytes = count(flag, value, 1024);
-              default -> maxTtl = duration(flag, value);
-            }
-          }
-          default -> throw new UsageException("unknown flag '" + a + "'");
-        }
-      }
-      if (configs.isEmpty() == !kubernetes) {
-        throw new UsageException(
-            kubernetes
-                ? "--config and --kubernetes exclude each other (give one)"
-                : "--config FILE or --kubernetes is required");
-      }
-      return new Options(
-          List.copyOf(configs), kubernetes, stateDir, address(listen), maxTtl,
-          waypointController, listenTls == null ? null : address(listenTls),
-          List.copyOf(tlsNames), namespace, List.copyOf(trusted),
-          defaults.withHandshakeTimeout(handshakeTimeout).withIdleTimeout(idleTimeout)
-              .withPermitKeepAliveTime(keepAliveMin).withCaps(maxConnections, perClient,
-                  pendingHandshakes, callsPerConnection, requestBytes));
-    }
-
-    private static Duration duration(String flag, String v) throws UsageException {
-      Duration d;
+      ConfigServerFlags flags = new ConfigServerFlags(System.out, System.err);
       try {
-        d = GoDuration.parse(v);
-      } catch (RuntimeException e) {
-        throw new UsageException(flag + " " + v + ": expected a duration such as 24h, 90m or 10s");
+        CommandLine.ParseResult parsed = new CommandLine(flags).parseArgs(args);
+        return parsed.isUsageHelpRequested() || parsed.isVersionHelpRequested() ? null : flags.options();
+      } catch (CommandLine.ParameterException e) {
+        throw new UsageException(e.getMessage());
       }
-      if (d.isNegative() || d.isZero()) {
-        throw new UsageException(flag + " " + v + ": expected a positive duration");
-      }
-      return d;
-    }
-
-    private static int count(String flag, String v, int min) throws UsageException {
-      try {
-        int n = Integer.parseInt(v.strip());
-        if (n >= min) {
-          return n;
-        }
-      } catch (NumberFormatException e) {
-        // said below
-      }
-      throw new UsageException(flag + " " + v + ": expected a whole number of at least " + min);
     }
 
     static InetSocketAddress address(String v) throws UsageException {
       try {
-        return SocketAddresses.parse(v, 0);
-      } catch (IllegalArgumentException e) {
+        return new ConfigServerFlags.Address().convert(v);
+      } catch (CommandLine.TypeConversionException e) {
         throw new UsageException("--listen " + e.getMessage());
       }
     }

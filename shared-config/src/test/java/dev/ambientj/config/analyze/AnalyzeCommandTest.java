@@ -446,7 +446,7 @@ class AnalyzeCommandTest {
     assertThat(analyze().err()).contains("no files to analyze").contains("Usage: mesh analyze");
     Run unknown = analyze("--frobnicate", "x.yaml");
     assertThat(unknown.exit()).isEqualTo(2);
-    assertThat(unknown.err()).contains("unknown option --frobnicate");
+    assertThat(unknown.err()).contains("Unknown option: '--frobnicate'");
     Run help = analyze("--help");
     assertThat(help.exit()).isZero();
     assertThat(String.join("\n", help.lines())).contains("Usage: mesh analyze");

@@ -29,7 +29,7 @@ class ConfigServerCommandTest {
   void usageErrorsExitWith2AndPrintTheUsage() {
     assertThat(ConfigServerCommand.run(new String[] {"--config", mesh().toString(), "--bogus"}, out, err))
         .isEqualTo(2);
-    assertThat(errBytes.toString()).contains("unknown flag '--bogus'").contains("Usage: mesh config-server");
+    assertThat(errBytes.toString()).contains("Unknown option: '--bogus'").contains("Usage: mesh config-server");
     errBytes.reset();
     assertThat(ConfigServerCommand.run(new String[] {}, out, err)).isEqualTo(2);
     assertThat(errBytes.toString()).contains("--config FILE or --kubernetes is required");
@@ -43,7 +43,7 @@ class ConfigServerCommandTest {
   @Test
   void helpExitsWith0() {
     assertThat(ConfigServerCommand.run(new String[] {"--help"}, out, err)).isEqualTo(0);
-    assertThat(outBytes.toString()).contains("--state-dir DIR").contains("--listen ADDR:PORT");
+    assertThat(outBytes.toString()).contains("--state-dir=DIR").contains("--listen=ADDR:PORT");
   }
 
   @Test

@@ -96,7 +96,7 @@ class ConfigServerKubernetesTest {
             new String[] {"--kubernetes", "--config", "mesh.yaml"}, out, errStream))
         .isEqualTo(2);
     assertThat(err.toString()).contains("exclude each other").contains("--kubernetes");
-    assertThat(ConfigServerCommand.USAGE).contains("--kubernetes");
+    assertThat(ConfigServerCommand.commandLine().getUsageMessage()).contains("--kubernetes");
   }
 
   @Test
