@@ -80,7 +80,7 @@ public final class ZtunnelCommand implements Callable<Integer> {
   FairnessFlags fairness = new FairnessFlags();
 
   static final class FairnessFlags {
-    @Option(names = "--fairness", paramLabel = "on|off", order = 1, converter = OnOff.class,
+    @Option(names = "--fairness", paramLabel = "on|off", order = 1, arity = "1", converter = OnOff.class,
         description = "per-workload budgets (default on)")
     Boolean on;
 
