@@ -1,6 +1,7 @@
 package dev.ambientj.config.server;
 
 import dev.ambientj.config.FileConfigSource;
+import dev.ambientj.config.GracefulShutdown;
 import dev.ambientj.config.ProxyBootstrap;
 import dev.ambientj.config.SnapshotPublisher;
 import dev.ambientj.config.cli.MeshCommandLine;
@@ -139,7 +140,29 @@ public final class ConfigServerCommand {
         return 1;
       }
     }
+    MonitoringServer monitoring = null;
+    try {
+      monitoring = MonitoringServer.start(o.monitoringAddress(), running.xds(),
+          () -> GracefulShutdown.requestDrain());
+      out.println("  monitoring:       http://" + ConfigServer.format(monitoring.address())
+          + "/metrics (Prometheus), /logging, POST /quitquitquit");
+    } catch (IllegalStateException e) {
+      if (o.monitoring() != null) { // asked for: it must be there
+        err.println("mesh config-server: --monitoring-address: " + e.getMessage());
+        closeQuietly(waypoints);
+        running.close();
+        return 1;
+      }
+      err.println("mesh config-server: warning: no monitoring port: " + e.getMessage()
+          + " (give another with --monitoring-address)");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      closeQuietly(waypoints);
+      running.close();
+      return 1;
+    }
     AutoCloseable controller = waypoints;
+    AutoCloseable metrics = monitoring;
     try {
       // SIGTERM/SIGINT: the JVM exits once the servers are closed (at most STOP_WAIT)
       ProxyBootstrap.untilSignal("config-server", STOP_WAIT, signal -> {
@@ -151,6 +174,7 @@ public final class ConfigServerCommand {
         } finally {
           closeQuietly(controller);
           running.close();
+          closeQuietly(metrics);
         }
       });
     } catch (InterruptedException e) {
@@ -219,7 +243,17 @@ public final class ConfigServerCommand {
       List<String> tlsServerNames,
       String namespace,
       List<String> trustedNodeAccounts,
-      ServerLimits limits) {
+      ServerLimits limits,
+      InetSocketAddress monitoring) {
+
+    /**
+     * Where the monitoring port listens: {@code --monitoring-address}, else the plaintext
+     * listener's host on {@value MonitoringServer#PORT} (port 0 when that listener's is 0).
+     */
+    InetSocketAddress monitoringAddress() {
+      return monitoring != null ? monitoring
+          : new InetSocketAddress(listen.getAddress(), listen.getPort() == 0 ? 0 : MonitoringServer.PORT);
+    }
     static Options parse(String[] args) throws UsageException {
       ConfigServerFlags flags = new ConfigServerFlags(System.out, System.err);
       try {

@@ -128,6 +128,11 @@ final class ConfigServerFlags implements Callable<Integer> {
             + " workloads on their own node (default NS/ztunnel); any other service account gets"
             + " only its own identity")
     List<String> trustedNodeAccounts = new ArrayList<>();
+
+    @Option(names = "--monitoring-address", paramLabel = "ADDR:PORT", order = 7, converter = Address.class,
+        description = "Prometheus metrics (/metrics), /logging and POST /quitquitquit, as istiod's"
+            + " 15014 (default: the --listen address on port " + MonitoringServer.PORT + ")")
+    InetSocketAddress monitoring;
   }
 
   static final class Limits {
@@ -224,7 +229,7 @@ final class ConfigServerFlags implements Callable<Integer> {
         List.copyOf(trusted),
         ServerLimits.defaults().withHandshakeTimeout(l.handshakeTimeout).withIdleTimeout(l.idleTimeout)
             .withPermitKeepAliveTime(l.keepAliveMin).withCaps(l.maxConnections, l.perClient,
-                l.pendingHandshakes, l.callsPerConnection, l.requestBytes));
+                l.pendingHandshakes, l.callsPerConnection, l.requestBytes), a.monitoring);
   }
 
   private void atLeast(String flag, int value, int min) {

@@ -41,6 +41,51 @@ class ConfigServerCommandTest {
   }
 
   @Test
+  void theMonitoringPortServesMetricsLoggingAndQuitquitquit() throws Exception {
+    String[] args = {"--config", mesh().toString(), "--state-dir", tmp.resolve("m").toString(),
+        "--listen", "127.0.0.1:0"};
+    java.util.concurrent.CompletableFuture<Integer> exit = java.util.concurrent.CompletableFuture
+        .supplyAsync(() -> ConfigServerCommand.run(args, out, err));
+    java.util.regex.Pattern line = java.util.regex.Pattern.compile("monitoring: +http://(\\S+)/metrics");
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    java.util.regex.Matcher m;
+    while (!(m = line.matcher(outBytes.toString())).find()) {
+      assertThat(System.nanoTime()).as("monitoring line in %s / %s", outBytes, errBytes).isLessThan(deadline);
+      assertThat(exit).isNotDone();
+      Thread.sleep(20);
+    }
+    String base = "http://" + m.group(1);
+    try (var http = java.net.http.HttpClient.newHttpClient()) {
+      var get = (java.util.function.Function<String, java.net.http.HttpResponse<String>>) path -> {
+        try {
+          return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + path)).build(),
+              java.net.http.HttpResponse.BodyHandlers.ofString());
+        } catch (Exception e) {
+          throw new AssertionError(e);
+        }
+      };
+      var metrics = get.apply("/metrics");
+      assertThat(metrics.statusCode()).isEqualTo(200);
+      assertThat(metrics.body()).containsPattern("istio_build\\{component=\"pilot\",tag=\"[^\"]+\"} 1")
+          .contains("pilot_xds ").contains("pilot_xds_pushes_total").contains("pilot_total_xds_rejects_total")
+          .contains("jvm_memory_used_bytes").contains("process_cpu_usage");
+      assertThat(get.apply("/").body()).contains("/metrics").contains("/logging").contains("/quitquitquit");
+      assertThat(get.apply("/logging").body()).contains("dev.ambientj.config: ");
+      // Wait until the SIGTERM wait is in place, then POST /quitquitquit stops the server like it.
+      while (!outBytes.toString().contains("Serving;")) {
+        assertThat(System.nanoTime()).isLessThan(deadline);
+        Thread.sleep(20);
+      }
+      var quit = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/quitquitquit"))
+          .POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertThat(quit.statusCode()).isEqualTo(200);
+    }
+    assertThat(exit.get(30, java.util.concurrent.TimeUnit.SECONDS)).as(errBytes.toString()).isZero();
+    assertThat(outBytes.toString()).contains("mesh config-server: stopping");
+  }
+
+  @Test
   void helpExitsWith0() {
     assertThat(ConfigServerCommand.run(new String[] {"--help"}, out, err)).isEqualTo(0);
     assertThat(outBytes.toString()).contains("--state-dir=DIR").contains("--listen=ADDR:PORT");

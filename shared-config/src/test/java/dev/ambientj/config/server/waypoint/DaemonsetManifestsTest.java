@@ -124,7 +124,13 @@ class DaemonsetManifestsTest {
     List<String> args = c.getArgs();
     assertThat(args.get(args.indexOf("--listen-tls") + 1)).isEqualTo("0.0.0.0:15012");
     assertThat(args).contains("--tls-server-name", "ambientj-config." + NS + ".svc");
-    assertThat(args.get(args.indexOf("--ca-trusted-node-accounts") + 1)).isEqualTo(NS + "/ztunnel");
+    assertThat(args.get(args.indexOf("--ca-trusted-node-accounts") + 1)).isEqualTo(NS + "/ztunnel");    assertThat(d.getSpec().getTemplate().getMetadata().getAnnotations())
+        .as("Prometheus scrapes the monitoring port, as istiod's")
+        .containsEntry("prometheus.io/scrape", "true").containsEntry("prometheus.io/port", "15014")
+        .containsEntry("prometheus.io/path", "/metrics");
+    assertThat(args.get(args.indexOf("--listen") + 1)).as("monitoring follows --listen: 0.0.0.0:15014")
+        .startsWith("0.0.0.0:");
+    assertThat(c.getPorts()).anyMatch(p -> p.getContainerPort() == 15014);
   }
 
   @Test
