@@ -80,9 +80,9 @@ public final class ZtunnelCommand implements Callable<Integer> {
   FairnessFlags fairness = new FairnessFlags();
 
   static final class FairnessFlags {
-    @Option(names = "--fairness", paramLabel = "on|off", order = 1, arity = "1", converter = OnOff.class,
+    @Option(names = "--fairness", paramLabel = "on|off", order = 1,
         description = "per-workload budgets (default on)")
-    Boolean on;
+    Fairness mode;
 
     @Option(names = "--workload-max-connections", paramLabel = "N", order = 2,
         converter = MeshCommandLine.PositiveCount.class,
@@ -103,7 +103,7 @@ public final class ZtunnelCommand implements Callable<Integer> {
 
     /** {@code limits} with the budget these flags give: none with {@code --fairness off}. */
     ProxyLimits apply(ProxyLimits limits) {
-      if (Boolean.FALSE.equals(on)) {
+      if (mode == Fairness.OFF) {
         return limits.withWorkloadBudget(null);
       }
       WorkloadBudget d = limits.workloadBudget() != null ? limits.workloadBudget()
@@ -115,17 +115,11 @@ public final class ZtunnelCommand implements Callable<Integer> {
     }
   }
 
-  /** {@code on} or {@code off}. */
-  static final class OnOff implements ITypeConverter<Boolean> {
-    @Override
-    public Boolean convert(String value) {
-      return switch (value) {
-        case "on" -> true;
-        case "off" -> false;
-        default -> throw new TypeConversionException("expected on or off, got '" + value + "'");
-      };
-    }
-  }
+  /**
+   * {@code --fairness on|off}: an enum, not a Boolean, which picocli would take as a flag and turn
+   * the value into {@code true}/{@code false} before any converter sees it.
+   */
+  enum Fairness { ON, OFF }
 
   static final class NodeFlags {
     @Option(names = "--node", paramLabel = "NODE", order = 1,

@@ -67,6 +67,31 @@ class ZtunnelCommandTest {
   }
 
   @Test
+  void fairnessFlagsTurnTheBudgetsOffOrSetThem() {
+    var derived = dev.ambientj.ztunnel.proxy.ProxyLimits.derive(dev.ambientj.hbone.transport.Descriptors.limit());
+    ZtunnelCommand off = new ZtunnelCommand();
+    parse(off, "--fairness", "off");
+    assertThat(off.fairness.apply(derived).workloadBudget()).as("--fairness off").isNull();
+    ZtunnelCommand on = new ZtunnelCommand();
+    parse(on, "--fairness=ON", "--workload-max-connections", "16",
+        "--workload-max-connection-rate=200");
+    var budget = on.fairness.apply(derived).workloadBudget();
+    assertThat(budget.maxConnections()).isEqualTo(16);
+    assertThat(budget.maxConnectionRate()).isEqualTo(200);
+    assertThat(budget.maxStreams()).isEqualTo(derived.workloadBudget().maxStreams());
+    ZtunnelCommand none = new ZtunnelCommand();
+    parse(none);
+    assertThat(none.fairness.apply(derived).workloadBudget()).as("on by default")
+        .isEqualTo(derived.workloadBudget());
+    assertThat(ZtunnelCommand.run(new String[] {"--node", "a", "--fairness", "maybe"})).isEqualTo(2);
+  }
+
+  /** Parses with the command line every subcommand gets (case-insensitive enum values). */
+  private static void parse(ZtunnelCommand command, String... args) {
+    dev.ambientj.config.cli.MeshCommandLine.create(command, "ztunnel").parseArgs(args);
+  }
+
+  @Test
   void theDrainDeadlineIsTheTerminationGracePeriodLessFiveSeconds() {
     java.time.Duration FALLBACK = java.time.Duration.ofSeconds(5);
     assertThat(GracefulShutdown.drainDeadline("30", FALLBACK)).isEqualTo(java.time.Duration.ofSeconds(25));
