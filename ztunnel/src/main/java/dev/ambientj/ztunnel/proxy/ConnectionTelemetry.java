@@ -1,5 +1,6 @@
 package dev.ambientj.ztunnel.proxy;
 
+import dev.ambientj.hbone.HostAndPort;
 import dev.ambientj.ztunnel.telemetry.AccessLog;
 import dev.ambientj.ztunnel.telemetry.ConnectionMeters;
 import dev.ambientj.ztunnel.telemetry.ConnectionRecord;
@@ -8,9 +9,7 @@ import dev.ambientj.ztunnel.telemetry.Reporter;
 import dev.ambientj.ztunnel.telemetry.ServiceLabels;
 import dev.ambientj.ztunnel.telemetry.TrafficMetrics;
 import io.netty.util.NetUtil;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -170,24 +169,14 @@ public final class ConnectionTelemetry {
         actual, mutualTls ? "HBONE" : "TCP");
   }
 
-  /** {@code ip:port} or {@code [ipv6]:port} as a socket address; null when it is not one. */
+  /** An {@code ip:port} / {@code [ipv6]:port} authority as a socket address; null for a hostname. */
   private static InetSocketAddress authorityAddress(String authority) {
-    int colon = authority.lastIndexOf(':');
-    if (colon <= 0) {
-      return null;
-    }
-    String host = authority.substring(0, colon);
-    if (host.startsWith("[") && host.endsWith("]")) {
-      host = host.substring(1, host.length() - 1);
-    }
-    byte[] ip = NetUtil.createByteArrayFromIpAddressString(host);
-    if (ip == null) {
-      return null;
-    }
     try {
-      int port = Integer.parseInt(authority.substring(colon + 1));
-      return new InetSocketAddress(InetAddress.getByAddress(ip), port);
-    } catch (UnknownHostException | IllegalArgumentException e) {
+      HostAndPort target = HostAndPort.parse(authority);
+      return target.isIpLiteral()
+          ? new InetSocketAddress(NetUtil.createInetAddressFromIpAddressString(target.host()), target.port())
+          : null;
+    } catch (IllegalArgumentException e) {
       return null;
     }
   }
